@@ -1,0 +1,50 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+  name: "CapsKit",
+  platforms: [.macOS(.v13)],
+  products: [
+    .library(name: "CapsKit", targets: ["CapsFormat", "CapsImage", "CapsRuntime"]),
+    .executable(name: "capsconv", targets: ["capsconv"]),
+    .executable(name: "capsinfer", targets: ["capsinfer"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+  ],
+  targets: [
+    // C libraries, wrapped once at the edge (CapsFormat, CapsImage).
+    .systemLibrary(
+      name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+      providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
+    .systemLibrary(
+      name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+      providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+    // Numeric kernels in C: GEMM micro-kernels (AVX-512 / AVX2 / portable, chosen at run time).
+    .target(name: "CCapsKernels"),
+    .target(name: "CapsFormat", dependencies: ["CHDF5"]),
+    // libpng reports errors by longjmp, which Swift cannot catch: this C target owns setjmp.
+    .target(name: "CPNGSupport", dependencies: ["CPNG"]),
+    .target(name: "CapsImage", dependencies: ["CPNGSupport"]),
+    .target(name: "CapsRuntime", dependencies: ["CapsFormat", "CCapsKernels"]),
+    .executableTarget(
+      name: "capsconv",
+      dependencies: [
+        "CapsFormat", "CapsRuntime",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .executableTarget(
+      name: "capsinfer",
+      dependencies: [
+        "CapsFormat", "CapsImage", "CapsRuntime",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .target(name: "CapsTestSupport", dependencies: ["CapsFormat"]),
+    .testTarget(name: "CapsFormatTests", dependencies: ["CapsFormat", "CapsTestSupport"]),
+    .testTarget(name: "CapsImageTests", dependencies: ["CapsImage", "CapsTestSupport"]),
+    .testTarget(
+      name: "CapsRuntimeTests", dependencies: ["CapsRuntime", "CapsFormat", "CapsTestSupport"]),
+    .testTarget(name: "CLITests", dependencies: ["CapsTestSupport"]),
+  ],
+  swiftLanguageModes: [.v6]
+)
