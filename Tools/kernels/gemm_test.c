@@ -1,0 +1,260 @@
+// Standalone correctness + benchmark harness for the CCapsKernels GEMM.
+//   cc -O2 -o /tmp/gemmtest Tools/kernels/gemm_test.c Sources/CCapsKernels/gemm*.c
+//      -ISources/CCapsKernels/include -lm -lpthread
+//   /tmp/gemmtest [test|bench|all] [seconds-per-bench]
+#include "caps_gemm.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static float frand(void) {  // uniform in [-1, 1)
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (float)((rng_state >> 40) * (1.0 / 8388608.0) - 1.0);
+}
+static int irand(int n) { return (int)((frand() + 1.0f) * 0.5f * n) % n; }
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void *xmalloc(size_t floats) {
+  void *p = NULL;
+  if (posix_memalign(&p, 64, (floats ? floats : 1) * sizeof(float))) abort();
+  return p;
+}
+
+static const char *ISAS[] = {"avx512", "avx2", "portable"};
+
+// ---------------------------------------------------------------------------------------------
+// Correctness
+
+static int failures = 0;
+
+// Returns the max relative error (|got - ref| / (sum |a*b| + |bias| + tiny)).
+static double check_one(int M, int N, int K, int lda_pad, int ldb_pad, int ldc_pad, int use_bias,
+                        int relu, int nsplit) {
+  const int lda = K + lda_pad, ldb = N + ldb_pad, ldc = N + ldc_pad;
+  float *A = xmalloc((size_t)M * lda), *B = xmalloc((size_t)K * ldb), *bias = xmalloc(N);
+  float *C = xmalloc((size_t)M * ldc);
+  for (size_t i = 0; i < (size_t)M * lda; i++) A[i] = frand();
+  for (size_t i = 0; i < (size_t)K * ldb; i++) B[i] = frand();
+  for (int i = 0; i < N; i++) bias[i] = frand();
+  for (size_t i = 0; i < (size_t)M * ldc; i++) C[i] = 12345.0f;  // sentinel
+  float *pb = xmalloc(caps_sgemm_packed_b_count(K, N) + 16);
+  caps_sgemm_pack_b(K, N, B, ldb, pb);
+  float *scratch = xmalloc(caps_sgemm_scratch_count(M, K) + 16);
+  // split N into nsplit aligned ranges, called in a shuffled order
+  const int al = caps_sgemm_n_align();
+  int cuts[9];
+  cuts[0] = 0;
+  for (int s = 1; s < nsplit; s++) {
+    int c = (int)((long)N * s / nsplit) / al * al;
+    cuts[s] = c < cuts[s - 1] ? cuts[s - 1] : c;
+  }
+  cuts[nsplit] = N;
+  for (int s = nsplit - 1; s >= 0; s--)
+    caps_sgemm_packed(M, N, K, A, lda, pb, use_bias ? bias : NULL, relu, C, ldc, cuts[s],
+                      cuts[s + 1], scratch);
+  double maxerr = 0;
+  for (int i = 0; i < M; i++) {
+    for (int j = 0; j < ldc; j++) {
+      float got = C[(size_t)i * ldc + j];
+      if (j >= N) {  // padding must be untouched
+        if (got != 12345.0f) maxerr = INFINITY;
+        continue;
+      }
+      double ref = use_bias ? bias[j] : 0.0, mag = use_bias ? fabs(bias[j]) : 0.0;
+      for (int k = 0; k < K; k++) {
+        double p = (double)A[(size_t)i * lda + k] * B[(size_t)k * ldb + j];
+        ref += p;
+        mag += fabs(p);
+      }
+      if (relu && ref < 0) ref = 0;
+      double err = fabs(got - ref) / (mag + 1e-30);
+      if (!(err <= maxerr)) maxerr = (err == err) ? err : INFINITY;
+    }
+  }
+  free(A), free(B), free(bias), free(C), free(pb), free(scratch);
+  return maxerr;
+}
+
+static void run_tests(void) {
+  static const int sizes[] = {1, 3, 7, 17, 33, 100};
+  const int nsizes = (int)(sizeof sizes / sizeof sizes[0]);
+  for (int isa = 0; isa < 3; isa++) {
+    if (!caps_sgemm_force_isa(ISAS[isa])) {
+      printf("[%-8s] not supported on this CPU, skipped\n", ISAS[isa]);
+      continue;
+    }
+    double worst = 0;
+    int cases = 0, bad = 0;
+    for (int mi = 0; mi < nsizes; mi++)
+      for (int ni = 0; ni < nsizes; ni++)
+        for (int ki = 0; ki < nsizes; ki++) {
+          int M = sizes[mi], N = sizes[ni], K = sizes[ki];
+          int variant = cases;
+          double e = check_one(M, N, K, variant % 3, (variant / 3) % 2 * 5, variant % 2 * 3,
+                               variant % 2, (variant / 2) % 2, 1 + variant % 3);
+          cases++;
+          if (e > worst) worst = e;
+          if (!(e < 1e-5)) {
+            bad++;
+            if (bad < 10) printf("  FAIL %s M=%d N=%d K=%d err=%g\n", ISAS[isa], M, N, K, e);
+          }
+        }
+    // larger / irregular shapes, including the hot ones (reduced M), K not a multiple of KC
+    static const int big[][3] = {{36, 256, 20736}, {36, 128, 5184}, {400, 256, 81},
+                                 {400, 64, 81},    {13, 784, 1024}, {64, 512, 160},
+                                 {301, 97, 531},   {290, 257, 1000}, {1, 1024, 512},
+                                 {25, 33, 2049},   {1, 1, 1},       {600, 40, 9}};
+    for (size_t t = 0; t < sizeof big / sizeof big[0]; t++) {
+      for (int v = 0; v < 4; v++) {
+        double e = check_one(big[t][0], big[t][1], big[t][2], v, v * 3, v % 2 * 7, v & 1,
+                             (v >> 1) & 1, 1 + v);
+        cases++;
+        if (e > worst) worst = e;
+        if (!(e < 1e-5)) {
+          bad++;
+          if (bad < 10)
+            printf("  FAIL %s M=%d N=%d K=%d v=%d err=%g\n", ISAS[isa], big[t][0], big[t][1],
+                   big[t][2], v, e);
+        }
+      }
+    }
+    // random shapes
+    for (int t = 0; t < 150; t++) {
+      int M = 1 + irand(70), N = 1 + irand(300), K = 1 + irand(700);
+      double e = check_one(M, N, K, irand(4), irand(4), irand(4), irand(2), irand(2),
+                           1 + irand(4));
+      cases++;
+      if (e > worst) worst = e;
+      if (!(e < 1e-5)) {
+        bad++;
+        if (bad < 10) printf("  FAIL %s M=%d N=%d K=%d err=%g\n", ISAS[isa], M, N, K, e);
+      }
+    }
+    failures += bad;
+    printf("[%-8s] %d cases, max relative error %.3g, %s\n", ISAS[isa], cases, worst,
+           bad ? "FAIL" : "PASS");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Benchmark
+
+typedef struct {
+  int M, N, K, n0, n1, reps;
+  const float *A, *pb, *bias;
+  float *C;
+  float *scratch;
+  pthread_barrier_t *bar;
+} job_t;
+
+static void *worker(void *arg) {
+  job_t *j = arg;
+  pthread_barrier_wait(j->bar);
+  for (int r = 0; r < j->reps; r++)
+    caps_sgemm_packed(j->M, j->N, j->K, j->A, j->K, j->pb, j->bias, 1, j->C, j->N, j->n0, j->n1,
+                      j->scratch);
+  return NULL;
+}
+
+// Runs `reps` calls on `threads` threads (N split); returns seconds.
+static double timed(int M, int N, int K, const float *A, const float *pb, const float *bias,
+                    float *C, float **scratch, int threads, int reps) {
+  job_t jobs[8];
+  pthread_t tid[8];
+  pthread_barrier_t bar;
+  pthread_barrier_init(&bar, NULL, threads + 1);
+  const int al = caps_sgemm_n_align();
+  for (int t = 0; t < threads; t++) {
+    int n0 = (int)((long)N * t / threads) / al * al;
+    int n1 = t == threads - 1 ? N : (int)((long)N * (t + 1) / threads) / al * al;
+    jobs[t] = (job_t){M, N, K, n0, n1, reps, A, pb, bias, C, scratch[t], &bar};
+    pthread_create(&tid[t], NULL, worker, &jobs[t]);
+  }
+  pthread_barrier_wait(&bar);
+  double t0 = now();
+  for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
+  double dt = now() - t0;
+  pthread_barrier_destroy(&bar);
+  return dt;
+}
+
+static double bench_shape(int M, int N, int K, int threads, double seconds) {
+  float *A = xmalloc((size_t)M * K), *B = xmalloc((size_t)K * N), *bias = xmalloc(N);
+  float *C = xmalloc((size_t)M * N);
+  for (size_t i = 0; i < (size_t)M * K; i++) A[i] = frand();
+  for (size_t i = 0; i < (size_t)K * N; i++) B[i] = frand();
+  for (int i = 0; i < N; i++) bias[i] = frand();
+  float *pb = xmalloc(caps_sgemm_packed_b_count(K, N));
+  caps_sgemm_pack_b(K, N, B, N, pb);
+  float *scratch[8];
+  for (int t = 0; t < threads; t++) scratch[t] = xmalloc(caps_sgemm_scratch_count(M, K));
+  double flop = 2.0 * M * N * K;
+  double dt = timed(M, N, K, A, pb, bias, C, scratch, threads, 1);  // warm-up
+  int reps = (int)(seconds * 0.25 / (dt > 1e-6 ? dt : 1e-6));
+  if (reps < 1) reps = 1;
+  double best = 0;
+  for (int trial = 0; trial < 3; trial++) {  // best of 3
+    dt = timed(M, N, K, A, pb, bias, C, scratch, threads, reps);
+    double g = flop * reps / dt * 1e-9;
+    if (g > best) best = g;
+  }
+  for (int t = 0; t < threads; t++) free(scratch[t]);
+  free(A), free(B), free(bias), free(C), free(pb);
+  return best;
+}
+
+static void run_bench(double seconds, const char *only) {
+  static const struct {
+    const char *name;
+    int M, N, K;
+  } shapes[] = {
+      {"conv2 g=1", 36, 256, 20736},  {"conv2 g=2", 72, 256, 20736}, {"conv2 g=4", 144, 256, 20736},
+      {"conv2 g=8", 288, 256, 20736}, {"conv2s g=1", 36, 128, 5184}, {"conv2s g=8", 288, 128, 5184},
+      {"conv1 g=1", 400, 256, 81},    {"conv1 g=8", 3200, 256, 81},  {"conv1s g=8", 3200, 64, 81},
+      {"dec 1x160x512", 1, 512, 160}, {"dec 64x160x512", 64, 512, 160},
+      {"dec 64x512x1024", 64, 1024, 512}, {"dec 64x1024x784", 64, 784, 1024},
+      {"dec 8x1024x784", 8, 784, 1024},
+  };
+  printf("%-18s %6s %6s %6s", "shape", "M", "N", "K");
+  for (int isa = 0; isa < 3; isa++)
+    if ((!only || !strcmp(only, ISAS[isa])) && caps_sgemm_force_isa(ISAS[isa]))
+      printf(" | %8s 1T %8s 2T", ISAS[isa], ISAS[isa]);
+  printf("   (GFLOP/s)\n");
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    printf("%-18s %6d %6d %6d", shapes[s].name, shapes[s].M, shapes[s].N, shapes[s].K);
+    fflush(stdout);
+    for (int isa = 0; isa < 3; isa++) {
+      if (only && strcmp(only, ISAS[isa])) continue;
+      if (!caps_sgemm_force_isa(ISAS[isa])) continue;
+      for (int th = 1; th <= 2; th++) {
+        double g = bench_shape(shapes[s].M, shapes[s].N, shapes[s].K, th, seconds);
+        printf(" %*.1f", th == 1 ? 14 : 11, g);
+        fflush(stdout);
+      }
+    }
+    printf("\n");
+  }
+}
+
+int main(int argc, char **argv) {
+  const char *mode = argc > 1 ? argv[1] : "all";
+  double seconds = argc > 2 ? atof(argv[2]) : 0.6;
+  const char *only = argc > 3 ? argv[3] : NULL;
+  printf("default ISA: %s (n_align %d)\n", caps_sgemm_isa(), caps_sgemm_n_align());
+  if (!strcmp(mode, "test") || !strcmp(mode, "all")) run_tests();
+  if (!strcmp(mode, "bench") || !strcmp(mode, "all")) run_bench(seconds, only);
+  return failures ? 1 : 0;
+}
