@@ -21,4 +21,7 @@ static inline unsigned capskit_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned capskit_acc_excl(void) { return H5F_ACC_EXCL; }
 static inline unsigned capskit_acc_trunc(void) { return H5F_ACC_TRUNC; }
 
+static inline hid_t capskit_native_int32(void) { return H5T_NATIVE_INT32; }
+static inline size_t capskit_h5t_variable(void) { return H5T_VARIABLE; }
+
 #endif

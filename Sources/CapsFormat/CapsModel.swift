@@ -1,0 +1,65 @@
+/// A validated capsule network: configuration, metadata and weights in the reference layout.
+///
+/// Weights are keyed by the reference checkpoint names (`conv1.weight`, ..., `decoder.4.bias`) with
+/// the reference shapes; a `CapsModel` exists only when every tensor agrees with `configuration`.
+public struct CapsModel: Sendable {
+  public let configuration: CapsNetConfiguration
+  public var metadata: ModelMetadata
+  /// Tensors by reference key.
+  public let weights: [String: Tensor]
+
+  /// Validates `weights` against `configuration` and `metadata`; throws every problem at once.
+  public init(
+    configuration: CapsNetConfiguration, metadata: ModelMetadata, weights: [String: Tensor],
+    allowNonFinite: Bool = false, origin: String = "model"
+  ) throws(ModelValidationError) {
+    var problems = configuration.validate() + metadata.validate(classCount: configuration.outputCapsules)
+    let expected = configuration.expectedShapes
+    let expectedKeys = Set(expected.map(\.key))
+    for (key, shape) in expected {
+      guard let tensor = weights[key] else {
+        problems.append("missing tensor '\(key)'")
+        continue
+      }
+      if tensor.shape != shape {
+        problems.append(
+          "'\(key)' has shape \(describe(shape: tensor.shape)), expected \(describe(shape: shape))")
+      } else if !allowNonFinite {
+        let (nan, infinite) = tensor.nonFiniteCounts
+        if nan + infinite > 0 {
+          problems.append("'\(key)' has \(nan) NaN and \(infinite) infinite values")
+        }
+      }
+    }
+    for key in weights.keys.sorted() where !expectedKeys.contains(key) {
+      problems.append("unexpected tensor '\(key)'")
+    }
+    guard problems.isEmpty else { throw ModelValidationError(origin: origin, problems: problems) }
+    self.configuration = configuration
+    self.metadata = metadata
+    self.weights = weights
+  }
+
+  /// The tensor for a reference key; every expected key is present once the model exists.
+  public func tensor(_ key: String) -> Tensor {
+    weights[key] ?? Tensor(shape: [0], values: [])
+  }
+
+  /// Keys in reference module order.
+  public var orderedKeys: [String] { configuration.expectedShapes.map(\.key) }
+}
+
+/// Everything wrong with a checkpoint, reported at once on one line.
+public struct ModelValidationError: Error, CustomStringConvertible, Sendable {
+  /// The file (or other source) that was checked.
+  public let origin: String
+  /// Each problem, naming the tensor, what was expected and what was found.
+  public let problems: [String]
+
+  public init(origin: String, problems: [String]) {
+    self.origin = origin
+    self.problems = problems
+  }
+
+  public var description: String { "\(origin): " + problems.joined(separator: "; ") }
+}

@@ -1,0 +1,20 @@
+/// Why a file could not be read or written; `description` is one line naming the file and the problem.
+public enum FormatError: Error, CustomStringConvertible, Sendable {
+  /// libhdf5 failed (not an HDF5 file, truncated, unreadable dataset, ...).
+  case hdf5(HDF5Error)
+  /// The file is readable but its tensors do not form a valid model.
+  case invalidModel(ModelValidationError)
+  /// A file-system operation failed or was refused (exists, same as input, ...).
+  case file(path: String, reason: String)
+  /// The file is readable but is not what was asked for (e.g. not an activations file).
+  case unexpectedContent(path: String, reason: String)
+
+  public var description: String {
+    switch self {
+    case .hdf5(let error): error.description
+    case .invalidModel(let error): error.description
+    case .file(let path, let reason): "\(path): \(reason)"
+    case .unexpectedContent(let path, let reason): "\(path): \(reason)"
+    }
+  }
+}

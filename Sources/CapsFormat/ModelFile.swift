@@ -1,0 +1,248 @@
+import Foundation
+
+/// Reads and writes capsule-network models in HDF5.
+///
+/// Reading accepts both a plain state_dict exported from PyTorch (one float dataset per key, at the
+/// root or inside one group, as h5py writes it) and a CapsKit model file (the same datasets plus
+/// metadata attributes on the root group, see docs/FORMAT.md). Writing produces a model file that
+/// stays a PyTorch-loadable state_dict.
+public enum ModelFile {
+  /// Limits applied while reading, before anything is allocated.
+  public struct ReadOptions: Sendable {
+    /// Largest element count accepted for one tensor (default 2^28, 1 GiB of float32).
+    public var maxTensorElements: Int = 1 << 28
+    /// Accept NaN and infinite weights (rejected by default).
+    public var allowNonFinite: Bool = false
+    /// Input side used when neither metadata nor a decoder fixes it.
+    public var defaultInputSize: Int = 28
+    /// Stride of the primary convolution when metadata does not give it.
+    public var defaultPrimaryStride: Int = 2
+
+    public init() {}
+  }
+
+  /// Everything `read` learned besides the model itself.
+  public struct Provenance: Sendable {
+    /// True when the file carried CapsKit metadata; false for a plain state_dict (defaults used).
+    public var hasMetadata: Bool
+    /// Stored element type per reference key (float16/32/64 are all read as Float).
+    public var storedTypes: [String: StoredScalarType]
+    /// Renamings applied to reach the reference keys, e.g. "module.conv1.weight -> conv1.weight".
+    public var renamedKeys: [String]
+  }
+
+  /// Reads and validates a model; every problem with the tensors is reported in one error.
+  public static func read(
+    at path: String, options: ReadOptions = ReadOptions()
+  ) throws(FormatError) -> (model: CapsModel, provenance: Provenance) {
+    let file: HDF5File
+    do { file = try HDF5File.open(path: path) } catch { throw .hdf5(error) }
+    do {
+      return try read(file, options: options)
+    } catch let error as HDF5Error {
+      throw .hdf5(error)
+    } catch let error as ModelValidationError {
+      throw .invalidModel(error)
+    } catch {
+      throw .file(path: path, reason: "\(error)")
+    }
+  }
+
+  private static func read(_ file: HDF5File, options: ReadOptions) throws -> (CapsModel, Provenance) {
+    let path = file.path
+    let (keyToDataset, renamed) = try canonicalKeys(file.datasetPaths(maxDepth: 1))
+    var problems: [String] = []
+    var shapes: [String: [Int]] = [:]
+    var storedTypes: [String: StoredScalarType] = [:]
+    for (key, dataset) in keyToDataset.sorted(by: { $0.key < $1.key }) {
+      let info = try file.datasetInfo(dataset)
+      storedTypes[key] = info.storedType
+      guard case .float(let bits) = info.storedType, [16, 32, 64].contains(bits) else {
+        problems.append("'\(key)' is \(info.storedType), expected a float tensor")
+        continue
+      }
+      shapes[key] = info.shape
+    }
+
+    let attributes = try MetadataAttributes.read(from: file)
+    let inferred = inferConfiguration(
+      shapes: shapes, keys: Set(keyToDataset.keys), attributes: attributes, options: options)
+    problems += inferred.problems
+    guard let configuration = inferred.configuration else {
+      throw ModelValidationError(origin: path, problems: problems)
+    }
+    let metadata =
+      attributes?.metadata(configuration: configuration, problems: &problems)
+      ?? ModelMetadata.reference(classCount: configuration.outputCapsules)
+
+    // Shapes first, so that a wrong file never makes us allocate its tensors.
+    let expected = configuration.expectedShapes
+    let expectedKeys = Set(expected.map(\.key))
+    for (key, shape) in expected {
+      if !keyToDataset.keys.contains(key) {
+        problems.append("missing tensor '\(key)'")
+      } else if let actual = shapes[key], actual != shape {
+        problems.append("'\(key)' has shape \(describe(shape: actual)), expected \(describe(shape: shape))")
+      }
+    }
+    for key in keyToDataset.keys.sorted() where !expectedKeys.contains(key) {
+      problems.append("unexpected tensor '\(key)'")
+    }
+    problems += configuration.validate()
+    guard problems.isEmpty else { throw ModelValidationError(origin: path, problems: uniqued(problems)) }
+
+    var weights: [String: Tensor] = [:]
+    for (key, _) in expected {
+      guard let dataset = keyToDataset[key] else { continue }
+      let (shape, values) = try file.read(dataset, as: Float.self, maxCount: options.maxTensorElements)
+      weights[key] = Tensor(shape: shape, values: values)
+    }
+    let model = try CapsModel(
+      configuration: configuration, metadata: metadata, weights: weights,
+      allowNonFinite: options.allowNonFinite, origin: path)
+    return (
+      model,
+      Provenance(hasMetadata: attributes != nil, storedTypes: storedTypes, renamedKeys: renamed)
+    )
+  }
+
+  private static func uniqued(_ problems: [String]) -> [String] {
+    var seen = Set<String>()
+    return problems.filter { seen.insert($0).inserted }
+  }
+
+  /// Maps reference keys to dataset paths: drops one common group, a `module.` prefix
+  /// (DataParallel) and renames the older `reconstruct.` decoder name.
+  static func canonicalKeys(_ paths: [String]) -> (keys: [String: String], renamed: [String]) {
+    var names = paths
+    var renamed: [String] = []
+    if let first = names.first, let slash = first.firstIndex(of: "/") {
+      let group = first[...slash]
+      if names.allSatisfy({ $0.hasPrefix(group) }) {
+        names = names.map { String($0.dropFirst(group.count)) }
+        renamed.append("group '\(group.dropLast())' stripped")
+      }
+    }
+    if !names.isEmpty, names.allSatisfy({ $0.hasPrefix("module.") }) {
+      names = names.map { String($0.dropFirst("module.".count)) }
+      renamed.append("prefix 'module.' stripped")
+    }
+    if names.contains(where: { $0.hasPrefix("reconstruct.") }),
+      !names.contains(where: { $0.hasPrefix("decoder.") })
+    {
+      names = names.map {
+        $0.hasPrefix("reconstruct.") ? "decoder." + $0.dropFirst("reconstruct.".count) : $0
+      }
+      renamed.append("'reconstruct.*' renamed to 'decoder.*'")
+    }
+    var keys: [String: String] = [:]
+    for (name, path) in zip(names, paths) { keys[name] = path }
+    return (keys, renamed)
+  }
+
+  /// Derives the configuration from the tensor shapes (and the two sizes only metadata can give).
+  static func inferConfiguration(
+    shapes: [String: [Int]], keys: Set<String>, attributes: MetadataAttributes?, options: ReadOptions
+  ) -> (configuration: CapsNetConfiguration?, problems: [String]) {
+    var problems: [String] = []
+    func rank4(_ key: String) -> [Int]? {
+      guard let shape = shapes[key] else {
+        if !keys.contains(key) { problems.append("missing tensor '\(key)'") }
+        return nil
+      }
+      guard shape.count == 4 else {
+        problems.append("'\(key)' has shape \(describe(shape: shape)), expected 4 axes")
+        return nil
+      }
+      return shape
+    }
+    let conv1 = rank4("conv1.weight")
+    let conv2 = rank4("conv2.weight")
+    let routing = rank4("digit_capsules.weight")
+    guard let conv1, let conv2, let routing else { return (nil, problems) }
+
+    var decoderWidths: [Int] = []
+    var layer = 0
+    while let shape = shapes["decoder.\(layer).weight"] {
+      guard shape.count == 2 else {
+        problems.append("'decoder.\(layer).weight' has shape \(describe(shape: shape)), expected 2 axes")
+        break
+      }
+      decoderWidths.append(shape[0])
+      layer += 2
+    }
+
+    let dimension = routing[2]
+    guard dimension > 0, conv2[0] % dimension == 0 else {
+      problems.append(
+        "'conv2.weight' has \(conv2[0]) output channels, not a multiple of the primary capsule dimension \(dimension) of 'digit_capsules.weight'"
+      )
+      return (nil, problems)
+    }
+    var inputSize = attributes?.inputSize ?? options.defaultInputSize
+    if attributes?.inputSize == nil, let last = decoderWidths.last, conv1[1] > 0, last % conv1[1] == 0 {
+      let side = Int(Double(last / conv1[1]).squareRoot().rounded())
+      if side * side * conv1[1] == last { inputSize = side }
+    }
+    let configuration = CapsNetConfiguration(
+      inputSize: inputSize, inputChannels: conv1[1], conv1Channels: conv1[0], conv1Kernel: conv1[2],
+      primaryKernel: conv2[2], primaryStride: attributes?.primaryStride ?? options.defaultPrimaryStride,
+      primaryTypes: conv2[0] / dimension, primaryDimension: dimension, outputCapsules: routing[1],
+      outputDimension: routing[3], decoderWidths: decoderWidths)
+    if conv1[2] != conv1[3] {
+      problems.append("'conv1.weight' has a \(conv1[2])x\(conv1[3]) kernel, expected a square one")
+    }
+    let grid = configuration.primaryGrid
+    if grid > 0, routing[0] != configuration.inputCapsules {
+      problems.append(
+        "'digit_capsules.weight' has \(routing[0]) input capsules, but \(configuration.primaryTypes) types on a \(grid)x\(grid) grid give \(configuration.inputCapsules)"
+      )
+    }
+    return (configuration, problems)
+  }
+
+  // MARK: Writing
+
+  /// Writes `model` as a model file: reference datasets (float32) plus metadata attributes.
+  ///
+  /// Atomic: a temporary file in the same folder is renamed into place; nothing is left behind
+  /// on error. An existing file is replaced only when `overwrite` is true.
+  public static func write(_ model: CapsModel, to path: String, overwrite: Bool) throws(FormatError) {
+    try write(model, to: path, overwrite: overwrite, includeMetadata: true)
+  }
+
+  /// Writes only the state_dict (the reference datasets, no metadata): the `export` format.
+  public static func writeStateDict(_ model: CapsModel, to path: String, overwrite: Bool) throws(FormatError)
+  {
+    try write(model, to: path, overwrite: overwrite, includeMetadata: false)
+  }
+
+  private static func write(
+    _ model: CapsModel, to path: String, overwrite: Bool, includeMetadata: Bool
+  ) throws(FormatError) {
+    try AtomicFile.write(to: path, overwrite: overwrite) { (temporary: String) throws(FormatError) in
+      do {
+        let file = try HDF5File.create(path: temporary)
+        for key in model.orderedKeys {
+          let tensor = model.tensor(key)
+          try file.write(key, shape: tensor.shape, values: tensor.values)
+        }
+        if includeMetadata {
+          try MetadataAttributes(model: model).write(to: file)
+        }
+        try file.close()
+      } catch let error as HDF5Error {
+        // Name the destination, not the temporary file the user never sees.
+        throw .hdf5(HDF5Error(path: path, operation: error.operation, detail: error.detail))
+      } catch {
+        throw .file(path: path, reason: "\(error)")
+      }
+    }
+  }
+
+  /// Adds source provenance (file name and SHA-256) to a model's metadata.
+  public static func recordSource(of model: inout CapsModel, path: String) throws(FormatError) {
+    model.metadata.sourceName = URL(fileURLWithPath: path).lastPathComponent
+    model.metadata.sourceSHA256 = try SHA256.hexDigest(ofFile: path)
+  }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import CapsFormat
+import Foundation
+
+/// `capsconv`: convert, inspect, export, verify and benchmark capsule-network models.
+@main
+struct CapsConv: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "capsconv",
+    abstract: "Convert, inspect, export, verify and benchmark capsule-network models.",
+    discussion: """
+      Exit codes: 0 success; 1 invalid input (one line on stderr names the file and the problem);
+      2 verification mismatch; 64 bad usage.
+      """,
+    subcommands: [Import.self, Inspect.self, Export.self])
+}
+
+/// Exit codes shared by the subcommands.
+enum Exit {
+  static let invalidInput = ExitCode(1)
+  static let mismatch = ExitCode(2)
+}
+
+/// Prints one line to standard error.
+func printError(_ message: String) {
+  FileHandle.standardError.write(Data(("capsconv: " + message + "\n").utf8))
+}
+
+/// Runs `body`, turning format errors into one stderr line and exit code 1.
+func reportingInvalidInput<T>(_ body: () throws -> T) throws -> T {
+  do {
+    return try body()
+  } catch let error as FormatError {
+    printError(error.description)
+    throw Exit.invalidInput
+  }
+}
+
+/// Resolves symlinks and `..` so two spellings of one file compare equal.
+func canonicalPath(_ path: String) -> String {
+  URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+}
+
+/// Encodes a value as pretty, key-sorted JSON on standard output.
+func printJSON(_ value: some Encodable) throws {
+  let encoder = JSONEncoder()
+  encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+  let data = try encoder.encode(value)
+  print(String(decoding: data, as: UTF8.self))
+}
+
+/// Formats an integer with thousands separators: 8,215,568.
+func grouped(_ value: Int) -> String {
+  let digits = String(value.magnitude)
+  var result = ""
+  for (index, character) in digits.enumerated() {
+    if index > 0, (digits.count - index) % 3 == 0 { result.append(",") }
+    result.append(character)
+  }
+  return value < 0 ? "-" + result : result
+}
+
+extension CapsNetConfiguration {
+  /// One-line summary of the architecture.
+  var summary: String {
+    let decoder =
+      hasDecoder ? "decoder " + decoderWidths.map(String.init).joined(separator: "-") : "no decoder"
+    return
+      "\(inputSize)x\(inputSize)x\(inputChannels) input, conv1 \(conv1Channels)@\(conv1Kernel)x\(conv1Kernel), "
+      + "primary \(primaryTypes) types x \(primaryDimension)D (\(primaryKernel)x\(primaryKernel) stride \(primaryStride), "
+      + "\(primaryGrid)x\(primaryGrid) grid, \(inputCapsules) capsules), \(outputCapsules) x \(outputDimension)D outputs, \(decoder)"
+  }
+}
+
+extension ModelMetadata {
+  /// One-line summary of the inference settings.
+  var summary: String {
+    let axis = softmaxAxis == .inputCapsules ? "input" : "output"
+    return
+      "\(routingIterations) routing iterations, softmax over \(axis) capsules, squash epsilon \(squashEpsilon), "
+      + "input (x/255 - \(normalization.mean)) / \(normalization.std)"
+  }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import CapsFormat
+import Foundation
+
+extension CapsConv {
+  /// `capsconv import`: a PyTorch-exported state_dict HDF5 to a CapsKit model file.
+  struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Import a PyTorch-exported state_dict (HDF5) into a CapsKit model file.",
+      discussion:
+        "The output keeps the reference keys and shapes (still a PyTorch-loadable state_dict) and adds metadata attributes (docs/FORMAT.md)."
+    )
+
+    @Argument(help: "The checkpoint: HDF5 with one dataset per state_dict key.")
+    var checkpoint: String
+
+    @Option(name: .shortAndLong, help: "Output file (default: <stem>.caps.h5 beside the input).")
+    var output: String?
+
+    @Option(help: "Dynamic-routing iterations.")
+    var iterations: Int?
+
+    @Option(help: "Input normalisation MEAN,STD applied as (x/255 - MEAN) / STD (default 0.1307,0.3081).")
+    var normalize: String?
+
+    @Option(help: "Class labels, comma-separated, one per output capsule (default 0,1,...).")
+    var labels: String?
+
+    @Option(help: "Routing softmax axis: input_capsules (reference) or output_capsules (paper).")
+    var softmaxAxis: String?
+
+    @Option(help: "Epsilon inside the squash's square root (default 1e-8).")
+    var squashEpsilon: Double?
+
+    @Flag(help: "Replace an existing output file.")
+    var force = false
+
+    func validate() throws {
+      if let normalize, Self.parseNormalization(normalize) == nil {
+        throw ValidationError("--normalize takes MEAN,STD with a positive STD, e.g. 0.1307,0.3081")
+      }
+      if let iterations, !(1...100).contains(iterations) {
+        throw ValidationError("--iterations takes 1...100")
+      }
+      if let softmaxAxis, RoutingSoftmaxAxis(rawValue: softmaxAxis) == nil {
+        throw ValidationError("--softmax-axis takes input_capsules or output_capsules")
+      }
+    }
+
+    static func parseNormalization(_ text: String) -> InputNormalization? {
+      let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+      guard parts.count == 2, let mean = parts[0], let std = parts[1], mean.isFinite, std > 0, std.isFinite
+      else {
+        return nil
+      }
+      return InputNormalization(mean: mean, std: std)
+    }
+
+    /// `model.h5` -> `model.caps.h5` in the same folder.
+    static func defaultOutput(for input: String) -> String {
+      let url = URL(fileURLWithPath: input)
+      var stem = url.lastPathComponent
+      for suffix in [".caps.h5", ".h5", ".hdf5", ".hdf"] where stem.lowercased().hasSuffix(suffix) {
+        stem = String(stem.dropLast(suffix.count))
+        break
+      }
+      return url.deletingLastPathComponent().appendingPathComponent(stem + ".caps.h5").path
+    }
+
+    func run() throws {
+      let outputPath = output ?? Self.defaultOutput(for: checkpoint)
+      try reportingInvalidInput {
+        guard canonicalPath(outputPath) != canonicalPath(checkpoint) else {
+          throw FormatError.file(path: outputPath, reason: "is the input file; choose another output")
+        }
+        var (model, provenance) = try ModelFile.read(at: checkpoint)
+        if let iterations { model.metadata.routingIterations = iterations }
+        if let normalize, let normalization = Self.parseNormalization(normalize) {
+          model.metadata.normalization = normalization
+        }
+        if let softmaxAxis, let axis = RoutingSoftmaxAxis(rawValue: softmaxAxis) {
+          model.metadata.softmaxAxis = axis
+        }
+        if let squashEpsilon { model.metadata.squashEpsilon = squashEpsilon }
+        if let labels {
+          model.metadata.classLabels = labels.split(separator: ",", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: .whitespaces)
+          }
+        }
+        let problems = model.metadata.validate(classCount: model.configuration.outputCapsules)
+        guard problems.isEmpty else {
+          throw FormatError.invalidModel(ModelValidationError(origin: checkpoint, problems: problems))
+        }
+        try ModelFile.recordSource(of: &model, path: checkpoint)
+        try ModelFile.write(model, to: outputPath, overwrite: force)
+        let kind = provenance.hasMetadata ? "CapsKit model file" : "plain state_dict"
+        print("read:          \(checkpoint) (\(kind))")
+        for note in provenance.renamedKeys { print("keys:          \(note)") }
+        print("configuration: \(model.configuration.summary)")
+        print("inference:     \(model.metadata.summary)")
+        print("labels:        \(model.metadata.classLabels.joined(separator: ","))")
+        print("parameters:    \(grouped(model.configuration.parameterCount))")
+        print("wrote:         \(outputPath)")
+      }
+    }
+  }
+}
