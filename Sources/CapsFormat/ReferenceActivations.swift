@@ -1,0 +1,86 @@
+/// Per-stage outputs of a reference implementation for a few inputs (docs/FORMAT.md,
+/// "Reference activations"), as written by `Tools/make_activations.py`.
+public struct ReferenceActivations: Sendable {
+  /// The file read.
+  public let path: String
+  /// Number of images.
+  public let count: Int
+  /// Routing iterations the reference ran.
+  public let routingIterations: Int
+  /// Raw pixels, `count * size * size` values on the 0...255 scale.
+  public let pixels: Tensor
+  /// MNIST indices and true labels of the images (empty when absent).
+  public let indices: [Int]
+  public let labels: [Int]
+  /// The reference's predicted class per image.
+  public let predictions: [Int]
+  /// Stage outputs by dataset name (`input`, `conv1`, `conv2`, `primary`, `u_hat`, `coupling`,
+  /// `digit_caps`, `lengths`, `reconstruction`); image is the first axis, except `coupling`,
+  /// which is [iterations, count, inputs, outputs].
+  public let stages: [String: Tensor]
+
+  /// Dataset names of the stages, in forward order.
+  public static let stageNames = [
+    "input", "conv1", "conv2", "primary", "u_hat", "coupling", "digit_caps", "lengths", "reconstruction",
+  ]
+
+  /// Reads an activations file; refuses one that is not (`format` attribute) or lacks pixels.
+  public static func read(at path: String, maxElements: Int = 1 << 28) throws(FormatError)
+    -> ReferenceActivations
+  {
+    do {
+      let file = try HDF5File.open(path: path)
+      guard case .strings(let format)? = try file.attribute("format"), format.first == "capskit-activations"
+      else {
+        throw FormatError.unexpectedContent(
+          path: path,
+          reason: "not a reference-activations file (root attribute format != 'capskit-activations')")
+      }
+      let names = Set(try file.datasetPaths(maxDepth: 0))
+      func integers(_ name: String) throws(HDF5Error) -> [Int] {
+        guard names.contains(name) else { return [] }
+        return try file.read(name, as: Int64.self, maxCount: maxElements).values.map { Int($0) }
+      }
+      guard names.contains("pixels"), names.contains("prediction") else {
+        throw FormatError.unexpectedContent(path: path, reason: "missing dataset 'pixels' or 'prediction'")
+      }
+      let (pixelShape, rawPixels) = try file.read("pixels", as: UInt8.self, maxCount: maxElements)
+      guard let count = pixelShape.first, count > 0 else {
+        throw FormatError.unexpectedContent(path: path, reason: "dataset 'pixels' is empty")
+      }
+      var stages: [String: Tensor] = [:]
+      for name in stageNames where names.contains(name) {
+        let (shape, values) = try file.read(name, as: Float.self, maxCount: maxElements)
+        stages[name] = Tensor(shape: shape, values: values)
+      }
+      var iterations = stages["coupling"]?.shape.first ?? 3
+      if case .integers(let stored)? = try file.attribute("routing_iterations"), let first = stored.first {
+        iterations = Int(first)
+      }
+      let predictions = try integers("prediction")
+      guard predictions.count == count else {
+        throw FormatError.unexpectedContent(
+          path: path, reason: "'prediction' has \(predictions.count) entries for \(count) images")
+      }
+      for (name, tensor) in stages {
+        let imageAxis = name == "coupling" ? 1 : 0
+        guard tensor.shape.count > imageAxis, tensor.shape[imageAxis] == count else {
+          throw FormatError.unexpectedContent(
+            path: path,
+            reason: "'\(name)' has shape \(describe(shape: tensor.shape)), expected \(count) images")
+        }
+      }
+      return ReferenceActivations(
+        path: path, count: count, routingIterations: iterations,
+        pixels: Tensor(shape: pixelShape, values: rawPixels.map { Float($0) }),
+        indices: try integers("indices"),
+        labels: try integers("labels"), predictions: predictions, stages: stages)
+    } catch let error as HDF5Error {
+      throw .hdf5(error)
+    } catch let error as FormatError {
+      throw error
+    } catch {
+      throw .file(path: path, reason: "\(error)")
+    }
+  }
+}

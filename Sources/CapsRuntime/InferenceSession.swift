@@ -1,0 +1,333 @@
+import CCapsKernels
+import CapsFormat
+
+/// Runs a `CapsNetwork` on batches of images using one arena allocated at creation.
+///
+/// After `init`, `run` performs no heap allocation and never throws: it only reads the packed
+/// weights and writes into the arena. A session is used by one caller at a time (it is not
+/// `Sendable`); create one session per thread to classify concurrently, sharing the network.
+///
+/// ```swift
+/// let (model, _) = try ModelFile.read(at: "standard.caps.h5")
+/// let network = CapsNetwork(model)
+/// let session = InferenceSession(network: network, maxBatch: 64)
+/// pixels.withUnsafeBufferPointer { session.run(batch: 64, pixels: $0) }
+/// let digit = session.prediction(at: 0)
+/// ```
+public final class InferenceSession {
+  /// The network this session runs.
+  public let network: CapsNetwork
+  /// The memory plan: batch limit, threads, arena size.
+  public let plan: InferencePlan
+
+  private let arena: AlignedBuffer
+  private let pool: WorkerPool
+  // The current run, read by the worker threads (published by the pool's semaphores).
+  private var batchCount = 0
+  private var wantsReconstruction = false
+  private var phase = Phase.wholeImages
+
+  private enum Phase {
+    /// Each thread runs the whole network on its own range of images.
+    case wholeImages
+    /// Threads split the columns of the first convolution of a small batch.
+    case conv1Columns
+    /// Threads split the columns of the primary convolution of a small batch.
+    case conv2Columns
+  }
+
+  /// Allocates the arena of `plan` and starts its worker threads.
+  public init(network: CapsNetwork, plan: InferencePlan) {
+    self.network = network
+    self.plan = plan
+    arena = AlignedBuffer(count: plan.layout.totalFloats)
+    pool = WorkerPool(threadCount: plan.threadCount)
+  }
+
+  /// A session with the default plan for batches of up to `maxBatch` images.
+  public convenience init(network: CapsNetwork, maxBatch: Int) {
+    self.init(network: network, plan: InferencePlan(network: network, maxBatch: maxBatch))
+  }
+
+  deinit { pool.shutdown() }
+
+  // MARK: Running
+
+  /// Classifies `batch` images.
+  ///
+  /// - Parameters:
+  ///   - batch: Number of images, 1...`plan.maxBatch`.
+  ///   - pixels: `batch * channels * size * size` values on the 0...255 scale, image after image,
+  ///     row-major (white digit on black, like MNIST). The model's normalisation is applied here.
+  ///   - reconstruct: Also run the decoder (masked by the predicted class).
+  public func run(batch: Int, pixels: UnsafeBufferPointer<Float>, reconstruct: Bool = false) {
+    let c = network.configuration
+    let imageSize = c.inputChannels * c.inputSize * c.inputSize
+    precondition(batch >= 1 && batch <= plan.maxBatch, "batch must be 1...\(plan.maxBatch)")
+    precondition(pixels.count >= batch * imageSize, "pixels holds fewer than \(batch) images")
+    let normalization = network.metadata.normalization
+    caps_normalize_pixels(
+      pixels.baseAddress, batch * imageSize, Float(normalization.mean), Float(normalization.std),
+      pointer(plan.layout.input))
+    batchCount = batch
+    wantsReconstruction = reconstruct && c.hasDecoder
+    if batch >= plan.threadCount || plan.threadCount == 1 {
+      phase = .wholeImages
+      pool.run(self)
+    } else {
+      runSmallBatch()
+    }
+  }
+
+  /// Small batches (fewer images than threads): the convolutions' columns are split across threads.
+  private func runSmallBatch() {
+    let n = batchCount
+    let scratch = threadScratch(0)
+    im2colConv1(first: 0, count: n, scratch: scratch)
+    phase = .conv1Columns
+    pool.run(self)
+    im2colConv2(count: n, scratch: scratch)
+    phase = .conv2Columns
+    pool.run(self)
+    capsules(first: 0, count: n, scratch: scratch)
+    decode(first: 0, count: n, scratch: scratch)
+  }
+
+  // MARK: Outputs (valid until the next run)
+
+  /// Predicted class index of image `image` of the last run.
+  public func prediction(at image: Int) -> Int {
+    Int(pointer(plan.layout.predictions)[image])
+  }
+
+  /// Length of output capsule `capsule` of image `image` (the model's score for that class).
+  public func length(at image: Int, capsule: Int) -> Float {
+    pointer(plan.layout.lengths)[image * network.configuration.outputCapsules + capsule]
+  }
+
+  /// Calls `body` with the lengths of the last run: `batch * outputCapsules` values.
+  public func withLengths<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+    try body(
+      UnsafeBufferPointer(
+        start: pointer(plan.layout.lengths), count: batchCount * network.configuration.outputCapsules))
+  }
+
+  /// Calls `body` with the output capsules of the last run: `batch * outputCapsules * outputDimension`.
+  public func withDigitCapsules<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+    let c = network.configuration
+    return try body(
+      UnsafeBufferPointer(
+        start: pointer(plan.layout.digitCapsules), count: batchCount * c.outputCapsules * c.outputDimension))
+  }
+
+  /// Calls `body` with the reconstructions of the last run (`batch * inputSize²` values in 0...1);
+  /// empty unless the run asked for them and the model has a decoder.
+  public func withReconstructions<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+    let width = network.configuration.decoderWidths.last ?? 0
+    let count = wantsReconstruction ? batchCount * width : 0
+    return try body(UnsafeBufferPointer(start: pointer(plan.layout.reconstruction), count: count))
+  }
+
+  // MARK: Work
+
+  private struct Scratch {
+    var im2col1: UnsafeMutablePointer<Float>
+    var conv1: UnsafeMutablePointer<Float>
+    var im2col2: UnsafeMutablePointer<Float>
+    var conv2: UnsafeMutablePointer<Float>
+    var primary: UnsafeMutablePointer<Float>
+    var predictionVectors: UnsafeMutablePointer<Float>
+    var logits: UnsafeMutablePointer<Float>
+    var couplings: UnsafeMutablePointer<Float>
+    var gemm: UnsafeMutablePointer<Float>
+  }
+
+  private func pointer(_ offset: Int) -> UnsafeMutablePointer<Float> { arena.pointer + offset }
+
+  func arenaPointer(_ offset: Int) -> UnsafeMutablePointer<Float> { arena.pointer + offset }
+
+  private func threadScratch(_ index: Int) -> Scratch {
+    let layout = plan.layout
+    let base = arena.pointer + layout.threadBase + index * layout.threadStride
+    return Scratch(
+      im2col1: base + layout.im2col1, conv1: base + layout.conv1, im2col2: base + layout.im2col2,
+      conv2: base + layout.conv2, primary: base + layout.primary,
+      predictionVectors: base + layout.predictionVectors, logits: base + layout.logits,
+      couplings: base + layout.couplings, gemm: base + layout.gemm)
+  }
+
+  private func im2colConv1(first: Int, count: Int, scratch: Scratch) {
+    let c = network.configuration
+    let imageSize = c.inputChannels * c.inputSize * c.inputSize
+    let rows = c.conv1OutputSize * c.conv1OutputSize
+    let columns = c.inputChannels * c.conv1Kernel * c.conv1Kernel
+    for q in 0..<count {
+      caps_im2col_nchw(
+        pointer(plan.layout.input) + (first + q) * imageSize, Int32(c.inputChannels), Int32(c.inputSize),
+        Int32(c.inputSize), Int32(c.conv1Kernel), 1, scratch.im2col1 + q * rows * columns)
+    }
+  }
+
+  private func gemmConv1(count: Int, scratch: Scratch, columns: Range<Int>) {
+    let c = network.configuration
+    let rows = count * c.conv1OutputSize * c.conv1OutputSize
+    let depth = c.inputChannels * c.conv1Kernel * c.conv1Kernel
+    caps_sgemm_packed(
+      Int32(rows), Int32(c.conv1Channels), Int32(depth), scratch.im2col1, Int32(depth), network.conv1.storage,
+      network.conv1Bias.pointer, 1, scratch.conv1, Int32(c.conv1Channels), Int32(columns.lowerBound),
+      Int32(columns.upperBound), scratch.gemm)
+  }
+
+  private func im2colConv2(count: Int, scratch: Scratch) {
+    let c = network.configuration
+    let inputPositions = c.conv1OutputSize * c.conv1OutputSize
+    let rows = c.primaryGrid * c.primaryGrid
+    let columns = c.primaryKernel * c.primaryKernel * c.conv1Channels
+    for q in 0..<count {
+      caps_im2col_nhwc(
+        scratch.conv1 + q * inputPositions * c.conv1Channels, Int32(c.conv1OutputSize),
+        Int32(c.conv1OutputSize),
+        Int32(c.conv1Channels), Int32(c.primaryKernel), Int32(c.primaryStride),
+        scratch.im2col2 + q * rows * columns)
+    }
+  }
+
+  private func gemmConv2(count: Int, scratch: Scratch, columns: Range<Int>) {
+    let c = network.configuration
+    let rows = count * c.primaryGrid * c.primaryGrid
+    let depth = c.primaryKernel * c.primaryKernel * c.conv1Channels
+    caps_sgemm_packed(
+      Int32(rows), Int32(c.primaryChannels), Int32(depth), scratch.im2col2, Int32(depth),
+      network.conv2.storage,
+      network.conv2Bias.pointer, 0, scratch.conv2, Int32(c.primaryChannels), Int32(columns.lowerBound),
+      Int32(columns.upperBound), scratch.gemm)
+  }
+
+  /// Primary capsules, prediction vectors, routing, lengths and predictions for images
+  /// `first ..< first + count`, whose primary-convolution output is in `scratch.conv2`.
+  private func capsules(first: Int, count: Int, scratch: Scratch) {
+    let c = network.configuration
+    let metadata = network.metadata
+    let epsilon = Float(metadata.squashEpsilon)
+    let positions = c.primaryGrid * c.primaryGrid
+    let pairs = c.inputCapsules * c.outputCapsules
+    let capsuleWidth = c.outputCapsules * c.outputDimension
+    let layout = plan.layout
+    for q in 0..<count {
+      let image = first + q
+      caps_primary_capsules(
+        scratch.conv2 + q * positions * c.primaryChannels, Int32(c.primaryGrid), Int32(c.primaryTypes),
+        Int32(c.primaryDimension), epsilon, scratch.primary)
+      caps_predictions(
+        scratch.primary, network.routingWeights.pointer, Int32(c.inputCapsules), Int32(c.outputCapsules),
+        Int32(c.primaryDimension), Int32(c.outputDimension), scratch.predictionVectors)
+      let v = pointer(layout.digitCapsules) + image * capsuleWidth
+      let history: UnsafeMutablePointer<Float>? =
+        plan.recordsIntermediates
+        ? pointer(layout.recordCouplings) + image * metadata.routingIterations * pairs : nil
+      caps_route(
+        scratch.predictionVectors, Int32(c.inputCapsules), Int32(c.outputCapsules), Int32(c.outputDimension),
+        Int32(metadata.routingIterations), metadata.softmaxAxis == .inputCapsules ? 1 : 0, epsilon,
+        scratch.logits, scratch.couplings, v, history)
+      let lengths = pointer(layout.lengths) + image * c.outputCapsules
+      caps_lengths(v, Int32(c.outputCapsules), Int32(c.outputDimension), lengths)
+      pointer(layout.predictions)[image] = Float(caps_argmax(lengths, Int32(c.outputCapsules)))
+      if plan.recordsIntermediates { record(image: image, q: q, scratch: scratch) }
+    }
+  }
+
+  private func record(image: Int, q: Int, scratch: Scratch) {
+    let c = network.configuration
+    let layout = plan.layout
+    let conv1Count = c.conv1OutputSize * c.conv1OutputSize * c.conv1Channels
+    let conv2Count = c.primaryGrid * c.primaryGrid * c.primaryChannels
+    let primaryCount = c.inputCapsules * c.primaryDimension
+    let predictionCount = c.inputCapsules * c.outputCapsules * c.outputDimension
+    (pointer(layout.recordConv1) + image * conv1Count).update(
+      from: scratch.conv1 + q * conv1Count, count: conv1Count)
+    (pointer(layout.recordConv2) + image * conv2Count).update(
+      from: scratch.conv2 + q * conv2Count, count: conv2Count)
+    (pointer(layout.recordPrimary) + image * primaryCount).update(from: scratch.primary, count: primaryCount)
+    (pointer(layout.recordPredictions) + image * predictionCount).update(
+      from: scratch.predictionVectors, count: predictionCount)
+  }
+
+  /// The decoder for images `first ..< first + count`: mask all but the predicted capsule, then
+  /// Linear + ReLU layers and a final Linear + sigmoid.
+  private func decode(first: Int, count: Int, scratch: Scratch) {
+    guard wantsReconstruction, count > 0 else { return }
+    let c = network.configuration
+    let layout = plan.layout
+    let capsuleWidth = c.outputCapsules * c.outputDimension
+    let masked = pointer(layout.decoderInput) + first * capsuleWidth
+    masked.update(repeating: 0, count: count * capsuleWidth)
+    for q in 0..<count {
+      let predicted = Int(pointer(layout.predictions)[first + q])
+      let offset = q * capsuleWidth + predicted * c.outputDimension
+      (masked + offset).update(
+        from: pointer(layout.digitCapsules) + (first + q) * capsuleWidth + predicted * c.outputDimension,
+        count: c.outputDimension)
+    }
+    var input = masked
+    var width = capsuleWidth
+    for (index, layer) in network.decoder.enumerated() {
+      let outputs = layer.weights.columns
+      let isLast = index == network.decoder.count - 1
+      let output = pointer(isLast ? layout.reconstruction : layout.decoderHidden[index]) + first * outputs
+      caps_sgemm_packed(
+        Int32(count), Int32(outputs), Int32(width), input, Int32(width), layer.weights.storage,
+        layer.bias.pointer,
+        isLast ? 0 : 1, output, Int32(outputs), 0, Int32(outputs), scratch.gemm)
+      if isLast { caps_sigmoid(output, count * outputs) }
+      input = output
+      width = outputs
+    }
+  }
+
+  /// Columns of an N-wide GEMM that thread `index` of `count` computes (aligned for the kernel).
+  private func columnShare(_ index: Int, of count: Int, width: Int) -> Range<Int> {
+    let align = Int(caps_sgemm_n_align())
+    let share = ((width + count - 1) / count + align - 1) / align * align
+    let lower = min(width, index * share)
+    return lower..<min(width, lower + share)
+  }
+}
+
+extension InferenceSession: ParallelJob {
+  func runShard(_ index: Int, of count: Int) {
+    let c = network.configuration
+    switch phase {
+    case .wholeImages:
+      let share = (batchCount + count - 1) / count
+      let first = index * share
+      let last = min(batchCount, first + share)
+      guard first < last else { return }
+      let scratch = threadScratch(index)
+      var start = first
+      while start < last {
+        let group = min(plan.imagesPerGroup, last - start)
+        im2colConv1(first: start, count: group, scratch: scratch)
+        gemmConv1(count: group, scratch: scratch, columns: 0..<c.conv1Channels)
+        im2colConv2(count: group, scratch: scratch)
+        gemmConv2(count: group, scratch: scratch, columns: 0..<c.primaryChannels)
+        capsules(first: start, count: group, scratch: scratch)
+        start += group
+      }
+      decode(first: first, count: last - first, scratch: scratch)
+    case .conv1Columns:
+      let columns = columnShare(index, of: count, width: c.conv1Channels)
+      guard !columns.isEmpty else { return }
+      // Every thread's GEMM reads thread 0's im2col matrix and writes its own columns of thread 0's output;
+      // each uses its own panel scratch.
+      var scratch = threadScratch(0)
+      scratch.gemm = threadScratch(index).gemm
+      gemmConv1(count: batchCount, scratch: scratch, columns: columns)
+    case .conv2Columns:
+      let columns = columnShare(index, of: count, width: c.primaryChannels)
+      guard !columns.isEmpty else { return }
+      var scratch = threadScratch(0)
+      scratch.gemm = threadScratch(index).gemm
+      gemmConv2(count: batchCount, scratch: scratch, columns: columns)
+    }
+  }
+}
