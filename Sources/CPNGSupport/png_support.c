@@ -1,0 +1,403 @@
+// libpng wrapper: every libpng call of CapsKit lives here, under setjmp.
+//
+// Pattern: each public function validates its arguments, creates the libpng
+// structures, and calls a small "*_inner" function that establishes the
+// setjmp and performs the libpng calls. The inner function only uses its
+// (never modified) parameters after a longjmp, so no automatic variable is
+// indeterminate; everything that must survive lives behind those pointers.
+
+#include "CPNGSupport.h"
+
+#include <png.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// PNG allows at most 2^31 - 1 for width and height.
+#define PNG_DIMENSION_MAX 0x7fffffffu
+
+// State shared with libpng's callbacks.
+typedef struct cps_context {
+  const uint8_t *data;  // reader input
+  size_t size;
+  size_t position;
+  cps_png_buffer *output;  // writer output
+  int status;
+  char *message;
+  size_t message_capacity;
+} cps_context;
+
+static int set_message(cps_context *ctx, int status, const char *format, ...) {
+  if (ctx->status == CPS_PNG_OK) {
+    ctx->status = status;
+    if (ctx->message != NULL && ctx->message_capacity > 0) {
+      va_list args;
+      va_start(args, format);
+      vsnprintf(ctx->message, ctx->message_capacity, format, args);
+      va_end(args);
+    }
+  }
+  return ctx->status;
+}
+
+static void on_error(png_structp png, png_const_charp text) {
+  cps_context *ctx = (cps_context *)png_get_error_ptr(png);
+  if (ctx != NULL) {
+    const char *what = text != NULL ? text : "unknown libpng error";
+    if (strstr(what, "ut of memory") != NULL || strstr(what, "nsufficient memory") != NULL) {
+      set_message(ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory (%s)", what);
+    } else if (ctx->output != NULL) {
+      set_message(ctx, CPS_PNG_ERR_INVALID_ARGUMENT, "PNG encoding failed (%s)", what);
+    } else {
+      set_message(ctx, CPS_PNG_ERR_CORRUPT, "corrupt PNG (%s)", what);
+    }
+  }
+  png_longjmp(png, 1);
+}
+
+static void on_warning(png_structp png, png_const_charp text) {
+  // Warnings (bad CRC in an ancillary chunk, odd sRGB profiles, ...) do not
+  // affect the pixels we return; stay silent rather than print to stderr.
+  (void)png;
+  (void)text;
+}
+
+static void read_callback(png_structp png, png_bytep out, size_t length) {
+  cps_context *ctx = (cps_context *)png_get_io_ptr(png);
+  if (ctx == NULL || length > ctx->size - ctx->position) {
+    if (ctx != NULL) {
+      set_message(ctx, CPS_PNG_ERR_TRUNCATED, "truncated file (unexpected end of data at byte %zu)",
+                  ctx->size);
+    }
+    png_error(png, "unexpected end of data");
+  }
+  memcpy(out, ctx->data + ctx->position, length);
+  ctx->position += length;
+}
+
+static void write_callback(png_structp png, png_bytep bytes, size_t length) {
+  cps_context *ctx = (cps_context *)png_get_io_ptr(png);
+  cps_png_buffer *buffer = ctx->output;
+  if (length > buffer->capacity - buffer->size) {
+    size_t capacity = buffer->capacity < 4096 ? 4096 : buffer->capacity;
+    while (capacity - buffer->size < length) {
+      if (capacity > SIZE_MAX / 2) {
+        capacity = 0;
+        break;
+      }
+      capacity *= 2;
+    }
+    uint8_t *grown = capacity == 0 ? NULL : (uint8_t *)realloc(buffer->data, capacity);
+    if (grown == NULL) {
+      set_message(ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory while encoding PNG");
+      png_error(png, "out of memory");
+    }
+    buffer->data = grown;
+    buffer->capacity = capacity;
+  }
+  memcpy(buffer->data + buffer->size, bytes, length);
+  buffer->size += length;
+}
+
+static void flush_callback(png_structp png) { (void)png; }
+
+static uint32_t crc32_of(const uint8_t *bytes, size_t count) {
+  uint32_t crc = 0xffffffffu;
+  for (size_t i = 0; i < count; i++) {
+    crc ^= bytes[i];
+    for (int k = 0; k < 8; k++) {
+      crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+    }
+  }
+  return crc ^ 0xffffffffu;
+}
+
+static uint32_t load_be32(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+// Checks the signature and the IHDR chunk by hand, before libpng sees the
+// data, so that zero and oversized dimensions are refused with a message that
+// names them, and before anything is allocated.
+static int peek_header(cps_context *ctx, const cps_png_limits *limits, cps_png_header *header) {
+  static const uint8_t signature[8] = {137, 80, 78, 71, 13, 10, 26, 10};
+  const uint8_t *data = ctx->data;
+  size_t size = ctx->size;
+  if (size == 0) {
+    return set_message(ctx, CPS_PNG_ERR_NOT_PNG, "not a PNG file (empty file)");
+  }
+  size_t compared = size < 8 ? size : 8;
+  if (memcmp(data, signature, compared) != 0) {
+    return set_message(ctx, CPS_PNG_ERR_NOT_PNG, "not a PNG file (bad signature)");
+  }
+  if (size < 8) {
+    return set_message(ctx, CPS_PNG_ERR_TRUNCATED, "truncated file (%zu bytes, inside the PNG signature)",
+                       size);
+  }
+  if (size < 33) {
+    return set_message(ctx, CPS_PNG_ERR_TRUNCATED, "truncated file (%zu bytes, inside the IHDR chunk)",
+                       size);
+  }
+  if (load_be32(data + 8) != 13 || memcmp(data + 12, "IHDR", 4) != 0) {
+    return set_message(ctx, CPS_PNG_ERR_CORRUPT, "corrupt PNG (first chunk is not a 13-byte IHDR)");
+  }
+  if (crc32_of(data + 12, 17) != load_be32(data + 29)) {
+    return set_message(ctx, CPS_PNG_ERR_CORRUPT, "corrupt PNG (IHDR: CRC error)");
+  }
+  uint32_t width = load_be32(data + 16);
+  uint32_t height = load_be32(data + 20);
+  if (width > PNG_DIMENSION_MAX || height > PNG_DIMENSION_MAX) {
+    return set_message(ctx, CPS_PNG_ERR_CORRUPT, "corrupt PNG (IHDR dimensions %ux%u exceed 2^31-1)", width,
+                       height);
+  }
+  if (width == 0 || height == 0) {
+    return set_message(ctx, CPS_PNG_ERR_ZERO_SIZE,
+                       "invalid image size %ux%u (width and height must be at least 1)", width, height);
+  }
+  if (width > limits->max_width || height > limits->max_height ||
+      (uint64_t)width * (uint64_t)height > limits->max_pixels) {
+    return set_message(ctx, CPS_PNG_ERR_TOO_LARGE,
+                       "image too large (%ux%u; limits are %ux%u and %llu pixels)", width, height,
+                       limits->max_width, limits->max_height, (unsigned long long)limits->max_pixels);
+  }
+  header->width = width;
+  header->height = height;
+  header->bit_depth = data[24];
+  header->color_type = data[25];
+  header->interlaced = data[28] == 1 ? 1 : 0;
+  header->has_trns = 0;
+  return CPS_PNG_OK;
+}
+
+static int check_limits(const cps_png_limits *limits, char *message, size_t message_capacity) {
+  if (limits == NULL || limits->max_width == 0 || limits->max_height == 0 || limits->max_pixels == 0) {
+    if (message != NULL && message_capacity > 0) {
+      snprintf(message, message_capacity, "invalid limits (all limits must be at least 1)");
+    }
+    return CPS_PNG_ERR_INVALID_ARGUMENT;
+  }
+  return CPS_PNG_OK;
+}
+
+static void configure_reader(png_structp png, cps_context *ctx, const cps_png_limits *limits) {
+  uint32_t width_limit = limits->max_width > PNG_DIMENSION_MAX ? PNG_DIMENSION_MAX : limits->max_width;
+  uint32_t height_limit = limits->max_height > PNG_DIMENSION_MAX ? PNG_DIMENSION_MAX : limits->max_height;
+  png_set_user_limits(png, width_limit, height_limit);
+  png_set_chunk_malloc_max(png, limits->max_chunk_bytes);
+  png_set_chunk_cache_max(png, 1000);
+  png_set_read_fn(png, ctx, read_callback);
+}
+
+static int read_header_inner(png_structp png, png_infop info, cps_context *ctx,
+                             const cps_png_limits *limits, cps_png_header *header) {
+  if (setjmp(png_jmpbuf(png))) {
+    return ctx->status != CPS_PNG_OK ? ctx->status : CPS_PNG_ERR_CORRUPT;
+  }
+  configure_reader(png, ctx, limits);
+  png_read_info(png, info);
+  header->bit_depth = png_get_bit_depth(png, info);
+  header->color_type = png_get_color_type(png, info);
+  header->interlaced = png_get_interlace_type(png, info) == PNG_INTERLACE_ADAM7 ? 1 : 0;
+  header->has_trns = png_get_valid(png, info, PNG_INFO_tRNS) ? 1 : 0;
+  return CPS_PNG_OK;
+}
+
+int cps_png_read_header(const uint8_t *data, size_t size, const cps_png_limits *limits,
+                        cps_png_header *header, char *message, size_t message_capacity) {
+  if (message != NULL && message_capacity > 0) {
+    message[0] = '\0';
+  }
+  if ((data == NULL && size > 0) || header == NULL) {
+    if (message != NULL && message_capacity > 0) {
+      snprintf(message, message_capacity, "invalid argument (null pointer)");
+    }
+    return CPS_PNG_ERR_INVALID_ARGUMENT;
+  }
+  int status = check_limits(limits, message, message_capacity);
+  if (status != CPS_PNG_OK) {
+    return status;
+  }
+  memset(header, 0, sizeof *header);
+  cps_context ctx = {data, size, 0, NULL, CPS_PNG_OK, message, message_capacity};
+  status = peek_header(&ctx, limits, header);
+  if (status != CPS_PNG_OK) {
+    return status;
+  }
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
+  png_infop info = png == NULL ? NULL : png_create_info_struct(png);
+  if (png == NULL || info == NULL) {
+    png_destroy_read_struct(&png, &info, NULL);
+    return set_message(&ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory (cannot create libpng reader)");
+  }
+  status = read_header_inner(png, info, &ctx, limits, header);
+  png_destroy_read_struct(&png, &info, NULL);
+  return status;
+}
+
+static int decode_inner(png_structp png, png_infop info, cps_context *ctx, const cps_png_limits *limits,
+                        cps_png_image *image) {
+  if (setjmp(png_jmpbuf(png))) {
+    return ctx->status != CPS_PNG_OK ? ctx->status : CPS_PNG_ERR_CORRUPT;
+  }
+  configure_reader(png, ctx, limits);
+  png_read_info(png, info);
+
+  uint32_t width = png_get_image_width(png, info);
+  uint32_t height = png_get_image_height(png, info);
+  int bit_depth = png_get_bit_depth(png, info);
+  int color_type = png_get_color_type(png, info);
+  if (width != image->header.width || height != image->header.height) {
+    return set_message(ctx, CPS_PNG_ERR_CORRUPT, "corrupt PNG (inconsistent IHDR)");
+  }
+  image->header.bit_depth = (uint8_t)bit_depth;
+  image->header.color_type = (uint8_t)color_type;
+  image->header.interlaced = png_get_interlace_type(png, info) == PNG_INTERLACE_ADAM7 ? 1 : 0;
+  image->header.has_trns = png_get_valid(png, info, PNG_INFO_tRNS) ? 1 : 0;
+
+  if (color_type == PNG_COLOR_TYPE_PALETTE) {
+    png_set_palette_to_rgb(png);
+  }
+  if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) {
+    png_set_expand_gray_1_2_4_to_8(png);
+  }
+  if (image->header.has_trns) {
+    png_set_tRNS_to_alpha(png);
+  }
+  int passes = png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+
+  uint32_t channels = png_get_channels(png, info);
+  uint32_t sample_bits = png_get_bit_depth(png, info);
+  size_t row_bytes = png_get_rowbytes(png, info);
+  if (channels < 1 || channels > 4 || (sample_bits != 8 && sample_bits != 16) ||
+      row_bytes != (size_t)width * channels * (sample_bits / 8)) {
+    return set_message(ctx, CPS_PNG_ERR_CORRUPT, "corrupt PNG (unsupported pixel layout after expansion)");
+  }
+  if (height > SIZE_MAX / row_bytes) {
+    return set_message(ctx, CPS_PNG_ERR_TOO_LARGE, "image too large (%ux%u)", width, height);
+  }
+  // Zero-filled so that interlace passes combine into a defined buffer.
+  image->pixels = (uint8_t *)calloc(height, row_bytes);
+  if (image->pixels == NULL) {
+    return set_message(ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory (%ux%u image)", width, height);
+  }
+  image->channels = channels;
+  image->sample_bits = sample_bits;
+  image->row_bytes = row_bytes;
+  for (int pass = 0; pass < passes; pass++) {
+    for (uint32_t y = 0; y < height; y++) {
+      png_read_row(png, image->pixels + (size_t)y * row_bytes, NULL);
+    }
+  }
+  png_read_end(png, NULL);
+  return CPS_PNG_OK;
+}
+
+int cps_png_decode(const uint8_t *data, size_t size, const cps_png_limits *limits, cps_png_image *image,
+                   char *message, size_t message_capacity) {
+  if (message != NULL && message_capacity > 0) {
+    message[0] = '\0';
+  }
+  if ((data == NULL && size > 0) || image == NULL) {
+    if (message != NULL && message_capacity > 0) {
+      snprintf(message, message_capacity, "invalid argument (null pointer)");
+    }
+    return CPS_PNG_ERR_INVALID_ARGUMENT;
+  }
+  memset(image, 0, sizeof *image);
+  int status = check_limits(limits, message, message_capacity);
+  if (status != CPS_PNG_OK) {
+    return status;
+  }
+  cps_context ctx = {data, size, 0, NULL, CPS_PNG_OK, message, message_capacity};
+  status = peek_header(&ctx, limits, &image->header);
+  if (status != CPS_PNG_OK) {
+    return status;
+  }
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
+  png_infop info = png == NULL ? NULL : png_create_info_struct(png);
+  if (png == NULL || info == NULL) {
+    png_destroy_read_struct(&png, &info, NULL);
+    return set_message(&ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory (cannot create libpng reader)");
+  }
+  status = decode_inner(png, info, &ctx, limits, image);
+  png_destroy_read_struct(&png, &info, NULL);
+  if (status != CPS_PNG_OK) {
+    cps_png_image_free(image);
+  }
+  return status;
+}
+
+void cps_png_image_free(cps_png_image *image) {
+  if (image != NULL) {
+    free(image->pixels);
+    image->pixels = NULL;
+    image->row_bytes = 0;
+  }
+}
+
+static int encode_inner(png_structp png, png_infop info, cps_context *ctx, const uint8_t *pixels,
+                        uint32_t width, uint32_t height, int interlaced) {
+  if (setjmp(png_jmpbuf(png))) {
+    return ctx->status != CPS_PNG_OK ? ctx->status : CPS_PNG_ERR_CORRUPT;
+  }
+  png_set_write_fn(png, ctx, write_callback, flush_callback);
+  png_set_user_limits(png, PNG_DIMENSION_MAX, PNG_DIMENSION_MAX);
+  png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_GRAY,
+               interlaced ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  int passes = png_set_interlace_handling(png);
+  for (int pass = 0; pass < passes; pass++) {
+    for (uint32_t y = 0; y < height; y++) {
+      png_write_row(png, pixels + (size_t)y * width);
+    }
+  }
+  png_write_end(png, info);
+  return CPS_PNG_OK;
+}
+
+int cps_png_encode_gray8(const uint8_t *pixels, uint32_t width, uint32_t height, int interlaced,
+                         cps_png_buffer *out, char *message, size_t message_capacity) {
+  if (message != NULL && message_capacity > 0) {
+    message[0] = '\0';
+  }
+  if (pixels == NULL || out == NULL) {
+    if (message != NULL && message_capacity > 0) {
+      snprintf(message, message_capacity, "invalid argument (null pointer)");
+    }
+    return CPS_PNG_ERR_INVALID_ARGUMENT;
+  }
+  memset(out, 0, sizeof *out);
+  cps_context ctx = {NULL, 0, 0, out, CPS_PNG_OK, message, message_capacity};
+  if (width == 0 || height == 0) {
+    return set_message(&ctx, CPS_PNG_ERR_ZERO_SIZE,
+                       "invalid image size %ux%u (width and height must be at least 1)", width, height);
+  }
+  if (width > PNG_DIMENSION_MAX || height > PNG_DIMENSION_MAX) {
+    return set_message(&ctx, CPS_PNG_ERR_TOO_LARGE, "image too large for PNG (%ux%u)", width, height);
+  }
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
+  png_infop info = png == NULL ? NULL : png_create_info_struct(png);
+  if (png == NULL || info == NULL) {
+    png_destroy_write_struct(&png, &info);
+    return set_message(&ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory (cannot create libpng writer)");
+  }
+  int status = encode_inner(png, info, &ctx, pixels, width, height, interlaced);
+  png_destroy_write_struct(&png, &info);
+  if (status != CPS_PNG_OK) {
+    cps_png_buffer_free(out);
+  }
+  return status;
+}
+
+void cps_png_buffer_free(cps_png_buffer *buffer) {
+  if (buffer != NULL) {
+    free(buffer->data);
+    buffer->data = NULL;
+    buffer->size = 0;
+    buffer->capacity = 0;
+  }
+}
