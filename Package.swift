@@ -41,9 +41,10 @@ let package = Package(
       ]),
     .target(name: "CapsTestSupport", dependencies: ["CapsFormat"]),
     .testTarget(name: "CapsFormatTests", dependencies: ["CapsFormat", "CapsTestSupport"]),
-    .testTarget(name: "CapsImageTests", dependencies: ["CapsImage", "CapsTestSupport"]),
+    .testTarget(name: "CapsImageTests", dependencies: ["CapsImage", "CapsFormat", "CapsTestSupport"]),
     .testTarget(
-      name: "CapsRuntimeTests", dependencies: ["CapsRuntime", "CapsFormat", "CapsTestSupport"]),
+      name: "CapsRuntimeTests",
+      dependencies: ["CapsRuntime", "CapsFormat", "CapsTestSupport", "CCapsKernels"]),
     .testTarget(name: "CLITests", dependencies: ["CapsTestSupport"]),
   ],
   swiftLanguageModes: [.v6]

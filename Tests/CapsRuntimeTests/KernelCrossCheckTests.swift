@@ -1,0 +1,66 @@
+import CapsFormat
+import CapsRuntime
+import CapsTestSupport
+import Testing
+
+/// The optimised runtime against the plain Double reference, stage by stage, on odd shapes.
+@Suite struct KernelCrossCheckTests {
+  static let cases: [(name: String, configuration: CapsNetConfiguration, axis: RoutingSoftmaxAxis, batch: Int)] = [
+    ("odd, batch 1", oddConfiguration, .inputCapsules, 1),
+    ("odd, batch 3", oddConfiguration, .inputCapsules, 3),
+    ("odd, batch 7, softmax over outputs", oddConfiguration, .outputCapsules, 7),
+    ("medium, batch 7", mediumConfiguration, .inputCapsules, 7),
+  ]
+
+  @Test(arguments: 0..<cases.count)
+  func matchesReferenceForward(caseIndex: Int) throws {
+    let testCase = Self.cases[caseIndex]
+    let model = try randomModel(testCase.configuration, softmaxAxis: testCase.axis, seed: UInt64(caseIndex + 1))
+    let network = CapsNetwork(model)
+    let plan = InferencePlan(network: network, maxBatch: testCase.batch, threads: 2, recordsIntermediates: true)
+    let session = InferenceSession(network: network, plan: plan)
+    let pixels = randomPixels(testCase.configuration, count: testCase.batch, seed: UInt64(100 + caseIndex))
+    pixels.withUnsafeBufferPointer { session.run(batch: testCase.batch, pixels: $0, reconstruct: true) }
+
+    let reference = ReferenceForward(model: model)
+    let imageSize = testCase.configuration.inputSize * testCase.configuration.inputSize
+    for image in 0..<testCase.batch {
+      let expected = reference.run(pixels: Array(pixels[(image * imageSize)..<((image + 1) * imageSize)]))
+      let pairs: [(InferenceStage, [Double])] = [
+        (.input, expected.input), (.conv1, expected.conv1), (.conv2, expected.conv2), (.primary, expected.primary),
+        (.predictionVectors, expected.predictionVectors), (.couplings, expected.couplings),
+        (.digitCapsules, expected.digitCapsules), (.lengths, expected.lengths),
+        (.reconstruction, expected.reconstruction),
+      ]
+      for (stage, values) in pairs {
+        let actual = session.stageOutput(stage, image: image).values
+        let scale = max(1, values.map(abs).max() ?? 1)
+        let error = maxAbsoluteDifference(actual, values)
+        #expect(error <= 2e-5 * scale, "\(testCase.name): stage \(stage) image \(image) error \(error)")
+      }
+      #expect(session.prediction(at: image) == expected.prediction, "\(testCase.name): image \(image)")
+    }
+  }
+
+  @Test func batchGivesEachImageTheSameResultAsAlone() throws {
+    let model = try randomModel(mediumConfiguration, seed: 42)
+    let network = CapsNetwork(model)
+    let pixels = randomPixels(mediumConfiguration, count: 64, seed: 7)
+    let imageSize = mediumConfiguration.inputSize * mediumConfiguration.inputSize
+    let alone = InferenceSession(network: network, maxBatch: 1)
+    var single: [[Float]] = []
+    for image in 0..<64 {
+      pixels[(image * imageSize)..<((image + 1) * imageSize)].withUnsafeBufferPointer { alone.run(batch: 1, pixels: $0) }
+      single.append(alone.withLengths { Array($0) })
+    }
+    for batch in [1, 7, 64] {
+      let session = InferenceSession(network: network, maxBatch: batch)
+      pixels.withUnsafeBufferPointer { session.run(batch: batch, pixels: $0) }
+      for image in 0..<batch {
+        let lengths = (0..<mediumConfiguration.outputCapsules).map { session.length(at: image, capsule: $0) }
+        let error = zip(lengths, single[image]).map { abs($0 - $1) }.max() ?? 0
+        #expect(error <= 1e-6, "batch \(batch) image \(image): \(error)")
+      }
+    }
+  }
+}
