@@ -22,7 +22,9 @@ let package = Package(
       providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
     // Numeric kernels in C: GEMM micro-kernels (AVX-512 / AVX2 / portable, chosen at run time).
     .target(name: "CCapsKernels"),
-    .target(name: "CapsFormat", dependencies: ["CHDF5"]),
+    // SHA-256 of imported files, in C so that debug builds hash a 33 MB checkpoint quickly.
+    .target(name: "CSHA256"),
+    .target(name: "CapsFormat", dependencies: ["CHDF5", "CSHA256"]),
     // libpng reports errors by longjmp, which Swift cannot catch: this C target owns setjmp.
     .target(name: "CPNGSupport", dependencies: ["CPNG"]),
     .target(name: "CapsImage", dependencies: ["CPNGSupport"]),

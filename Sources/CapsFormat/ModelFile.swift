@@ -82,7 +82,11 @@ public enum ModelFile {
       if !keyToDataset.keys.contains(key) {
         problems.append("missing tensor '\(key)'")
       } else if let actual = shapes[key], actual != shape {
-        problems.append("'\(key)' has shape \(describe(shape: actual)), expected \(describe(shape: shape))")
+        var reason = "'\(key)' has shape \(describe(shape: actual)), expected \(describe(shape: shape))"
+        if key == "conv2.weight", actual.count == 4, actual[1] != configuration.conv1Channels {
+          reason += " (conv1 has \(configuration.conv1Channels) output channels)"
+        }
+        problems.append(reason)
       }
     }
     for key in keyToDataset.keys.sorted() where !expectedKeys.contains(key) {

@@ -7,7 +7,9 @@ public enum Fixtures {
     var url = URL(fileURLWithPath: #filePath)
     while url.pathComponents.count > 1 {
       url.deleteLastPathComponent()
-      if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
+      if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) {
+        return url
+      }
     }
     return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
   }()
@@ -22,7 +24,9 @@ public enum Fixtures {
     let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
     var url = executable.deletingLastPathComponent()
     // swift-testing on Linux runs the .xctest binary itself; on macOS it sits inside a bundle.
-    while url.pathExtension == "xctest" || url.lastPathComponent == "Contents" || url.lastPathComponent == "MacOS" {
+    while url.pathExtension == "xctest" || url.lastPathComponent == "Contents"
+      || url.lastPathComponent == "MacOS"
+    {
       url.deleteLastPathComponent()
     }
     return url
@@ -30,7 +34,8 @@ public enum Fixtures {
 
   /// A fresh temporary folder, removed by the caller with `removeItem`.
   public static func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("capskit-tests-\(UUID().uuidString)")
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "capskit-tests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
   }

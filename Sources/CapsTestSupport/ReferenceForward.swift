@@ -39,7 +39,8 @@ public struct ReferenceForward {
     ).map { max(0, $0) }
     stages.conv2 = convolution(
       stages.conv1, channels: c.conv1Channels, side: c.conv1OutputSize, weight: weights("conv2.weight"),
-      bias: weights("conv2.bias"), outputs: c.primaryChannels, kernel: c.primaryKernel, stride: c.primaryStride)
+      bias: weights("conv2.bias"), outputs: c.primaryChannels, kernel: c.primaryKernel,
+      stride: c.primaryStride)
 
     // u[i = t*G*G + h*G + w][d] = x2[c = d*T + t][h][w]
     let grid = c.primaryGrid
@@ -57,14 +58,18 @@ public struct ReferenceForward {
     }
     stages.primary = squash(u, dimension: c.primaryDimension, epsilon: epsilon)
 
-    let (inputs, outputs, dIn, dOut) = (c.inputCapsules, c.outputCapsules, c.primaryDimension, c.outputDimension)
+    let (inputs, outputs, dIn, dOut) = (
+      c.inputCapsules, c.outputCapsules, c.primaryDimension, c.outputDimension
+    )
     let w = weights("digit_capsules.weight")
     var uHat = [Double](repeating: 0, count: inputs * outputs * dOut)
     for i in 0..<inputs {
       for j in 0..<outputs {
         for mm in 0..<dOut {
           var sum = 0.0
-          for d in 0..<dIn { sum += stages.primary[i * dIn + d] * w[((i * outputs + j) * dIn + d) * dOut + mm] }
+          for d in 0..<dIn {
+            sum += stages.primary[i * dIn + d] * w[((i * outputs + j) * dIn + d) * dOut + mm]
+          }
           uHat[(i * outputs + j) * dOut + mm] = sum
         }
       }
@@ -94,7 +99,9 @@ public struct ReferenceForward {
       var s = [Double](repeating: 0, count: outputs * dOut)
       for i in 0..<inputs {
         for j in 0..<outputs {
-          for mm in 0..<dOut { s[j * dOut + mm] += couplings[i * outputs + j] * uHat[(i * outputs + j) * dOut + mm] }
+          for mm in 0..<dOut {
+            s[j * dOut + mm] += couplings[i * outputs + j] * uHat[(i * outputs + j) * dOut + mm]
+          }
         }
       }
       v = squash(s, dimension: dOut, epsilon: epsilon)
@@ -132,7 +139,8 @@ public struct ReferenceForward {
 
   /// Valid (unpadded) 2-D convolution of a [channels, side, side] image with OIHW weights.
   func convolution(
-    _ x: [Double], channels: Int, side: Int, weight: [Double], bias: [Double], outputs: Int, kernel: Int, stride: Int
+    _ x: [Double], channels: Int, side: Int, weight: [Double], bias: [Double], outputs: Int, kernel: Int,
+    stride: Int
   ) -> [Double] {
     let out = (side - kernel) / stride + 1
     var y = [Double](repeating: 0, count: outputs * out * out)

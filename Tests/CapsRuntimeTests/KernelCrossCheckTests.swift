@@ -5,19 +5,22 @@ import Testing
 
 /// The optimised runtime against the plain Double reference, stage by stage, on odd shapes.
 @Suite struct KernelCrossCheckTests {
-  static let cases: [(name: String, configuration: CapsNetConfiguration, axis: RoutingSoftmaxAxis, batch: Int)] = [
-    ("odd, batch 1", oddConfiguration, .inputCapsules, 1),
-    ("odd, batch 3", oddConfiguration, .inputCapsules, 3),
-    ("odd, batch 7, softmax over outputs", oddConfiguration, .outputCapsules, 7),
-    ("medium, batch 7", mediumConfiguration, .inputCapsules, 7),
-  ]
+  static let cases:
+    [(name: String, configuration: CapsNetConfiguration, axis: RoutingSoftmaxAxis, batch: Int)] = [
+      ("odd, batch 1", oddConfiguration, .inputCapsules, 1),
+      ("odd, batch 3", oddConfiguration, .inputCapsules, 3),
+      ("odd, batch 7, softmax over outputs", oddConfiguration, .outputCapsules, 7),
+      ("medium, batch 7", mediumConfiguration, .inputCapsules, 7),
+    ]
 
   @Test(arguments: 0..<cases.count)
   func matchesReferenceForward(caseIndex: Int) throws {
     let testCase = Self.cases[caseIndex]
-    let model = try randomModel(testCase.configuration, softmaxAxis: testCase.axis, seed: UInt64(caseIndex + 1))
+    let model = try randomModel(
+      testCase.configuration, softmaxAxis: testCase.axis, seed: UInt64(caseIndex + 1))
     let network = CapsNetwork(model)
-    let plan = InferencePlan(network: network, maxBatch: testCase.batch, threads: 2, recordsIntermediates: true)
+    let plan = InferencePlan(
+      network: network, maxBatch: testCase.batch, threads: 2, recordsIntermediates: true)
     let session = InferenceSession(network: network, plan: plan)
     let pixels = randomPixels(testCase.configuration, count: testCase.batch, seed: UInt64(100 + caseIndex))
     pixels.withUnsafeBufferPointer { session.run(batch: testCase.batch, pixels: $0, reconstruct: true) }
@@ -27,7 +30,8 @@ import Testing
     for image in 0..<testCase.batch {
       let expected = reference.run(pixels: Array(pixels[(image * imageSize)..<((image + 1) * imageSize)]))
       let pairs: [(InferenceStage, [Double])] = [
-        (.input, expected.input), (.conv1, expected.conv1), (.conv2, expected.conv2), (.primary, expected.primary),
+        (.input, expected.input), (.conv1, expected.conv1), (.conv2, expected.conv2),
+        (.primary, expected.primary),
         (.predictionVectors, expected.predictionVectors), (.couplings, expected.couplings),
         (.digitCapsules, expected.digitCapsules), (.lengths, expected.lengths),
         (.reconstruction, expected.reconstruction),
@@ -50,7 +54,9 @@ import Testing
     let alone = InferenceSession(network: network, maxBatch: 1)
     var single: [[Float]] = []
     for image in 0..<64 {
-      pixels[(image * imageSize)..<((image + 1) * imageSize)].withUnsafeBufferPointer { alone.run(batch: 1, pixels: $0) }
+      pixels[(image * imageSize)..<((image + 1) * imageSize)].withUnsafeBufferPointer {
+        alone.run(batch: 1, pixels: $0)
+      }
       single.append(alone.withLengths { Array($0) })
     }
     for batch in [1, 7, 64] {

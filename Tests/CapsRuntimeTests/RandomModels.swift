@@ -3,7 +3,8 @@ import CapsTestSupport
 
 /// A small model with random weights for kernel cross-checks; odd sizes on purpose.
 func randomModel(
-  _ configuration: CapsNetConfiguration, softmaxAxis: RoutingSoftmaxAxis = .inputCapsules, iterations: Int = 3,
+  _ configuration: CapsNetConfiguration, softmaxAxis: RoutingSoftmaxAxis = .inputCapsules,
+  iterations: Int = 3,
   seed: UInt64
 ) throws -> CapsModel {
   var generator = SeededGenerator(seed: seed)

@@ -15,9 +15,10 @@ enum HDF5Library {
     defer { lock.unlock() }
     if !initialized {
       H5open()
-      H5Eset_auto2(capskit_h5e_default(), nil, nil)
       initialized = true
     }
+    // Thread-safe builds keep this setting per thread, so it is applied on every entry.
+    H5Eset_auto2(capskit_h5e_default(), nil, nil)
     return try body()
   }
 
