@@ -40,14 +40,17 @@ let package = Package(
       dependencies: [
         "CapsFormat", "CapsImage", "CapsRuntime",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-      ]),
+      ],
+      // The built-in model: a symlink to Fixtures/models/standard.h5, copied into the resource bundle.
+      resources: [.copy("Resources/standard.h5")]),
     .target(name: "CapsTestSupport", dependencies: ["CapsFormat"]),
     .testTarget(name: "CapsFormatTests", dependencies: ["CapsFormat", "CapsTestSupport"]),
     .testTarget(name: "CapsImageTests", dependencies: ["CapsImage", "CapsFormat", "CapsTestSupport"]),
     .testTarget(
       name: "CapsRuntimeTests",
       dependencies: ["CapsRuntime", "CapsFormat", "CapsTestSupport", "CCapsKernels"]),
-    .testTarget(name: "CLITests", dependencies: ["CapsTestSupport"]),
+    // Depends on the executables so that `swift test` builds them before running them.
+    .testTarget(name: "CLITests", dependencies: ["CapsTestSupport", "capsconv", "capsinfer"]),
   ],
   swiftLanguageModes: [.v6]
 )
