@@ -41,7 +41,10 @@ let package = Package(
         "CapsFormat", "CapsImage", "CapsRuntime",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
-      // The built-in model: a symlink to Fixtures/models/standard.h5, copied into the resource bundle.
+      // The built-in model. Resources is a git symlink to ../../Fixtures/models (SwiftPM copies a
+      // symlinked *file* as a dangling link, but resolves a symlinked directory); the other fixture
+      // models are not shipped.
+      exclude: ["Resources/small.h5", "Resources/training.json"],
       resources: [.copy("Resources/standard.h5")]),
     .target(name: "CapsTestSupport", dependencies: ["CapsFormat"]),
     .testTarget(name: "CapsFormatTests", dependencies: ["CapsFormat", "CapsTestSupport"]),
