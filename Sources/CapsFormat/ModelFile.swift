@@ -37,8 +37,18 @@ public enum ModelFile {
   ) throws(FormatError) -> (model: CapsModel, provenance: Provenance) {
     let file: HDF5File
     do { file = try HDF5File.open(path: path) } catch { throw .hdf5(error) }
+    return try read(source: file, options: options)
+  }
+
+  /// Reads and validates a model from any tensor source.
+  static func read(
+    source: any TensorSource, options: ReadOptions
+  ) throws(FormatError) -> (model: CapsModel, provenance: Provenance) {
+    let path = source.path
     do {
-      return try read(file, options: options)
+      return try readValidated(source, options: options)
+    } catch let error as FormatError {
+      throw error
     } catch let error as HDF5Error {
       throw .hdf5(error)
     } catch let error as ModelValidationError {
@@ -48,14 +58,16 @@ public enum ModelFile {
     }
   }
 
-  private static func read(_ file: HDF5File, options: ReadOptions) throws -> (CapsModel, Provenance) {
+  private static func readValidated(
+    _ file: any TensorSource, options: ReadOptions
+  ) throws -> (CapsModel, Provenance) {
     let path = file.path
-    let (keyToDataset, renamed) = try canonicalKeys(file.datasetPaths(maxDepth: 1))
+    let (keyToDataset, renamed) = try canonicalKeys(file.tensorNames())
     var problems: [String] = []
     var shapes: [String: [Int]] = [:]
     var storedTypes: [String: StoredScalarType] = [:]
     for (key, dataset) in keyToDataset.sorted(by: { $0.key < $1.key }) {
-      let info = try file.datasetInfo(dataset)
+      let info = try file.tensorInfo(dataset)
       storedTypes[key] = info.storedType
       guard case .float(let bits) = info.storedType, [16, 32, 64].contains(bits) else {
         problems.append("'\(key)' is \(info.storedType), expected a float tensor")
@@ -64,7 +76,7 @@ public enum ModelFile {
       shapes[key] = info.shape
     }
 
-    let attributes = try MetadataAttributes.read(from: file)
+    let attributes = try file.metadataAttributes()
     let inferred = inferConfiguration(
       shapes: shapes, keys: Set(keyToDataset.keys), attributes: attributes, options: options)
     problems += inferred.problems
@@ -98,8 +110,7 @@ public enum ModelFile {
     var weights: [String: Tensor] = [:]
     for (key, _) in expected {
       guard let dataset = keyToDataset[key] else { continue }
-      let (shape, values) = try file.read(dataset, as: Float.self, maxCount: options.maxTensorElements)
-      weights[key] = Tensor(shape: shape, values: values)
+      weights[key] = try file.readTensor(dataset, maxCount: options.maxTensorElements)
     }
     let model = try CapsModel(
       configuration: configuration, metadata: metadata, weights: weights,
