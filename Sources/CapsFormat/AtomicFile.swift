@@ -8,10 +8,43 @@ import Foundation
   import Darwin
 #endif
 
+/// write(2), named apart from `AtomicFile.write`.
+private func posixWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer?, _ count: Int) -> Int {
+  #if canImport(Darwin)
+    Darwin.write(descriptor, bytes, count)
+  #elseif canImport(Musl)
+    Musl.write(descriptor, bytes, count)
+  #else
+    Glibc.write(descriptor, bytes, count)
+  #endif
+}
+
 /// Writes a file atomically: the content goes to a temporary file in the destination's folder,
 /// is flushed to disk, then takes the destination's name in one step. On any error the
 /// temporary file is removed and the destination is untouched.
 public enum AtomicFile {
+  /// Writes `bytes` to `path` atomically.
+  public static func write(_ bytes: [UInt8], to path: String, overwrite: Bool) throws(FormatError) {
+    try write(to: path, overwrite: overwrite) { (temporary: String) throws(FormatError) in
+      let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+      guard descriptor >= 0 else {
+        throw .file(path: path, reason: "cannot create a temporary file beside it: \(errnoText())")
+      }
+      defer { close(descriptor) }
+      var written = 0
+      while written < bytes.count {
+        let result = bytes.withUnsafeBytes { buffer in
+          posixWrite(descriptor, buffer.baseAddress.map { $0 + written }, bytes.count - written)
+        }
+        if result < 0 {
+          if errno == EINTR { continue }
+          throw .file(path: path, reason: "cannot write: \(errnoText())")
+        }
+        written += result
+      }
+    }
+  }
+
   /// Writes through `produce`, which receives the temporary path and must create that file.
   ///
   /// - Parameters:
@@ -94,5 +127,29 @@ public enum TemporaryFiles {
     for path in paths { unlink(path) }
     paths.removeAll()
     lock.unlock()
+  }
+}
+
+/// Removes temporary files when the process is interrupted (SIGINT, SIGTERM, SIGHUP), then exits
+/// with 128 + the signal number; makes exceeding a file-size limit a write error, not a kill
+/// (SIGXFSZ ignored). SIGKILL cannot be caught: a stray `.<name>.tmp-*` file may then remain, but
+/// the destination is always either the old file or the complete new one.
+public enum InterruptCleanup {
+  nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+
+  /// Installs the handlers once; call before writing.
+  public static func install() {
+    guard sources.isEmpty else { return }
+    signal(SIGXFSZ, SIG_IGN)
+    for number in [SIGINT, SIGTERM, SIGHUP] {
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      source.setEventHandler {
+        TemporaryFiles.removeAll()
+        exit(128 + number)
+      }
+      source.resume()
+      sources.append(source)
+    }
   }
 }

@@ -235,24 +235,21 @@ public enum ModelFile {
   private static func write(
     _ model: CapsModel, to path: String, overwrite: Bool, includeMetadata: Bool
   ) throws(FormatError) {
-    try AtomicFile.write(to: path, overwrite: overwrite) { (temporary: String) throws(FormatError) in
-      do {
-        let file = try HDF5File.create(path: temporary)
-        for key in model.orderedKeys {
-          let tensor = model.tensor(key)
-          try file.write(key, shape: tensor.shape, values: tensor.values)
-        }
-        if includeMetadata {
-          try MetadataAttributes(model: model).write(to: file)
-        }
-        try file.close()
-      } catch let error as HDF5Error {
-        // Name the destination, not the temporary file the user never sees.
-        throw .hdf5(HDF5Error(path: path, operation: error.operation, detail: error.detail))
-      } catch {
-        throw .file(path: path, reason: "\(error)")
+    let image: [UInt8]
+    do {
+      let file = try HDF5File.createInMemory(path: path)
+      for key in model.orderedKeys {
+        let tensor = model.tensor(key)
+        try file.write(key, shape: tensor.shape, values: tensor.values)
       }
+      if includeMetadata {
+        try MetadataAttributes(model: model).write(to: file)
+      }
+      image = try file.fileImage()
+    } catch {
+      throw .hdf5(error)
     }
+    try AtomicFile.write(image, to: path, overwrite: overwrite)
   }
 
   /// Adds source provenance (file name and SHA-256) to a model's metadata.

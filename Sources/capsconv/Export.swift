@@ -17,6 +17,7 @@ extension CapsConv {
     var force = false
 
     func run() throws {
+      InterruptCleanup.install()
       try reportingInvalidInput {
         guard canonicalPath(output) != canonicalPath(model) else {
           throw FormatError.file(path: output, reason: "is the input file; choose another output")

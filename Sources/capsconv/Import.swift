@@ -68,6 +68,7 @@ extension CapsConv {
     }
 
     func run() throws {
+      InterruptCleanup.install()
       let outputPath = output ?? Self.defaultOutput(for: checkpoint)
       try reportingInvalidInput {
         guard canonicalPath(outputPath) != canonicalPath(checkpoint) else {

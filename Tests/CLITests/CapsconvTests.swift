@@ -90,4 +90,27 @@ import Testing
     #expect(try runTool("capsconv", ["import", "x.h5", "--normalize", "1"]).status == 64)
     #expect(try runTool("capsconv", ["frobnicate"]).status == 64)
   }
+
+  /// A full disk (here a file-size limit) fails the write cleanly: exit 1, old file kept, nothing left behind.
+  @Test func fullDiskKeepsTheOldFileAndLeavesNoTemporary() throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let output = folder.appendingPathComponent("model.caps.h5").path
+    try Data("old".utf8).write(to: URL(fileURLWithPath: output))
+    let tool = Fixtures.productsDirectory.appendingPathComponent("capsconv").path
+    let script =
+      "ulimit -f 1000; exec '\(tool)' import '\(Fixtures.path("models/small.h5"))' -o '\(output)' --force"
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+    process.arguments = ["-c", script]
+    let errors = Pipe()
+    process.standardError = errors
+    try process.run()
+    let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 1)
+    #expect(message == "capsconv: \(output): cannot write: File too large\n")
+    #expect(try String(contentsOfFile: output, encoding: .utf8) == "old")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["model.caps.h5"])
+  }
 }

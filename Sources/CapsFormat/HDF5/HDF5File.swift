@@ -34,10 +34,20 @@ final class HDF5File {
     }
   }
 
-  /// Creates a new file; fails if it exists (`H5Fcreate` with `H5F_ACC_EXCL`).
-  static func create(path: String) throws(HDF5Error) -> HDF5File {
+  /// Creates a file that lives only in memory (the core driver, `H5Pset_fapl_core` without a
+  /// backing store); `fileImage()` returns its bytes. libhdf5 never touches the disk when writing,
+  /// so disk errors are handled once, by `AtomicFile`. `path` only names it in messages.
+  static func createInMemory(path: String) throws(HDF5Error) -> HDF5File {
     try HDF5Library.withLock { () throws(HDF5Error) -> HDF5File in
-      let id = H5Fcreate(path, capskit_acc_excl(), capskit_h5p_default(), capskit_h5p_default())
+      let access = H5Pcreate(capskit_file_access_props())
+      guard access >= 0 else {
+        throw HDF5Error(path: path, operation: "create", detail: HDF5Library.takeErrorStack())
+      }
+      defer { H5Pclose(access) }
+      guard H5Pset_fapl_core(access, 1 << 20, false) >= 0 else {
+        throw HDF5Error(path: path, operation: "create", detail: HDF5Library.takeErrorStack())
+      }
+      let id = H5Fcreate(path, capskit_acc_trunc(), capskit_h5p_default(), access)
       guard id >= 0 else {
         throw HDF5Error(path: path, operation: "create", detail: HDF5Library.takeErrorStack())
       }
@@ -45,15 +55,39 @@ final class HDF5File {
     }
   }
 
-  /// Flushes and closes the file, reporting a failed flush (`H5Fclose`).
-  func close() throws(HDF5Error) {
-    try HDF5Library.withLock { () throws(HDF5Error) in
-      guard let handle else { return }
-      let status = H5Fflush(handle.id, H5F_SCOPE_GLOBAL)
-      self.handle = nil  // deinit closes it
-      guard status >= 0 else {
-        throw HDF5Error(path: path, operation: "write", detail: HDF5Library.takeErrorStack())
+  /// Opens a file image held in memory, read-only (`H5Pset_file_image` with the core driver).
+  static func open(image: [UInt8], path: String) throws(HDF5Error) -> HDF5File {
+    try HDF5Library.withLock { () throws(HDF5Error) -> HDF5File in
+      let access = H5Pcreate(capskit_file_access_props())
+      guard access >= 0 else {
+        throw HDF5Error(path: path, operation: "open as HDF5", detail: HDF5Library.takeErrorStack())
       }
+      defer { H5Pclose(access) }
+      let configured = image.withUnsafeBytes { bytes in
+        H5Pset_fapl_core(access, 1 << 20, false) >= 0
+          && H5Pset_file_image(access, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count) >= 0
+      }
+      guard configured else {
+        throw HDF5Error(path: path, operation: "open as HDF5", detail: HDF5Library.takeErrorStack())
+      }
+      let id = H5Fopen(path, capskit_acc_rdonly(), access)
+      guard id >= 0 else {
+        throw HDF5Error(path: path, operation: "open as HDF5", detail: HDF5Library.takeErrorStack())
+      }
+      return HDF5File(path: path, id: id)
+    }
+  }
+
+  /// The complete bytes of an in-memory file (`H5Fflush`, `H5Fget_file_image`).
+  func fileImage() throws(HDF5Error) -> [UInt8] {
+    try HDF5Library.withLock { () throws(HDF5Error) -> [UInt8] in
+      guard H5Fflush(fileID, H5F_SCOPE_GLOBAL) >= 0 else { throw failure("write") }
+      let size = H5Fget_file_image(fileID, nil, 0)
+      guard size >= 0 else { throw failure("write") }
+      var bytes = [UInt8](repeating: 0, count: size)
+      let copied = bytes.withUnsafeMutableBytes { H5Fget_file_image(fileID, $0.baseAddress, size) }
+      guard copied == size else { throw failure("write") }
+      return bytes
     }
   }
 
