@@ -40,6 +40,16 @@ public enum ModelFile {
     return try read(source: file, options: options)
   }
 
+  /// Reads and validates a model from the bytes of an HDF5 file held in memory (libhdf5's core
+  /// driver); `name` identifies it in messages.
+  public static func read(
+    image: [UInt8], name: String, options: ReadOptions = ReadOptions()
+  ) throws(FormatError) -> (model: CapsModel, provenance: Provenance) {
+    let file: HDF5File
+    do { file = try HDF5File.open(image: image, path: name) } catch { throw .hdf5(error) }
+    return try read(source: file, options: options)
+  }
+
   /// Reads and validates a model from any tensor source.
   static func read(
     source: any TensorSource, options: ReadOptions

@@ -108,3 +108,19 @@ import Testing
     #expect(renamed.count == 3)
   }
 }
+
+/// The in-memory reader (used by the fuzz target) agrees with the file reader.
+@Suite struct InMemoryReadTests {
+  @Test func fileImageReadsLikeTheFile() throws {
+    let path = Fixtures.path("models/small.h5")
+    let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+    let fromImage = try ModelFile.read(image: bytes, name: "small.h5").model
+    let fromFile = try ModelFile.read(at: path).model
+    #expect(fromImage.configuration == fromFile.configuration)
+    for key in fromFile.orderedKeys {
+      #expect(fromImage.tensor(key).values.map(\.bitPattern) == fromFile.tensor(key).values.map(\.bitPattern))
+    }
+    #expect(throws: FormatError.self) { try ModelFile.read(image: Array(bytes.prefix(5000)), name: "cut.h5") }
+    #expect(throws: FormatError.self) { try ModelFile.read(image: [], name: "empty.h5") }
+  }
+}
