@@ -1,0 +1,13 @@
+// swift-tools-version: 6.0
+// libFuzzer targets for the readers. Build and run with Tools/fuzz.sh (needs -sanitize=fuzzer).
+import PackageDescription
+
+let package = Package(
+  name: "CapsKitFuzz",
+  dependencies: [.package(name: "CapsKit", path: "../..")],
+  targets: [
+    .executableTarget(name: "FuzzPNG", dependencies: [.product(name: "CapsKit", package: "CapsKit")]),
+    .executableTarget(name: "FuzzModel", dependencies: [.product(name: "CapsKit", package: "CapsKit")]),
+  ],
+  swiftLanguageModes: [.v6]
+)
