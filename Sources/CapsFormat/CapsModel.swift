@@ -3,7 +3,9 @@
 /// Weights are keyed by the reference checkpoint names (`conv1.weight`, ..., `decoder.4.bias`) with
 /// the reference shapes; a `CapsModel` exists only when every tensor agrees with `configuration`.
 public struct CapsModel: Sendable {
+  /// The architecture, inferred from the tensors' shapes.
   public let configuration: CapsNetConfiguration
+  /// Inference settings that the weights cannot tell (routing, normalisation, labels).
   public var metadata: ModelMetadata
   /// Tensors by reference key.
   public let weights: [String: Tensor]
@@ -56,10 +58,12 @@ public struct ModelValidationError: Error, CustomStringConvertible, Sendable {
   /// Each problem, naming the tensor, what was expected and what was found.
   public let problems: [String]
 
+  /// An error listing `problems` found in `origin`.
   public init(origin: String, problems: [String]) {
     self.origin = origin
     self.problems = problems
   }
 
+  /// One line: the origin, then every problem separated by "; ".
   public var description: String { "\(origin): " + problems.joined(separator: "; ") }
 }

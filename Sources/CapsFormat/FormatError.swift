@@ -9,6 +9,7 @@ public enum FormatError: Error, CustomStringConvertible, Sendable {
   /// The file is readable but is not what was asked for (e.g. not an activations file).
   case unexpectedContent(path: String, reason: String)
 
+  /// One line naming the file and the problem.
   public var description: String {
     switch self {
     case .hdf5(let error): error.description

@@ -18,6 +18,7 @@ public enum ModelFile {
     /// Stride of the primary convolution when metadata does not give it.
     public var defaultPrimaryStride: Int = 2
 
+    /// The defaults listed above.
     public init() {}
   }
 

@@ -8,9 +8,12 @@ public enum RoutingSoftmaxAxis: String, Sendable, Codable, CaseIterable {
 
 /// Input preprocessing: `(pixel / 255 - mean) / std`, computed in Float.
 public struct InputNormalization: Sendable, Equatable, Codable {
+  /// Subtracted after dividing by 255.
   public var mean: Double
+  /// Divides after subtracting the mean; positive.
   public var std: Double
 
+  /// `(pixel / 255 - mean) / std`.
   public init(mean: Double, std: Double) {
     self.mean = mean
     self.std = std
@@ -42,6 +45,7 @@ public struct ModelMetadata: Sendable, Equatable {
   /// SHA-256 (lowercase hex) of the file the weights were imported from, if known.
   public var sourceSHA256: String?
 
+  /// Metadata with the reference defaults for everything not given.
   public init(
     routingIterations: Int = 3, softmaxAxis: RoutingSoftmaxAxis = .inputCapsules,
     squashEpsilon: Double = 1e-8, normalization: InputNormalization = .mnist, classLabels: [String],

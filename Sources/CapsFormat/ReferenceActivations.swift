@@ -11,6 +11,7 @@ public struct ReferenceActivations: Sendable {
   public let pixels: Tensor
   /// MNIST indices and true labels of the images (empty when absent).
   public let indices: [Int]
+  /// True labels of the images (empty when absent).
   public let labels: [Int]
   /// The reference's predicted class per image.
   public let predictions: [Int]

@@ -10,6 +10,7 @@ public enum ParityCheck {
     /// Per stage name (`lengths` defaults to 1e-5).
     public var perStage: [String: Double] = ["lengths": 1e-5]
 
+    /// 1e-4 on every stage, 1e-5 on the lengths.
     public init() {}
 
     /// The tolerance for stage `name`.
@@ -18,27 +19,35 @@ public enum ParityCheck {
 
   /// The comparison of one stage over all images.
   public struct StageResult: Sendable, Encodable {
+    /// The dataset name of the stage (`conv1`, `u_hat`, ...).
     public var stage: String
     /// Shape of the reference tensor, images included.
     public var shape: [Int]
+    /// Largest |runtime - reference| over the stage.
     public var maxAbsoluteError: Double
     /// Largest absolute error divided by the largest reference magnitude of the stage.
     public var maxRelativeError: Double
     /// Index (in the reference tensor) of the largest absolute error.
     public var worstIndex: [Int]
+    /// The largest absolute error allowed.
     public var tolerance: Double
+    /// Whether `maxAbsoluteError <= tolerance`.
     public var passed: Bool
   }
 
   /// The whole comparison.
   public struct Report: Sendable, Encodable {
+    /// One result per compared stage, in forward order.
     public var stages: [StageResult]
     /// Stages of the reference that could not be compared, with the reason.
     public var skipped: [String]
+    /// The runtime's predicted class per image.
     public var predictions: [Int]
+    /// The reference's predicted class per image.
     public var referencePredictions: [Int]
     /// Images whose predicted class differs from the reference's.
     public var mismatchedImages: [Int]
+    /// Every stage within tolerance and every prediction identical.
     public var passed: Bool { stages.allSatisfy(\.passed) && mismatchedImages.isEmpty }
   }
 

@@ -55,6 +55,7 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable {
   /// HDF5's error stack, innermost first, on one line.
   public let detail: String
 
+  /// One line: file, operation and HDF5's reason.
   public var description: String {
     detail.isEmpty ? "\(path): cannot \(operation)" : "\(path): cannot \(operation) (\(detail))"
   }

@@ -39,6 +39,7 @@ public enum StoredScalarType: Sendable, Equatable, CustomStringConvertible {
   case integer(bits: Int, signed: Bool)
   case other(String)
 
+  /// The NumPy-style name, e.g. "float32", "int64".
   public var description: String {
     switch self {
     case .float(let bits): "float\(bits)"
