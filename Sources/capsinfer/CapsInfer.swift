@@ -1,0 +1,269 @@
+import ArgumentParser
+import CapsFormat
+import CapsImage
+import CapsRuntime
+import Foundation
+
+/// `capsinfer`: classify PNG digit files in batches with a capsule network.
+@main
+struct CapsInfer: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "capsinfer",
+    abstract: "Classify PNG digit images with a capsule network (built-in: the standard MNIST model).",
+    discussion: """
+      Inputs are PNG files, directories (their *.png files, sorted by name; --recursive descends) and \
+      '-', which reads paths from standard input, one per line (find DIR -name '*.png' | capsinfer -). \
+      Explicitly named files are always attempted; other files in a directory are skipped and counted. \
+      Rows come out in input order.
+
+      Output: a table (top-k labels and capsule lengths, then a summary line), or one record per file \
+      with --format csv|jsonl: file, prediction, length_<label> for every class (shortest round-trip \
+      float), error (empty or absent when the file was classified; jsonl adds top_k). A file that cannot \
+      be read or decoded gets an error row and one line on standard error; the others are still \
+      classified. Capsule lengths are per-class scores in [0, 1), not probabilities.
+
+      Exit codes: 0 every file classified; 1 some file failed (or the model could not be loaded); \
+      64 bad usage.
+      """)
+
+  @Argument(help: "PNG files, directories, or - to read paths from standard input (one per line).")
+  var paths: [String] = []
+
+  @Flag(name: .shortAndLong, help: "Descend into subdirectories of the directories given.")
+  var recursive = false
+
+  @Option(
+    help: ArgumentHelp(
+      "A model file: a 'capsconv import' output or a PyTorch-exported state_dict HDF5 (default: the built-in standard MNIST model).",
+      valueName: "file"))
+  var model: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "How an image that is not 28x28 becomes the model input: mnist (crop to the ink, fit in 20x20, centre the mass), scale (area-average the whole image; for integer enlargements) or none (reject other sizes).",
+      valueName: "mode"),
+    completion: .list(DigitPreprocessing.allCases.map(\.rawValue)),
+    transform: { text in
+      guard let mode = DigitPreprocessing(rawValue: text) else {
+        throw ValidationError("--preprocess takes mnist, scale or none (got '\(text)')")
+      }
+      return mode
+    })
+  var preprocess: DigitPreprocessing = .mnist
+
+  @Flag(
+    inversion: .prefixedNo,
+    help: """
+      Always invert (--invert: dark ink on a light background) or never (--no-invert). \
+      Default: invert when the border pixels are mostly light.
+      """)
+  var invert: Bool?
+
+  @Option(help: "Output format: table, csv or jsonl.")
+  var format: OutputFormat = .table
+
+  @Option(
+    name: .customLong("top-k"),
+    help: ArgumentHelp(
+      "Labels shown per file, best first: table columns and the jsonl top_k field (default 2).",
+      valueName: "k"))
+  var topK: Int?
+
+  @Option(
+    help: ArgumentHelp(
+      "Write <dir>/<name>.recon.png per classified file: the model's input beside the decoder's reconstruction (56x28).",
+      valueName: "dir"))
+  var reconstruct: String?
+
+  @Option(help: "Images per inference batch; decoding of the next batch overlaps inference of this one.")
+  var batchSize = 32
+
+  @Option(help: "Inference threads (default: all processors).")
+  var threads: Int?
+
+  func validate() throws {
+    guard !paths.isEmpty else {
+      throw ValidationError("give PNG files, directories, or - to read paths from standard input")
+    }
+    guard paths.filter({ $0 == "-" }).count <= 1 else {
+      throw ValidationError("'-' (read paths from standard input) may be given only once")
+    }
+    guard (1...4096).contains(batchSize) else { throw ValidationError("--batch-size takes 1...4096") }
+    if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads takes 1...1024") }
+    if let topK {
+      guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
+      guard format != .csv else {
+        throw ValidationError("--top-k applies to --format table and jsonl (csv has every class's length)")
+      }
+    }
+    if let reconstruct, reconstruct.isEmpty { throw ValidationError("--reconstruct needs a directory") }
+  }
+
+  func run() throws {
+    let network = try loadNetwork()
+    let c = network.configuration
+    let imageSize = c.inputSize * c.inputSize
+    guard c.inputChannels == 1 else {
+      printError(
+        "\(modelName): the model takes \(c.inputChannels)-channel images; capsinfer classifies grayscale digits"
+      )
+      throw ExitCode.failure
+    }
+    var reconstructions: ReconstructionWriter?
+    if let reconstruct {
+      guard c.decoderWidths.last == imageSize else {
+        printError("\(modelName): the model has no decoder producing \(c.inputSize)x\(c.inputSize) images")
+        throw ExitCode.validationFailure
+      }
+      do {
+        reconstructions = try ReconstructionWriter(directory: reconstruct, size: c.inputSize)
+      } catch {
+        printError("\(reconstruct): cannot create directory (\(error.localizedDescription))")
+        throw ExitCode.failure
+      }
+    }
+
+    let session = InferenceSession(
+      network: network, plan: InferencePlan(network: network, maxBatch: batchSize, threads: threads))
+    let decoder = BatchDecoder(
+      inputs: InputPaths(arguments: paths, recursive: recursive),
+      settings: .init(
+        preprocessing: preprocess, polarity: invert.map { $0 ? .invert : .keep } ?? .auto, size: c.inputSize),
+      batchSize: batchSize)
+    let formatter = ResultFormatter(
+      format: format, labels: network.metadata.classLabels, topK: min(topK ?? 2, c.outputCapsules))
+    let console = Console(
+      progress: Progress(total: paths.contains("-") ? nil : InputPaths.countIfOnlyFiles(paths)))
+
+    do {
+      let tally = try classify(
+        decoder: decoder, session: session, formatter: formatter, reconstructions: &reconstructions,
+        console: console)
+      if tally.failed > 0 { throw ExitCode.failure }
+    } catch let error as StandardOutputError {
+      printError(error.description)
+      throw ExitCode.failure
+    }
+  }
+
+  /// Runs the pipeline to the end: the decoder fills batches on its thread while this one runs the
+  /// session on the previous batch and prints its rows.
+  private func classify(
+    decoder: BatchDecoder, session: InferenceSession, formatter: ResultFormatter,
+    reconstructions: inout ReconstructionWriter?, console: Console
+  ) throws(StandardOutputError) -> Tally {
+    let start = DispatchTime.now()
+    var tally = Tally()
+    try console.writeRows(formatter.header())
+    decoder.start()
+    var text = ""
+    while let batch = decoder.next() {
+      if batch.imageCount > 0 {
+        batch.pixels.withUnsafeBufferPointer {
+          session.run(batch: batch.imageCount, pixels: $0, reconstruct: reconstructions != nil)
+        }
+      }
+      text.removeAll(keepingCapacity: true)
+      for entry in batch.entries {
+        var failure: String?
+        var scores: Scores?
+        switch entry.outcome {
+        case .failed(let reason):
+          failure = reason
+        case .image(let index):
+          scores = Scores(session: session, image: index)
+          failure = reconstructions?.write(for: entry.path, batch: batch, image: index, session: session)
+        }
+        if let failure {
+          tally.failed += 1
+          console.error("\(entry.path): \(failure)")
+        }
+        if scores != nil { tally.classified += 1 }
+        tally.processed += 1
+        formatter.append(path: entry.path, scores: scores, failure: failure, to: &text)
+      }
+      decoder.recycle(batch)
+      try console.writeRows(text)
+      console.showProgress(done: tally.processed, failed: tally.failed, since: start)
+    }
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+    try console.finish(
+      summary: tally.summary(seconds: seconds, skipped: decoder.skipped), toStandardOutput: format == .table)
+    return tally
+  }
+
+  private var modelName: String { model ?? "built-in model" }
+
+  /// Loads `--model` or the built-in model; one stderr line and exit 1 when that fails.
+  private func loadNetwork() throws -> CapsNetwork {
+    let path: String
+    if let model {
+      path = model
+    } else {
+      switch BuiltinModel.locate() {
+      case .success(let found): path = found
+      case .failure(let problem):
+        printError(problem.message)
+        throw ExitCode.failure
+      }
+    }
+    do {
+      let (loaded, provenance) = try ModelFile.read(at: path)
+      if model != nil, !provenance.hasMetadata {
+        printError(
+          "\(path): no CapsKit metadata; imported in memory with default metadata (\(loaded.metadata.summary))"
+        )
+      }
+      return CapsNetwork(loaded)
+    } catch {
+      printError(error.description)
+      throw ExitCode.failure
+    }
+  }
+}
+
+/// How the result rows are printed.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+  case table, csv, jsonl
+}
+
+/// Files seen, classified and failed so far (a file whose reconstruction could not be written is
+/// both classified and failed).
+private struct Tally {
+  var processed = 0
+  var classified = 0
+  var failed = 0
+
+  func summary(seconds: Double, skipped: SkipCounts) -> String {
+    var text =
+      "\(classified) \(classified == 1 ? "file" : "files") classified, \(failed) failed in "
+      + String(format: "%.2f s (%.1f images/s)", seconds, seconds > 0 ? Double(classified) / seconds : 0)
+    if let note = skipped.description { text += "; skipped \(note)" }
+    return text
+  }
+}
+
+extension ModelMetadata {
+  /// The settings a model without metadata gets, in one line.
+  var summary: String {
+    let axis = softmaxAxis == .inputCapsules ? "input" : "output"
+    let labels =
+      classLabels.count > 3
+      ? "\(classLabels[0])...\(classLabels[classLabels.count - 1])"
+      : classLabels.joined(separator: ",")
+    return
+      "\(routingIterations) routing iterations, softmax over \(axis) capsules, input (x/255 - "
+      + "\(normalization.mean)) / \(normalization.std), labels \(labels)"
+  }
+}
+
+extension Scores {
+  /// The result for image `image` of the session's last run.
+  init(session: InferenceSession, image: Int) {
+    self.init(
+      prediction: session.prediction(at: image),
+      lengths: (0..<session.network.configuration.outputCapsules).map {
+        session.length(at: image, capsule: $0)
+      })
+  }
+}
