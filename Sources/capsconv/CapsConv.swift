@@ -12,7 +12,7 @@ struct CapsConv: ParsableCommand {
       Exit codes: 0 success; 1 invalid input (one line on stderr names the file and the problem);
       2 verification mismatch; 64 bad usage.
       """,
-    subcommands: [Import.self, Inspect.self, Export.self, Verify.self])
+    subcommands: [Import.self, Inspect.self, Export.self, Verify.self, Bench.self])
 }
 
 /// Exit codes shared by the subcommands.
