@@ -4,8 +4,11 @@
 //
 // Layouts (all chosen by the ISA descriptor below):
 //   KU   k-chunk: K is padded to a multiple of KU (zeros in both packed operands).
-//   B    panels of NR columns: panel p holds rows k = 0..Kp-1, each NR contiguous floats
-//        (columns >= N zero-filled). Panel p starts at packed + p * Kp * NR.
+//   B    K-blocks of KC rows (the last one shorter), each split into panels of NR columns:
+//        block starting at row pc begins at packed + pc * Np (Np = N rounded up to NR); in it,
+//        the panel of columns [j, j + NR) begins at j * kc and holds kc rows of NR contiguous
+//        floats (columns >= N and rows >= K zero-filled). So the driver, which walks K-blocks
+//        then panels, reads B strictly sequentially.
 //   A    per (KC x MC) block, micro-panels of MR rows; inside a micro-panel, chunks of KU k's:
 //        [chunk][row 0..MR-1][KU floats]. This is a plain copy of row segments (no transpose),
 //        and the kernel reads a broadcast of A(i, k) at a compile-time offset i*KU + kk.
@@ -15,14 +18,14 @@
 #include <stdint.h>
 #include <string.h>
 
-#if (defined(__x86_64__) || defined(__i386__)) && defined(CAPS_GEMM_ENABLE_SIMD)
+#if (defined(__x86_64__) || defined(__i386__))
 #define CAPS_GEMM_X86 1
 #else
 #define CAPS_GEMM_X86 0
 #endif
 
 typedef void (*caps_gemm_kern_fn)(int mr, int nr, int nchunks, const float *A, const float *B,
-                                  float *C, int ldc, int load_c, const float *bias, int relu);
+                                  float *C, int ldc, int load_c, const float *bias, int relu, const float *pf, int pfq);
 
 typedef struct {
   const char *name;
@@ -34,20 +37,20 @@ typedef struct {
 __attribute__((visibility("hidden"))) void caps_gemm_kern_avx2(int mr, int nr, int nchunks,
                                                                 const float *A, const float *B,
                                                                 float *C, int ldc, int load_c,
-                                                                const float *bias, int relu);
+                                                                const float *bias, int relu, const float *pf, int pfq);
 __attribute__((visibility("hidden"))) void caps_gemm_kern_avx512(int mr, int nr, int nchunks,
                                                                   const float *A, const float *B,
                                                                   float *C, int ldc, int load_c,
-                                                                  const float *bias, int relu);
+                                                                  const float *bias, int relu, const float *pf, int pfq);
 #endif
 
 // ---------------------------------------------------------------------------------------------
 // Portable micro-kernel: MR x NR = 4 x 16, plain C (auto-vectorizes at -O2 with clang).
 
-enum { P_MR = 4, P_NR = 16, P_KU = 4 };
+enum { P_MR = 4, P_NR = 16, P_KU = 8 };
 
 static void kern_portable(int mr, int nr, int nchunks, const float *A, const float *B, float *C,
-                          int ldc, int load_c, const float *bias, int relu) {
+                          int ldc, int load_c, const float *bias, int relu, const float *pf, int pfq) {
   float acc[P_MR][P_NR];
   for (int i = 0; i < P_MR; i++)
     for (int j = 0; j < P_NR; j++) acc[i][j] = 0.0f;
@@ -79,11 +82,23 @@ static void kern_portable(int mr, int nr, int nchunks, const float *A, const flo
 
 enum { ISA_PORTABLE = 0, ISA_AVX2 = 1, ISA_AVX512 = 2, ISA_COUNT = 3 };
 
+#ifndef AVX2_KC
+#define AVX2_KC 256
+#endif
+#ifndef AVX2_MC
+#define AVX2_MC 192
+#endif
+#ifndef AVX512_KC
+#define AVX512_KC 256
+#endif
+#ifndef AVX512_MC
+#define AVX512_MC 288
+#endif
 static const caps_gemm_isa_desc g_isas[ISA_COUNT] = {
     {"portable", P_MR, P_NR, P_KU, 256, 128, kern_portable},
 #if CAPS_GEMM_X86
-    {"avx2", 6, 16, 8, 256, 192, caps_gemm_kern_avx2},
-    {"avx512", 12, 32, 8, 256, 288, caps_gemm_kern_avx512},
+    {"avx2", 6, 16, 8, AVX2_KC, AVX2_MC, caps_gemm_kern_avx2},
+    {"avx512", 12, 32, 8, AVX512_KC, AVX512_MC, caps_gemm_kern_avx512},
 #else
     {"avx2", 0, 0, 0, 0, 0, 0},
     {"avx512", 0, 0, 0, 0, 0, 0},
@@ -142,18 +157,21 @@ void caps_sgemm_pack_b(int K, int N, const float *B, int ldb, float *packed) {
   const caps_gemm_isa_desc *d = desc();
   if (K <= 0 || N <= 0) return;
   const int nr = d->nr;
-  const size_t kp = round_up((size_t)K, d->ku);
-  for (int j0 = 0; j0 < N; j0 += nr) {
-    float *dst = packed + (size_t)(j0 / nr) * kp * nr;
-    const int w = N - j0 < nr ? N - j0 : nr;
-    for (size_t k = 0; k < kp; k++) {
-      float *row = dst + k * nr;
-      int j = 0;
-      if (k < (size_t)K) {
-        const float *src = B + k * (size_t)ldb + j0;
-        for (; j < w; j++) row[j] = src[j];
+  const size_t kp = round_up((size_t)K, d->ku), np = round_up((size_t)N, nr);
+  for (size_t pc = 0; pc < kp; pc += d->kc) {
+    const size_t kc = kp - pc < (size_t)d->kc ? kp - pc : (size_t)d->kc;
+    for (int j0 = 0; j0 < N; j0 += nr) {
+      float *dst = packed + pc * np + (size_t)j0 * kc;
+      const int w = N - j0 < nr ? N - j0 : nr;
+      for (size_t k = 0; k < kc; k++) {
+        float *row = dst + k * nr;
+        int j = 0;
+        if (pc + k < (size_t)K) {
+          const float *src = B + (pc + k) * (size_t)ldb + j0;
+          for (; j < w; j++) row[j] = src[j];
+        }
+        for (; j < nr; j++) row[j] = 0.0f;
       }
-      for (; j < nr; j++) row[j] = 0.0f;
     }
   }
 }
@@ -173,23 +191,29 @@ size_t caps_sgemm_scratch_count(int M, int K) {
   return best;
 }
 
+// All ISAs use the same k-chunk, so packing A is a fixed-size copy the compiler can inline.
+enum { KU = 8 };
+
 // Packs rows [0, mc) of A (already offset to the block origin), k-range [k0, k0 + kc) where
 // kc is a multiple of KU and columns >= K are zero-filled.
-static void pack_a(const caps_gemm_isa_desc *d, int mc, int kc, int k0, int K, const float *A,
-                   int lda, float *dst) {
-  const int mr = d->mr, ku = d->ku;
+static void pack_a(int MR, int mc, int kc, int k0, int K, const float *A, int lda, float *dst) {
   const int kvalid = K - k0 < kc ? K - k0 : kc;  // >= 1
-  const int full = kvalid / ku * ku;
-  for (int ir = 0; ir < mc; ir += mr) {
-    const int rows = mc - ir < mr ? mc - ir : mr;
+  const int full = kvalid / KU * KU;
+  const size_t step = (size_t)MR * KU;
+  for (int ir = 0; ir < mc; ir += MR) {
+    const int rows = mc - ir < MR ? mc - ir : MR;
     float *panel = dst + (size_t)ir * kc;
     for (int i = 0; i < rows; i++) {
       const float *src = A + (size_t)(ir + i) * lda + k0;
-      float *p = panel + (size_t)i * ku;
+      float *p = panel + (size_t)i * KU;
       int k = 0;
-      for (; k < full; k += ku, p += (size_t)mr * ku) memcpy(p, src + k, sizeof(float) * ku);
-      for (; k < kc; k += ku, p += (size_t)mr * ku) {
-        for (int kk = 0; kk < ku; kk++) p[kk] = (k + kk < kvalid) ? src[k + kk] : 0.0f;
+      for (; k < full; k += KU, p += step) {
+        float t[KU];
+        memcpy(t, src + k, sizeof t);
+        memcpy(p, t, sizeof t);
+      }
+      for (; k < kc; k += KU, p += step) {
+        for (int kk = 0; kk < KU; kk++) p[kk] = (k + kk < kvalid) ? src[k + kk] : 0.0f;
       }
     }
   }
@@ -215,20 +239,30 @@ void caps_sgemm_packed(int M, int N, int K, const float *A, int lda, const float
   const int MR = d->mr, NR = d->nr, KC = d->kc, MC = d->mc;
   const caps_gemm_kern_fn kern = d->kern;
   const int kp = (int)round_up((size_t)K, d->ku);
+  const size_t np = round_up((size_t)N, NR);
   for (int pc = 0; pc < kp; pc += KC) {
     const int kc = kp - pc < KC ? kp - pc : KC;
     const int first = pc == 0, last = pc + kc >= kp;
     for (int ic = 0; ic < M; ic += MC) {
       const int mc = M - ic < MC ? M - ic : MC;
-      pack_a(d, mc, kc, pc, K, A + (size_t)ic * lda, lda, scratch);
+      pack_a(MR, mc, kc, pc, K, A + (size_t)ic * lda, lda, scratch);
       for (int jr = n0; jr < n1; jr += NR) {
         const int nr = n1 - jr < NR ? n1 - jr : NR;
-        const float *bp = packed_b + (size_t)(jr / NR) * kp * NR + (size_t)pc * NR;
-        for (int ir = 0; ir < mc; ir += MR) {
+        const float *bp = packed_b + (size_t)pc * np + (size_t)jr * kc;
+        // The B panel used next (next columns, else the next K-block) is prefetched while this
+        // one is in use, spread evenly over the row blocks, so B streams in from L3 / memory
+        // in the background instead of stalling the first row block.
+        const float *next = jr + NR < n1 ? bp + (size_t)kc * NR
+                            : last       ? 0
+                                         : packed_b + (size_t)(pc + kc) * np +
+                                               (size_t)n0 * (kp - pc - kc < KC ? kp - pc - kc : KC);
+        const int nir = (mc + MR - 1) / MR, lines = kc * NR / 16, nch = kc / KU;
+        const int per_call = (lines + nir - 1) / nir, pfq = next ? (per_call + nch - 1) / nch : 0;
+        for (int ir = 0, t = 0; ir < mc; ir += MR, t++) {
           const int mr = mc - ir < MR ? mc - ir : MR;
-          kern(mr, nr, kc / d->ku, scratch + (size_t)ir * kc, bp,
-               C + (size_t)(ic + ir) * ldc + jr, ldc, !first, (first && bias) ? bias + jr : 0,
-               last && relu);
+          kern(mr, nr, nch, scratch + (size_t)ir * kc, bp, C + (size_t)(ic + ir) * ldc + jr, ldc,
+               !first, (first && bias) ? bias + jr : 0, last && relu,
+               next ? next + (size_t)t * per_call * 16 : 0, pfq);
         }
       }
     }

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds and runs the GEMM correctness tests and benchmarks.
-#   Tools/kernels/run.sh [test|bench|all] [seconds-per-benchmark] [isa]
+#   Tools/kernels/run.sh [test|bench|all] [seconds-per-benchmark] [isa|all] [shape-filter]
 # CC (default cc) and CFLAGS (default -O2, as SwiftPM release builds) can be overridden.
 set -e
 cd "$(dirname "$0")/../.."
@@ -9,4 +9,4 @@ CFLAGS=${CFLAGS:--O2}
 OUT=${OUT:-/tmp/capskit-gemmtest}
 $CC $CFLAGS -Wall -o "$OUT" Tools/kernels/gemm_test.c Sources/CCapsKernels/gemm*.c \
   -ISources/CCapsKernels/include -lm -lpthread
-exec "$OUT" "${1:-all}" "${2:-0.6}" ${3:+"$3"}
+exec "$OUT" "${1:-all}" "${2:-0.6}" "${3:-all}" ${4:+"$4"}
