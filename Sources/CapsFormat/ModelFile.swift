@@ -2,7 +2,8 @@ import Foundation
 
 /// Reads and writes capsule-network models in HDF5.
 ///
-/// Reading accepts both a plain state_dict exported from PyTorch (one float dataset per key, at the
+/// Reading accepts a `torch.save` checkpoint (`.pth`, read by `PthTensorSource` without Python), a
+/// plain state_dict exported from PyTorch (one float dataset per key, at the
 /// root or inside one group, as h5py writes it) and a CapsKit model file (the same datasets plus
 /// metadata attributes on the root group, see docs/FORMAT.md). Writing produces a model file that
 /// stays a PyTorch-loadable state_dict.
@@ -26,7 +27,7 @@ public enum ModelFile {
   public struct Provenance: Sendable {
     /// True when the file carried CapsKit metadata; false for a plain state_dict (defaults used).
     public var hasMetadata: Bool
-    /// Stored element type per reference key (float16/32/64 are all read as Float).
+    /// Stored element type per reference key (float16/bfloat16/float32/float64 are all read as Float).
     public var storedTypes: [String: StoredScalarType]
     /// Renamings applied to reach the reference keys, e.g. "module.conv1.weight -> conv1.weight".
     public var renamedKeys: [String]
@@ -36,9 +37,14 @@ public enum ModelFile {
   public static func read(
     at path: String, options: ReadOptions = ReadOptions()
   ) throws(FormatError) -> (model: CapsModel, provenance: Provenance) {
-    let file: HDF5File
-    do { file = try HDF5File.open(path: path) } catch { throw .hdf5(error) }
-    return try read(source: file, options: options)
+    // A ZIP archive is a torch.save checkpoint; anything else goes to HDF5.
+    let source = try CheckpointContainer.openSource(at: path)
+    var (model, provenance) = try read(source: source, options: options)
+    if let archive = source as? PthTensorSource, !archive.wrappers.isEmpty {
+      provenance.renamedKeys.insert(
+        "state_dict taken from '\(archive.wrappers.joined(separator: "/"))'", at: 0)
+    }
+    return (model, provenance)
   }
 
   /// Reads and validates a model from the bytes of an HDF5 file held in memory (libhdf5's core
@@ -80,7 +86,7 @@ public enum ModelFile {
     for (key, dataset) in keyToDataset.sorted(by: { $0.key < $1.key }) {
       let info = try file.tensorInfo(dataset)
       storedTypes[key] = info.storedType
-      guard case .float(let bits) = info.storedType, [16, 32, 64].contains(bits) else {
+      guard info.storedType.isReadableFloat else {
         problems.append("'\(key)' is \(info.storedType), expected a float tensor")
         continue
       }

@@ -1,0 +1,52 @@
+/// The container of a checkpoint file, told from its first bytes.
+enum CheckpointContainer: Equatable {
+  /// A ZIP archive: `torch.save` since PyTorch 1.6.
+  case zip
+  /// The pickle stream (or tar file) `torch.save` wrote before PyTorch 1.6.
+  case legacyTorch
+  /// Anything else is handed to HDF5, which names the problem if it is not HDF5 either.
+  case hdf5
+
+  /// `torch.save`'s legacy magic number 0x1950a86a20f9469cfc6c, as a pickled LONG1 (little-endian).
+  private static let legacyMagic: [UInt8] = [0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]
+
+  /// Looks at the first bytes of `path`; an unreadable file is left to HDF5 to report.
+  static func sniff(path: String) -> CheckpointContainer {
+    guard let file = try? RandomAccessFile(path: path) else { return .hdf5 }
+    guard let head = try? file.bytes(at: 0, count: min(file.byteCount, 512)) else { return .hdf5 }
+    return kind(of: head)
+  }
+
+  static func kind(of head: [UInt8]) -> CheckpointContainer {
+    if head.count >= 4, head[0] == 0x50, head[1] == 0x4B,
+      (head[2] == 3 && head[3] == 4) || (head[2] == 5 && head[3] == 6)
+    {
+      return .zip
+    }
+    // PROTO n, LONG1 10, magic
+    if head.count >= 14, head[0] == 0x80, head[2] == 0x8A, head[3] == 0x0A,
+      Array(head[4..<14]) == legacyMagic
+    {
+      return .legacyTorch
+    }
+    // The tar format of PyTorch < 0.4 ("ustar" at offset 257).
+    if head.count >= 262, Array(head[257..<262]) == Array("ustar".utf8) {
+      return .legacyTorch
+    }
+    return .hdf5
+  }
+
+  /// The tensor source for `path`: a `.pth` archive or an HDF5 file.
+  static func openSource(at path: String) throws(FormatError) -> any TensorSource {
+    switch sniff(path: path) {
+    case .zip:
+      return try PthTensorSource(path: path)
+    case .legacyTorch:
+      throw .unexpectedContent(
+        path: path,
+        reason: "legacy PyTorch format (before 1.6); re-save it with torch.save in PyTorch >= 1.6")
+    case .hdf5:
+      do { return try HDF5File.open(path: path) } catch { throw .hdf5(error) }
+    }
+  }
+}

@@ -1,0 +1,275 @@
+import Foundation
+
+/// The tensors of a `torch.save` checkpoint (the ZIP format of PyTorch >= 1.6), read without Python.
+///
+/// The archive holds `<stem>/data.pkl` (the pickled object), `<stem>/data/<key>` (one raw storage per
+/// key) and `<stem>/byteorder` (absent in older files: little-endian). Opening validates the archive,
+/// decodes the pickle with `Unpickler` (which executes nothing), finds the state_dict (plain, or under
+/// `state_dict` / `model`) and checks that every storage it names exists with the size the pickle
+/// gives. Tensors are read one at a time, converted to Float, honouring offset and strides.
+struct PthTensorSource: TensorSource {
+  let path: String
+  /// Keys followed to reach the state_dict, e.g. `["state_dict"]`; empty for a plain one.
+  let wrappers: [String]
+  /// The archive's folder name (`<stem>`).
+  let stem: String
+  private let archive: ZipArchive
+  private let names: [String]
+  private let tensors: [String: PthTensor]
+  private let bigEndian: Bool
+
+  /// Largest `data.pkl` accepted, in bytes.
+  static let maxPickleByteCount = 64 << 20
+
+  init(path: String) throws(FormatError) {
+    self.path = path
+    archive = try ZipArchive(path: path)
+    let pickles = archive.entries.filter {
+      let parts = $0.name.split(separator: "/", omittingEmptySubsequences: false)
+      return parts.count == 2 && parts[1] == "data.pkl" && !parts[0].isEmpty
+    }
+    guard let pickle = pickles.first else {
+      throw .unexpectedContent(
+        path: path, reason: "a ZIP archive without '<name>/data.pkl': not a checkpoint written by torch.save")
+    }
+    guard pickles.count == 1 else {
+      throw .unexpectedContent(
+        path: path,
+        reason: "the archive holds \(pickles.count) data.pkl files; expected the one torch.save writes")
+    }
+    let stem = String(pickle.name.dropLast("/data.pkl".count))
+    self.stem = stem
+    bigEndian = try Self.readByteOrder(archive, stem: stem, path: path)
+    let bytes = try archive.contents(of: pickle, maxByteCount: Self.maxPickleByteCount)
+    let graph = try Unpickler.load(bytes, entry: pickle.name, path: path)
+    (names, tensors, wrappers) = try Self.stateDict(in: graph, path: path, entry: pickle.name)
+    for name in names {
+      guard let storage = tensors[name]?.storage else { continue }
+      let entryName = "\(stem)/data/\(storage.key)"
+      guard let entry = archive.entry(named: entryName) else {
+        throw .unexpectedContent(
+          path: path,
+          reason: "tensor '\(name)' needs storage '\(storage.key)', but there is no entry '\(entryName)'")
+      }
+      let (byteCount, overflow) = storage.count.multipliedReportingOverflow(by: storage.type.byteCount)
+      guard !overflow, entry.byteCount == byteCount else {
+        throw .unexpectedContent(
+          path: path,
+          reason:
+            "entry '\(entryName)' has \(entry.byteCount) bytes, but the pickle gives \(storage.count) elements of \(storage.type.storedType) for it"
+        )
+      }
+    }
+  }
+
+  private static func readByteOrder(_ archive: ZipArchive, stem: String, path: String) throws(FormatError)
+    -> Bool
+  {
+    guard let entry = archive.entry(named: "\(stem)/byteorder") else { return false }
+    let bytes = try archive.contents(of: entry, maxByteCount: 16)
+    let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    switch text {
+    case "little": return false
+    case "big": return true
+    default:
+      throw .unexpectedContent(
+        path: path, reason: "entry '\(entry.name)' says '\(text)', expected little or big")
+    }
+  }
+
+  /// The state_dict: the root dict, or the dict under `state_dict` / `model` (up to two levels).
+  private static func stateDict(in graph: PickleGraph, path: String, entry: String) throws(FormatError)
+    -> (names: [String], tensors: [String: PthTensor], wrappers: [String])
+  {
+    func failure(_ reason: String) -> FormatError {
+      .unexpectedContent(path: path, reason: "\(entry): \(reason)")
+    }
+    var value = graph.root
+    var wrappers: [String] = []
+    while true {
+      guard let dictionary = graph.dictionary(value) else {
+        let place = wrappers.isEmpty ? "" : " under '\(wrappers.joined(separator: "/"))'"
+        throw failure("holds a \(graph.kind(of: value))\(place), not a state_dict (a dict of tensors)")
+      }
+      let hasTensors = dictionary.values.contains { graph.tensor($0) != nil }
+      if !hasTensors, wrappers.count < 2 {
+        if let inner = dictionary["state_dict"] ?? dictionary["model"], graph.dictionary(inner) != nil {
+          wrappers.append(dictionary["state_dict"] != nil ? "state_dict" : "model")
+          value = inner
+          continue
+        }
+      }
+      guard hasTensors else {
+        let keys = dictionary.keys.prefix(8).map { key in
+          if case .string(let text) = key { return "'\(text)'" }
+          return graph.kind(of: key)
+        }
+        throw failure(
+          "holds a dict without tensors (keys \(keys.joined(separator: ", "))), and no 'state_dict' or 'model' entry holding one"
+        )
+      }
+      var names: [String] = []
+      var tensors: [String: PthTensor] = [:]
+      for (key, item) in zip(dictionary.keys, dictionary.values) {
+        guard case .string(let name) = key else {
+          throw failure("the state_dict has a key that is a \(graph.kind(of: key)), not a string")
+        }
+        guard let tensor = graph.tensor(item) else {
+          throw failure("state_dict entry '\(name)' is a \(graph.kind(of: item)), not a tensor")
+        }
+        names.append(name)
+        tensors[name] = tensor
+      }
+      return (names, tensors, wrappers)
+    }
+  }
+
+  // MARK: TensorSource
+
+  func tensorNames() -> [String] { names }
+
+  private func tensor(_ name: String) throws(FormatError) -> PthTensor {
+    guard let tensor = tensors[name] else {
+      throw .unexpectedContent(path: path, reason: "no tensor '\(name)'")
+    }
+    return tensor
+  }
+
+  func tensorInfo(_ name: String) throws -> TensorInfo {
+    let tensor = try tensor(name)
+    return TensorInfo(shape: tensor.shape, storedType: tensor.storage.type.storedType)
+  }
+
+  func readTensor(_ name: String, maxCount: Int) throws -> Tensor {
+    try read(name, maxCount: maxCount)
+  }
+
+  /// The values of tensor `name` as Float; refuses views or storages of more than `maxCount`
+  /// elements before allocating.
+  func read(_ name: String, maxCount: Int) throws(FormatError) -> Tensor {
+    let tensor = try tensor(name)
+    let count = try TensorElementCount.checked(tensor.shape, limit: maxCount, name: name, path: path)
+    let storage = tensor.storage
+    guard storage.count <= maxCount else {
+      throw .unexpectedContent(
+        path: path,
+        reason:
+          "tensor '\(name)' is a view of storage '\(storage.key)' of \(storage.count) elements, more than the limit of \(maxCount)"
+      )
+    }
+    guard count > 0 else { return Tensor(shape: tensor.shape, values: []) }
+    guard let entry = archive.entry(named: "\(stem)/data/\(storage.key)") else {
+      throw .unexpectedContent(path: path, reason: "no entry for storage '\(storage.key)'")
+    }
+    let raw = try archive.contents(of: entry, maxByteCount: storage.count * storage.type.byteCount)
+    var values = [Float](repeating: 0, count: count)
+    let decoder = ElementDecoder(type: storage.type, bigEndian: bigEndian)
+    raw.withUnsafeBytes { buffer in
+      values.withUnsafeMutableBufferPointer { output in
+        if tensor.isContiguous {
+          decoder.decode(buffer, from: tensor.offset, count: count, into: output)
+        } else {
+          decoder.gather(
+            buffer, offset: tensor.offset, shape: tensor.shape, strides: tensor.strides, into: output)
+        }
+      }
+    }
+    return Tensor(shape: tensor.shape, values: values)
+  }
+
+  func metadataAttributes() -> MetadataAttributes? { nil }
+}
+
+/// The element count of a shape, refused past `limit` (or on overflow) before anything is allocated.
+enum TensorElementCount {
+  static func checked(_ shape: [Int], limit: Int, name: String, path: String) throws(FormatError) -> Int {
+    var count = 1
+    for dimension in shape {
+      let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+      guard !overflow, product <= limit else {
+        throw .unexpectedContent(
+          path: path,
+          reason: "tensor '\(name)' of shape \(describe(shape: shape)) exceeds the limit of \(limit) elements"
+        )
+      }
+      count = product
+    }
+    return count
+  }
+}
+
+/// Converts storage elements of one type and byte order to Float (exactly, except float64, which is
+/// rounded to nearest as every float64-to-float32 conversion does).
+struct ElementDecoder {
+  let type: PthScalarType
+  let bigEndian: Bool
+
+  private func load<T: FixedWidthInteger>(_ buffer: UnsafeRawBufferPointer, _ index: Int, as: T.Type) -> T {
+    let raw = buffer.loadUnaligned(fromByteOffset: index * MemoryLayout<T>.size, as: T.self)
+    return bigEndian ? T(bigEndian: raw) : T(littleEndian: raw)
+  }
+
+  /// Element `index` of the storage.
+  func element(_ buffer: UnsafeRawBufferPointer, _ index: Int) -> Float {
+    switch type {
+    case .float32: Float(bitPattern: load(buffer, index, as: UInt32.self))
+    case .float64: Float(Double(bitPattern: load(buffer, index, as: UInt64.self)))
+    case .float16: Self.float(half: load(buffer, index, as: UInt16.self))
+    case .bfloat16: Float(bitPattern: UInt32(load(buffer, index, as: UInt16.self)) << 16)
+    case .int64: Float(Int64(bitPattern: load(buffer, index, as: UInt64.self)))
+    case .int32: Float(Int32(bitPattern: load(buffer, index, as: UInt32.self)))
+    case .int16: Float(Int16(bitPattern: load(buffer, index, as: UInt16.self)))
+    case .int8: Float(Int8(bitPattern: buffer[index]))
+    case .uint8, .bool: Float(buffer[index])
+    }
+  }
+
+  /// `count` consecutive elements starting at `start`.
+  func decode(
+    _ buffer: UnsafeRawBufferPointer, from start: Int, count: Int,
+    into output: UnsafeMutableBufferPointer<Float>
+  ) {
+    if type == .float32, !bigEndian, 1.littleEndian == 1 {
+      // Same bits, same order: one copy.
+      UnsafeMutableRawBufferPointer(output).copyMemory(
+        from: UnsafeRawBufferPointer(rebasing: buffer[(start * 4)..<((start + count) * 4)]))
+      return
+    }
+    for k in 0..<count { output[k] = element(buffer, start + k) }
+  }
+
+  /// A strided view, in row-major order of `shape`.
+  func gather(
+    _ buffer: UnsafeRawBufferPointer, offset: Int, shape: [Int], strides: [Int],
+    into output: UnsafeMutableBufferPointer<Float>
+  ) {
+    var index = [Int](repeating: 0, count: shape.count)
+    var position = offset
+    for k in 0..<output.count {
+      output[k] = element(buffer, position)
+      var axis = shape.count - 1
+      while axis >= 0 {
+        index[axis] += 1
+        position += strides[axis]
+        if index[axis] < shape[axis] { break }
+        position -= strides[axis] * shape[axis]
+        index[axis] = 0
+        axis -= 1
+      }
+    }
+  }
+
+  /// IEEE binary16 to binary32, exactly (subnormals, infinities and NaN included).
+  static func float(half bits: UInt16) -> Float {
+    let sign: Float = bits & 0x8000 != 0 ? -1 : 1
+    let exponent = Int((bits >> 10) & 0x1F)
+    let mantissa = UInt32(bits & 0x3FF)
+    switch exponent {
+    case 0: return sign * Float(mantissa) * 0x1p-24
+    case 31:
+      return Float(bitPattern: UInt32(bits & 0x8000) << 16 | 0x7F80_0000 | mantissa << 13)
+    default:
+      return Float(bitPattern: UInt32(bits & 0x8000) << 16 | UInt32(exponent + 112) << 23 | mantissa << 13)
+    }
+  }
+}

@@ -1,0 +1,118 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// A file opened read-only for positioned reads (`open`, `fstat`, `pread`); closed in `deinit`.
+///
+/// Every read is bounds-checked against the size seen at opening, so a caller never asks the system
+/// for bytes past the end, and never allocates more than it asked for.
+final class RandomAccessFile {
+  let path: String
+  /// Size in bytes at opening.
+  let byteCount: Int
+  private let descriptor: Int32
+
+  /// Opens `path` read-only (`open(2)`, `fstat(2)`).
+  init(path: String) throws(FormatError) {
+    let descriptor = open(path, O_RDONLY)
+    guard descriptor >= 0 else {
+      throw .file(path: path, reason: "cannot open (\(String(cString: strerror(errno))))")
+    }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0 else {
+      let reason = String(cString: strerror(errno))
+      close(descriptor)
+      throw .file(path: path, reason: "cannot read the file size (\(reason))")
+    }
+    guard (status.st_mode & S_IFMT) == S_IFREG else {
+      close(descriptor)
+      throw .file(path: path, reason: "not a regular file")
+    }
+    self.path = path
+    self.descriptor = descriptor
+    self.byteCount = Int(status.st_size)
+  }
+
+  deinit { close(descriptor) }
+
+  /// Reads exactly `buffer.count` bytes at `offset` (`pread(2)`); the range must lie in the file.
+  func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(FormatError) {
+    guard offset >= 0, buffer.count <= byteCount, offset <= byteCount - buffer.count else {
+      throw .unexpectedContent(
+        path: path,
+        reason: "needs bytes \(offset)..<\(offset + buffer.count) but the file has \(byteCount)")
+    }
+    var done = 0
+    while done < buffer.count {
+      let result = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+      if result < 0, errno == EINTR { continue }
+      guard result > 0 else {
+        let reason = result < 0 ? String(cString: strerror(errno)) : "file shrank while reading"
+        throw .file(path: path, reason: "cannot read (\(reason))")
+      }
+      done += result
+    }
+  }
+
+  /// Reads `count` bytes at `offset` into a new array (allocates `count` bytes).
+  func bytes(at offset: Int, count: Int) throws(FormatError) -> [UInt8] {
+    guard count >= 0, count <= byteCount else {
+      throw .unexpectedContent(
+        path: path, reason: "needs \(count) bytes at offset \(offset) but the file has \(byteCount)")
+    }
+    var result = [UInt8](repeating: 0, count: count)
+    var failure: FormatError?
+    result.withUnsafeMutableBytes { buffer in
+      do throws(FormatError) { try read(at: offset, into: buffer) } catch { failure = error }
+    }
+    if let failure { throw failure }
+    return result
+  }
+}
+
+/// Little-endian field access into a byte array, with bounds checks that throw instead of trapping.
+struct ByteReader {
+  let bytes: [UInt8]
+  var position: Int
+  /// Names the structure being read, for messages.
+  let context: String
+  let path: String
+
+  init(_ bytes: [UInt8], at position: Int = 0, context: String, path: String) {
+    self.bytes = bytes
+    self.position = position
+    self.context = context
+    self.path = path
+  }
+
+  var remaining: Int { bytes.count - position }
+
+  private func truncated(_ count: Int) -> FormatError {
+    .unexpectedContent(path: path, reason: "\(context) is truncated (needs \(count) more bytes)")
+  }
+
+  mutating func skip(_ count: Int) throws(FormatError) {
+    guard count >= 0, count <= remaining else { throw truncated(count) }
+    position += count
+  }
+
+  mutating func take(_ count: Int) throws(FormatError) -> ArraySlice<UInt8> {
+    guard count >= 0, count <= remaining else { throw truncated(count) }
+    defer { position += count }
+    return bytes[position..<(position + count)]
+  }
+
+  mutating func uint(_ byteCount: Int) throws(FormatError) -> UInt64 {
+    let slice = try take(byteCount)
+    var value: UInt64 = 0
+    for (shift, byte) in slice.enumerated() { value |= UInt64(byte) << (8 * UInt64(shift)) }
+    return value
+  }
+
+  mutating func uint8() throws(FormatError) -> UInt8 { UInt8(try uint(1)) }
+  mutating func uint16() throws(FormatError) -> UInt16 { UInt16(try uint(2)) }
+  mutating func uint32() throws(FormatError) -> UInt32 { UInt32(try uint(4)) }
+  mutating func uint64() throws(FormatError) -> UInt64 { try uint(8) }
+}

@@ -1,0 +1,139 @@
+import CapsTestSupport
+import Foundation
+import Testing
+
+@testable import CapsFormat
+
+/// Hostile pickles and malformed archives are refused with one clear line, and nothing runs.
+@Suite(.serialized) struct PthSafetyTests {
+  /// What the hostile payloads of Fixtures/pth would create if anything executed them.
+  static let sentinel = "/tmp/capskit-hostile-pickle-ran"
+
+  private func message(_ path: String) -> String {
+    do {
+      _ = try ModelFile.read(at: path)
+      return "read without error"
+    } catch {
+      return error.description
+    }
+  }
+
+  @Test(arguments: [
+    ("hostile_system.pth", "the global 'posix.system'"),  // os.system pickles as posix.system on Linux
+    ("hostile_eval.pth", "the global 'builtins.eval'"),  // protocol 4: STACK_GLOBAL
+    ("hostile_nested.pth", "the global 'posix.system'"),  // hidden as one entry of a real state_dict
+  ])
+  func hostilePicklesAreRefusedNamingTheGlobal(file: String, global: String) throws {
+    try? FileManager.default.removeItem(atPath: Self.sentinel)
+    let path = Fixtures.path("pth/\(file)")
+    let text = message(path)
+    #expect(text.hasPrefix("\(path): "))
+    #expect(text.contains("refused \(global)"), "\(text)")
+    #expect(text.contains("nothing was executed"))
+    #expect(!text.contains("\n"))
+    #expect(!FileManager.default.fileExists(atPath: Self.sentinel))
+  }
+
+  @Test(arguments: [
+    ("traversal.pth", "ZIP entry name '../escaped.txt' escapes the archive (path traversal)"),
+    ("deflated.pth", "is compressed (deflate)"),
+    ("lying_size.pth", "ZIP entry 'tiny/data/4' claims 2147418112 bytes"),
+    ("size_mismatch.pth", "entry 'tiny/data/0' has 2592 bytes, but the pickle gives 649 elements of float32"),
+    ("legacy.pth", "legacy PyTorch format (before 1.6); re-save it with torch.save in PyTorch >= 1.6"),
+  ])
+  func malformedArchivesAreRefused(file: String, expected: String) {
+    let path = Fixtures.path("pth/\(file)")
+    let text = message(path)
+    #expect(text.hasPrefix("\(path): "))
+    #expect(text.contains(expected), "\(text)")
+    #expect(!text.contains("\n"))
+  }
+
+  /// Copies tiny.pth, lets `change` edit the bytes, and returns the error reading it.
+  private func messageAfterEditing(_ change: (inout [UInt8]) -> Void) throws -> String {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("pth/tiny.pth"))))
+    change(&bytes)
+    let path = folder.appendingPathComponent("edited.pth").path
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    return message(path)
+  }
+
+  private func offset(of entry: String) throws -> Int {
+    let archive = try ZipArchive(path: Fixtures.path("pth/tiny.pth"))
+    return try #require(archive.entry(named: entry)).dataOffset
+  }
+
+  @Test func corruptDataFailsTheChecksum() throws {
+    let start = try offset(of: "tiny/data/2")
+    let text = try messageAfterEditing { $0[start + 100] ^= 0x01 }
+    #expect(text.contains("ZIP entry 'tiny/data/2' is corrupt (CRC-32"), "\(text)")
+  }
+
+  @Test func truncatedArchivesAreRefused() throws {
+    #expect(try messageAfterEditing { $0.removeLast($0.count / 2) }.contains("not a ZIP archive"))
+    #expect(try messageAfterEditing { $0.removeLast(30) }.contains("ZIP"))
+    #expect(try messageAfterEditing { $0 = Array($0.prefix(10)) }.contains("not a ZIP archive"))
+  }
+
+  @Test func anAbsurdEntryCountIsRefusedBeforeReadingTheDirectory() throws {
+    // The 32-bit end record is the last 22 bytes; point it at 60,000 entries (the directory is too small).
+    let text = try messageAfterEditing { bytes in
+      let end = bytes.count - 22
+      bytes[end + 8] = 0x60
+      bytes[end + 9] = 0xEA
+      bytes[end + 10] = 0x60
+      bytes[end + 11] = 0xEA
+    }
+    #expect(text.contains("ZIP"), "\(text)")
+  }
+
+  // MARK: The unpickler on hand-written streams
+
+  private func unpickle(_ bytes: [UInt8]) -> String {
+    do {
+      let graph = try Unpickler.load(bytes, entry: "x/data.pkl", path: "test.pth")
+      return graph.kind(of: graph.root)
+    } catch {
+      return error.description
+    }
+  }
+
+  @Test func hostileOpcodesAreRefused() {
+    // INST names its class inline: protocol 0's way to call os.system.
+    #expect(unpickle(Array("(S'ls'\nios\nsystem\n.".utf8)).contains("text opcode 'S'"))
+    #expect(unpickle(Array("(ios\nsystem\n.".utf8)).contains("refused the global 'os.system' (opcode INST)"))
+    #expect(
+      unpickle([0x80, 2, 0x63] + Array("subprocess\nPopen\n".utf8) + [0x2E]).contains("'subprocess.Popen'"))
+    #expect(unpickle([0x80, 4, 0x28, 0x6F, 0x2E]).contains("opcode OBJ"))
+    #expect(unpickle([0x80, 2, 0x82, 1, 0x2E]).contains("extension-registry"))
+    // An allowed global may only be interpreted, never called on other arguments.
+    let storageCall: [UInt8] = [0x80, 2, 0x63] + Array("torch\nFloatStorage\n".utf8) + [0x29, 0x52, 0x2E]
+    #expect(unpickle(storageCall).contains("refused a call of torch.FloatStorage"))
+  }
+
+  @Test func malformedStreamsFailCleanly() {
+    #expect(unpickle([0x80, 2, 0x58, 0xFF, 0xFF, 0xFF, 0x7F]).contains("claims 2147483647 bytes"))
+    #expect(unpickle([0x80, 2, 0x68, 7, 0x2E]).contains("memo entry 7"))
+    #expect(unpickle([0x80, 2, 0x2E]).contains("empty stack"))
+    #expect(unpickle([0x80, 2, 0x4E]).contains("ends without STOP"))
+    #expect(unpickle([0x80, 9]).contains("protocol 9"))
+    #expect(unpickle([0x80, 2, 0x4E, 0x61, 0x2E]).contains("empty stack"))
+    #expect(unpickle([0x80, 2, 0x5D, 0x4E, 0x4E, 0x73, 0x2E]).contains("not a dict"))
+    // A list appended to itself is harmless: containers are referenced by index.
+    #expect(unpickle([0x80, 2, 0x5D, 0x71, 0, 0x68, 0, 0x61, 0x2E]) == "list")
+    // Deep nesting does not recurse: a million nested 1-tuples.
+    let deep: [UInt8] = [0x80, 2, 0x29] + [UInt8](repeating: 0x85, count: 1_000_000) + [0x2E]
+    #expect(unpickle(deep) == "tuple")
+  }
+
+  @Test func aTensorViewPastItsStorageIsRefused() {
+    // _rebuild_tensor_v2(('storage', FloatStorage, '0', 'cpu', 4), offset 2, size (3,), stride (1,), ...)
+    var stream: [UInt8] = [0x80, 2, 0x63] + Array("torch._utils\n_rebuild_tensor_v2\n".utf8) + [0x28]
+    stream += [0x28, 0x8C, 7] + Array("storage".utf8) + [0x63] + Array("torch\nFloatStorage\n".utf8)
+    stream += [0x8C, 1, 0x30, 0x8C, 3] + Array("cpu".utf8) + [0x4B, 4, 0x74, 0x51]
+    stream += [0x4B, 2, 0x4B, 3, 0x85, 0x4B, 1, 0x85, 0x89, 0x4E, 0x74, 0x52, 0x2E]
+    #expect(unpickle(stream).contains("reaches element 4 of storage '0', which has 4"))
+  }
+}
