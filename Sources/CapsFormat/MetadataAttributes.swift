@@ -102,6 +102,15 @@ struct MetadataAttributes {
 
   private init(formatVersion: Int) { self.formatVersion = formatVersion }
 
+  /// Metadata that a converted layout carries instead of file attributes (names as in
+  /// docs/FORMAT.md, e.g. `squash_epsilon`, `routing_softmax_axis`, `input_mean`).
+  init(converted doubles: [String: Double], strings: [String: [String]], integers: [String: [Int64]] = [:]) {
+    formatVersion = ModelMetadata.formatVersion
+    self.doubles = doubles
+    self.strings = strings
+    self.integers = integers
+  }
+
   func write(to file: HDF5File) throws(HDF5Error) {
     try file.setAttribute(Self.versionKey, .integers([Int64(formatVersion)]))
     for (name, values) in integers.sorted(by: { $0.key < $1.key }) {

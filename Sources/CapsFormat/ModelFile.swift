@@ -18,6 +18,8 @@ public enum ModelFile {
     public var defaultInputSize: Int = 28
     /// Stride of the primary convolution when metadata does not give it.
     public var defaultPrimaryStride: Int = 2
+    /// The checkpoint's layout; nil detects it from the keys, shapes and (Keras) HDF5 attributes.
+    public var layout: CheckpointLayout? = nil
 
     /// The defaults listed above.
     public init() {}
@@ -31,16 +33,24 @@ public enum ModelFile {
     public var storedTypes: [String: StoredScalarType]
     /// Renamings applied to reach the reference keys, e.g. "module.conv1.weight -> conv1.weight".
     public var renamedKeys: [String]
+    /// The layout the file was read in (converted to the reference layout when another).
+    public var layout: CheckpointLayout = .reference
+    /// True when the layout was detected, false when `ReadOptions.layout` gave it.
+    public var layoutWasDetected = true
   }
 
   /// Reads and validates a model; every problem with the tensors is reported in one error.
   public static func read(
     at path: String, options: ReadOptions = ReadOptions()
   ) throws(FormatError) -> (model: CapsModel, provenance: Provenance) {
-    // A ZIP archive is a torch.save checkpoint; anything else goes to HDF5.
-    let source = try CheckpointContainer.openSource(at: path)
-    var (model, provenance) = try read(source: source, options: options)
-    if let archive = source as? PthTensorSource, !archive.wrappers.isEmpty {
+    // A ZIP archive is a torch.save checkpoint, anything else HDF5; other layouts are converted.
+    let opened = try LayoutReader.open(path: path, options: options)
+    var (model, provenance) = try read(source: opened.source, options: options)
+    provenance.layout = opened.layout
+    provenance.layoutWasDetected = opened.detected
+    // A converted layout's metadata comes from the layout, not from the file.
+    if opened.layout != .reference { provenance.hasMetadata = false }
+    if let archive = opened.source as? PthTensorSource, !archive.wrappers.isEmpty {
       provenance.renamedKeys.insert(
         "state_dict taken from '\(archive.wrappers.joined(separator: "/"))'", at: 0)
     }

@@ -3,16 +3,22 @@ import CapsFormat
 import Foundation
 
 extension CapsConv {
-  /// `capsconv import`: a PyTorch-exported state_dict HDF5 to a CapsKit model file.
+  /// `capsconv import`: a checkpoint (.pth, HDF5 state_dict, Keras weights) to a CapsKit model file.
   struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Import a PyTorch-exported state_dict (HDF5) into a CapsKit model file.",
+      abstract: "Import a checkpoint (.pth, HDF5 state_dict or Keras weights) into a CapsKit model file.",
       discussion:
-        "The output keeps the reference keys and shapes (still a PyTorch-loadable state_dict) and adds metadata attributes (docs/FORMAT.md)."
+        "Reads torch.save files (.pth/.pt) without Python and converts the gram-ai and Keras layouts to the reference one (detected from keys and shapes, or --layout). The output keeps the reference keys and shapes (still a PyTorch-loadable state_dict) and adds metadata attributes (docs/FORMAT.md)."
     )
 
-    @Argument(help: "The checkpoint: HDF5 with one dataset per state_dict key.")
+    @Argument(
+      help:
+        "The checkpoint: a torch.save .pth/.pt file, HDF5 with one dataset per state_dict key, or Keras HDF5 weights."
+    )
     var checkpoint: String
+
+    @Option(help: "The checkpoint's layout: reference, gram-ai or keras (default: detected).")
+    var layout: String?
 
     @Option(name: .shortAndLong, help: "Output file (default: <stem>.caps.h5 beside the input).")
     var output: String?
@@ -42,6 +48,9 @@ extension CapsConv {
       if let iterations, !(1...100).contains(iterations) {
         throw ValidationError("--iterations takes 1...100")
       }
+      if let layout, CheckpointLayout(rawValue: layout) == nil {
+        throw ValidationError("--layout takes reference, gram-ai or keras")
+      }
       if let softmaxAxis, RoutingSoftmaxAxis(rawValue: softmaxAxis) == nil {
         throw ValidationError("--softmax-axis takes input_capsules or output_capsules")
       }
@@ -56,11 +65,12 @@ extension CapsConv {
       return InputNormalization(mean: mean, std: std)
     }
 
-    /// `model.h5` -> `model.caps.h5` in the same folder.
+    /// `model.h5` (or `.pth`, `.pt`) -> `model.caps.h5` in the same folder.
     static func defaultOutput(for input: String) -> String {
       let url = URL(fileURLWithPath: input)
       var stem = url.lastPathComponent
-      for suffix in [".caps.h5", ".h5", ".hdf5", ".hdf"] where stem.lowercased().hasSuffix(suffix) {
+      for suffix in [".caps.h5", ".h5", ".hdf5", ".hdf", ".pth", ".pt"]
+      where stem.lowercased().hasSuffix(suffix) {
         stem = String(stem.dropLast(suffix.count))
         break
       }
@@ -74,7 +84,9 @@ extension CapsConv {
         guard canonicalPath(outputPath) != canonicalPath(checkpoint) else {
           throw FormatError.file(path: outputPath, reason: "is the input file; choose another output")
         }
-        var (model, provenance) = try ModelFile.read(at: checkpoint)
+        var options = ModelFile.ReadOptions()
+        options.layout = layout.flatMap(CheckpointLayout.init(rawValue:))
+        var (model, provenance) = try ModelFile.read(at: checkpoint, options: options)
         if let iterations { model.metadata.routingIterations = iterations }
         if let normalize, let normalization = Self.parseNormalization(normalize) {
           model.metadata.normalization = normalization
@@ -94,8 +106,13 @@ extension CapsConv {
         }
         try ModelFile.recordSource(of: &model, path: checkpoint)
         try ModelFile.write(model, to: outputPath, overwrite: force)
-        let kind = provenance.hasMetadata ? "CapsKit model file" : "plain state_dict"
+        let kind =
+          provenance.hasMetadata
+          ? "CapsKit model file"
+          : provenance.layout == .reference ? "plain state_dict" : "converted to the reference layout"
         print("read:          \(checkpoint) (\(kind))")
+        let how = provenance.layoutWasDetected ? "detected" : "--layout"
+        print("layout:        \(provenance.layout.rawValue) (\(how); \(provenance.layout.implementation))")
         for note in provenance.renamedKeys { print("keys:          \(note)") }
         print("configuration: \(model.configuration.summary)")
         print("inference:     \(model.metadata.summary)")

@@ -1,0 +1,95 @@
+/// gram-ai/capsule-networks checkpoints, converted exactly to the reference layout.
+///
+/// gram-ai splits the primary convolution into D convolutions `primary_capsules.capsules.{d}` of
+/// T output channels each, and builds capsule i = t*G*G + h*G + w from component d = the d-th
+/// convolution's channel t at (h, w). Concatenated in order d = 0..<D they are the reference
+/// `conv2`, whose channel d*T + t gives exactly that capsule component. `digit_capsules.route_weights`
+/// [J, I, D, M] is W[i, j, n, m] with the first two axes swapped. Its squash has no epsilon and its
+/// input is pixel/255 without normalisation: recorded as metadata (epsilon 0, mean 0, std 1).
+/// Routing is the reference's: softmax over the input capsules, per-sample logits.
+enum GramAILayout {
+  static let metadata = MetadataAttributes(
+    converted: ["squash_epsilon": 0, "input_mean": 0, "input_std": 1],
+    strings: ["routing_softmax_axis": [RoutingSoftmaxAxis.inputCapsules.rawValue]],
+    integers: ["routing_iterations": [3]])
+
+  static func convert(_ source: any TensorSource, options: ModelFile.ReadOptions) throws
+    -> InMemoryTensorSource
+  {
+    let (keys, _) = ModelFile.canonicalKeys(try source.tensorNames())
+    var problems: [String] = []
+    var consumed = Set<String>()
+    func info(_ key: String) throws -> TensorInfo? {
+      guard let name = keys[key] else {
+        problems.append("missing tensor '\(key)'")
+        return nil
+      }
+      consumed.insert(key)
+      return try source.tensorInfo(name)
+    }
+
+    var components = 0
+    while keys["primary_capsules.capsules.\(components).weight"] != nil { components += 1 }
+    if components == 0 { problems.append("missing tensor 'primary_capsules.capsules.0.weight'") }
+    var primaryShape: [Int]?
+    for d in 0..<components {
+      guard let weight = try info("primary_capsules.capsules.\(d).weight") else { continue }
+      if weight.shape.count != 4 {
+        problems.append(
+          "'primary_capsules.capsules.\(d).weight' has shape \(describe(shape: weight.shape)), expected 4 axes"
+        )
+      } else if let first = primaryShape, first != weight.shape {
+        problems.append(
+          "'primary_capsules.capsules.\(d).weight' has shape \(describe(shape: weight.shape)), but capsule 0's is \(describe(shape: first))"
+        )
+      } else {
+        primaryShape = weight.shape
+      }
+      if let bias = try info("primary_capsules.capsules.\(d).bias"), bias.shape != [weight.shape.first ?? 0] {
+        problems.append(
+          "'primary_capsules.capsules.\(d).bias' has shape \(describe(shape: bias.shape)), expected [\(weight.shape.first ?? 0)]"
+        )
+      }
+    }
+    if let route = try info("digit_capsules.route_weights") {
+      if route.shape.count != 4 {
+        problems.append(
+          "'digit_capsules.route_weights' has shape \(describe(shape: route.shape)), expected [outputs, inputs, \(components), output dimension]"
+        )
+      } else if route.shape[2] != components {
+        problems.append(
+          "'digit_capsules.route_weights' has capsule dimension \(route.shape[2]), but there are \(components) primary convolutions"
+        )
+      }
+    }
+    guard problems.isEmpty else {
+      throw ModelValidationError(origin: "\(source.path) (gram-ai layout)", problems: problems)
+    }
+
+    var tensors: [String: Tensor] = [:]
+    var storedTypes: [String: StoredScalarType] = [:]
+    func read(_ key: String) throws -> Tensor {
+      guard let name = keys[key] else {
+        throw ModelValidationError(origin: source.path, problems: ["missing '\(key)'"])
+      }
+      storedTypes[key] = try source.tensorInfo(name).storedType
+      return try source.readTensor(name, maxCount: options.maxTensorElements)
+    }
+    tensors["conv2.weight"] = TensorLayoutOps.concatenate(
+      try (0..<components).map { try read("primary_capsules.capsules.\($0).weight") })
+    tensors["conv2.bias"] = TensorLayoutOps.concatenate(
+      try (0..<components).map { try read("primary_capsules.capsules.\($0).bias") })
+    storedTypes["conv2.weight"] = storedTypes["primary_capsules.capsules.0.weight"]
+    storedTypes["conv2.bias"] = storedTypes["primary_capsules.capsules.0.bias"]
+    tensors["digit_capsules.weight"] = TensorLayoutOps.permute(
+      try read("digit_capsules.route_weights"), axes: [1, 0, 2, 3])
+    storedTypes["digit_capsules.weight"] = storedTypes["digit_capsules.route_weights"]
+    // conv1 and the decoder have the reference names; anything else is passed on to be reported.
+    for key in keys.keys.sorted() where !consumed.contains(key) {
+      tensors[key] = try read(key)
+    }
+    for key in consumed { storedTypes[key] = nil }
+    return InMemoryTensorSource(
+      path: source.path, tensors: tensors, storedTypes: storedTypes, metadata: metadata)
+  }
+}

@@ -1,0 +1,192 @@
+/// XifengGuo/CapsNet-Keras weights (HDF5 from `save_weights`, or `model.save` with the same tree
+/// under `/model_weights`), converted exactly to the reference layout.
+///
+/// The file lists its layers in the `layer_names` attribute and each layer's weights in the group's
+/// `weight_names` attribute; dataset `<layer>/<weight name>` holds the weight. Layers are recognised
+/// by their weights, in file order: the first 4-D `kernel` is conv1, the second the primary
+/// convolution, the 4-D weight that is not a kernel (`W`) the routing weights, and the 2-D kernels
+/// the decoder. The conversions (T primary types, D dimensions, G x G grid):
+/// - conv kernels (kh, kw, in, out) become OIHW;
+/// - Keras reshapes the NHWC primary output to (G*G*T, D), so its channel t*D + d is component d of
+///   capsule (h*G + w)*T + t; reference channel d*T + t and capsule t*G*G + h*G + w;
+/// - W [J, I, M, D] (`inputs_hat[j, i, m] = sum_d W[j, i, m, d] u[i, d]`) becomes W[i, j, d, m] with
+///   i reindexed;
+/// - dense kernels (in, out) become Linear weights (out, in); the decoder output is HWC, reordered to
+///   CHW when there is more than one channel.
+/// Metadata: softmax over the output capsules, squash epsilon 1e-7 (`K.epsilon()`), input /255.
+enum KerasLayout {
+  static let metadata = MetadataAttributes(
+    converted: ["squash_epsilon": 1e-7, "input_mean": 0, "input_std": 1],
+    strings: ["routing_softmax_axis": [RoutingSoftmaxAxis.outputCapsules.rawValue]],
+    integers: ["routing_iterations": [3]])
+
+  /// The group holding `layer_names`: the root (`save_weights`) or `/model_weights` (`model.save`);
+  /// nil when the file is not a Keras weights file.
+  static func weightsRoot(of file: HDF5File) throws -> String? {
+    if try file.stringAttribute("layer_names", of: "/") != nil { return "" }
+    if try file.groupExists("/model_weights"),
+      try file.stringAttribute("layer_names", of: "/model_weights") != nil
+    {
+      return "/model_weights"
+    }
+    return nil
+  }
+
+  private struct Weight {
+    var path: String
+    var info: HDF5DatasetInfo
+    var bias: HDF5DatasetInfo?
+    /// Sub-layer prefix of the weight name (`dense_1` in `dense_1/kernel:0`).
+    var owner: String
+  }
+
+  static func convert(_ file: HDF5File, options: ModelFile.ReadOptions) throws -> InMemoryTensorSource {
+    let origin = "\(file.path) (Keras layout)"
+    guard let root = try weightsRoot(of: file) else {
+      throw FormatError.unexpectedContent(
+        path: file.path,
+        reason: "not a Keras weights file (no 'layer_names' attribute on the root group or on /model_weights)"
+      )
+    }
+    var problems: [String] = []
+    var kernels4: [Weight] = []
+    var kernels2: [Weight] = []
+    var routing: [Weight] = []
+    for layer in try file.stringAttribute("layer_names", of: root.isEmpty ? "/" : root) ?? [] {
+      let group = "\(root)/\(layer)"
+      guard try file.groupExists(group) else {
+        problems.append("layer '\(layer)' is listed but has no group")
+        continue
+      }
+      for name in try file.stringAttribute("weight_names", of: group) ?? [] {
+        let path = "\(group)/\(name)"
+        let info = try file.datasetInfo(path)
+        var parts = name.split(separator: "/").map(String.init)
+        var base = parts.popLast() ?? name
+        if let colon = base.firstIndex(of: ":") { base = String(base[..<colon]) }
+        let owner = parts.joined(separator: "/")
+        let weight = Weight(path: path, info: info, owner: owner)
+        switch (base, info.shape.count) {
+        case ("kernel", 4): kernels4.append(weight)
+        case ("kernel", 2): kernels2.append(weight)
+        case ("bias", 1):
+          if let index = kernels4.lastIndex(where: { $0.owner == owner && $0.bias == nil }) {
+            kernels4[index].bias = info
+          } else if let index = kernels2.lastIndex(where: { $0.owner == owner && $0.bias == nil }) {
+            kernels2[index].bias = info
+          } else {
+            problems.append("bias '\(path)' follows no kernel of its layer")
+          }
+        case (_, 4): routing.append(weight)
+        default:
+          problems.append("unexpected weight '\(path)' of shape \(describe(shape: info.shape))")
+        }
+      }
+    }
+    if kernels4.count != 2 {
+      problems.append(
+        "found \(kernels4.count) convolution kernels, expected 2 (conv1 and the primary capsules)")
+    }
+    if routing.count != 1 {
+      problems.append("found \(routing.count) 4-D non-kernel weights, expected 1 (the digit capsules' W)")
+    }
+    for weight in kernels4 + kernels2 where weight.bias == nil {
+      problems.append("kernel '\(weight.path)' has no bias")
+    }
+    guard problems.isEmpty, let routingWeight = routing.first else {
+      throw ModelValidationError(origin: origin, problems: problems)
+    }
+
+    // Shapes, before reading anything.
+    let conv1 = kernels4[0].info.shape  // (k, k, in, c1)
+    let conv2 = kernels4[1].info.shape  // (k, k, c1, T*D)
+    let w = routingWeight.info.shape  // (J, I, M, D)
+    let dimension = w[3]
+    let channels = conv2[3]
+    if conv2[2] != conv1[3] {
+      problems.append(
+        "the primary kernel takes \(conv2[2]) channels, conv1 gives \(conv1[3]) ('\(kernels4[1].path)')")
+    }
+    let types = dimension > 0 && channels % dimension == 0 ? channels / dimension : 0
+    if types == 0 {
+      problems.append(
+        "the primary convolution has \(channels) channels, not a multiple of the capsule dimension \(dimension) of '\(routingWeight.path)'"
+      )
+    }
+    for weight in kernels4 + kernels2 {
+      let outputs = weight.info.shape.last ?? 0
+      if let bias = weight.bias, bias.shape != [outputs] {
+        problems.append("bias '\(bias.path)' has shape \(describe(shape: bias.shape)), expected [\(outputs)]")
+      }
+    }
+    let grid = types > 0 ? Int(Double(w[1] / types).squareRoot().rounded()) : 0
+    if types > 0, grid * grid * types != w[1] {
+      problems.append(
+        "'\(routingWeight.path)' has \(w[1]) input capsules, not \(types) types on a square grid")
+    }
+    guard problems.isEmpty else { throw ModelValidationError(origin: origin, problems: problems) }
+
+    var storedTypes: [String: StoredScalarType] = [:]
+    func read(_ path: String, _ key: String, _ info: HDF5DatasetInfo) throws -> Tensor {
+      storedTypes[key] = info.storedType
+      let (shape, values) = try file.read(path, as: Float.self, maxCount: options.maxTensorElements)
+      return Tensor(shape: shape, values: values)
+    }
+    func bias(_ weight: Weight, _ key: String) throws -> Tensor {
+      guard let info = weight.bias else { return Tensor(shape: [0], values: []) }
+      return try read(info.path, key, info)
+    }
+    var tensors: [String: Tensor] = [:]
+    tensors["conv1.weight"] = TensorLayoutOps.permute(
+      try read(kernels4[0].path, "conv1.weight", kernels4[0].info), axes: [3, 2, 0, 1])
+    tensors["conv1.bias"] = try bias(kernels4[0], "conv1.bias")
+
+    // Reference channel d*T + t is Keras channel t*D + d.
+    func kerasChannel(_ reference: Int) -> Int { (reference % types) * dimension + reference / types }
+    let primary = TensorLayoutOps.permute(
+      try read(kernels4[1].path, "conv2.weight", kernels4[1].info), axes: [3, 2, 0, 1])
+    tensors["conv2.weight"] = TensorLayoutOps.reorderRows(primary, source: kerasChannel)
+    tensors["conv2.bias"] = TensorLayoutOps.reorderRows(
+      try bias(kernels4[1], "conv2.bias"), source: kerasChannel)
+
+    // W_ref[i_r, j, n, m] = W_keras[j, i_k, m, n], i_r = t*G*G + h*G + w, i_k = (h*G + w)*T + t.
+    let keras = try read(routingWeight.path, "digit_capsules.weight", routingWeight.info)
+    let (outputs, inputs, outputDimension) = (w[0], w[1], w[2])
+    var values = [Float](repeating: 0, count: keras.count)
+    let cells = grid * grid
+    for t in 0..<types {
+      for cell in 0..<cells {
+        let ir = t * cells + cell
+        let ik = cell * types + t
+        for j in 0..<outputs {
+          for n in 0..<dimension {
+            for m in 0..<outputDimension {
+              values[((ir * outputs + j) * dimension + n) * outputDimension + m] =
+                keras.values[((j * inputs + ik) * outputDimension + m) * dimension + n]
+            }
+          }
+        }
+      }
+    }
+    tensors["digit_capsules.weight"] = Tensor(
+      shape: [inputs, outputs, dimension, outputDimension], values: values)
+
+    let inputChannels = conv1[2]
+    for (layer, weight) in kernels2.enumerated() {
+      let key = "decoder.\(layer * 2)"
+      var linear = TensorLayoutOps.permute(try read(weight.path, key + ".weight", weight.info), axes: [1, 0])
+      var linearBias = try bias(weight, key + ".bias")
+      if layer == kernels2.count - 1, inputChannels > 1, linear.shape[0] % inputChannels == 0 {
+        // Keras output (h*S + w)*C + c is reference c*S*S + h*S + w.
+        let pixels = linear.shape[0] / inputChannels
+        func kerasRow(_ row: Int) -> Int { (row % pixels) * inputChannels + row / pixels }
+        linear = TensorLayoutOps.reorderRows(linear, source: kerasRow)
+        linearBias = TensorLayoutOps.reorderRows(linearBias, source: kerasRow)
+      }
+      tensors[key + ".weight"] = linear
+      tensors[key + ".bias"] = linearBias
+    }
+    return InMemoryTensorSource(
+      path: file.path, tensors: tensors, storedTypes: storedTypes, metadata: metadata)
+  }
+}
