@@ -7,46 +7,98 @@ import Foundation
 ///
 /// Names come from the input file name: `x.png` becomes `<directory>/x.recon.png`; a second input
 /// with the same name in this run gets `x-2.recon.png`, and so on. Files from earlier runs are
-/// replaced. Every file is written atomically (``ImageFile/writePNG(_:toPath:interlaced:)``).
-struct ReconstructionWriter {
+/// replaced. Every file is written atomically (``ImageFile/writePNG(_:toPath:interlaced:)``, which
+/// also flushes it to disk) on a background queue, so that the disk waits overlap inference.
+final class ReconstructionWriter {
   let directory: String
   let size: Int
   private var used = Set<String>()
+  private let queue = DispatchQueue(label: "capsinfer-reconstructions")
+
+  /// The files of one batch being written; `wait` returns once they are.
+  final class Job: @unchecked Sendable {
+    fileprivate var pictures: [(image: Int, path: String, picture: GrayImage)] = []
+    // Written before the job is queued and by the queue before `done` is signalled; read after `wait`.
+    fileprivate var failures: [Int: String] = [:]
+    private let done = DispatchSemaphore(value: 0)
+
+    fileprivate func writeAll() {
+      for (image, path, picture) in pictures {
+        do {
+          try ImageFile.writePNG(picture, toPath: path)
+        } catch let error as ImageError {
+          failures[image] = "reconstruction not written: \(error.description)"
+        } catch {
+          failures[image] = "reconstruction not written: \(path): \(error)"
+        }
+      }
+      pictures = []
+      done.signal()
+    }
+
+    /// Waits for the batch's files. - Returns: why a file was not written, by image index in the batch.
+    func wait() -> [Int: String] {
+      done.wait()
+      return failures
+    }
+  }
+
+  /// Why the output directory could not be made, in one line naming it.
+  struct DirectoryError: Error, CustomStringConvertible {
+    var description: String
+  }
 
   /// Creates `directory` (and its parents) if needed.
-  init(directory: String, size: Int) throws {
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+  init(directory: String, size: Int) throws(DirectoryError) {
+    var prefix = directory.hasPrefix("/") ? "/" : ""
+    for component in directory.split(separator: "/") {
+      prefix += component
+      if mkdir(prefix, 0o777) != 0 && errno != EEXIST {
+        throw DirectoryError(
+          description: "\(directory): cannot create directory \(prefix) (\(String(cString: strerror(errno))))"
+        )
+      }
+      prefix += "/"
+    }
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
+    else {
+      throw DirectoryError(description: "\(directory): not a directory")
+    }
     self.directory = directory
     self.size = size
   }
 
-  /// Writes the picture for image `image` of `batch`, whose run asked for reconstructions.
-  /// - Returns: nil on success, else why the file could not be written (one line).
-  mutating func write(for path: String, batch: Batch, image: Int, session: InferenceSession) -> String? {
+  /// Composes the pictures of `batch`'s images from the session's last run (which asked for
+  /// reconstructions) and starts writing them.
+  func submit(_ batch: Batch, session: InferenceSession) -> Job {
+    let job = Job()
     let area = size * size
-    var pixels = [Float](repeating: 0, count: 2 * area)
-    let input = batch.image(image)
     session.withReconstructions { reconstructions in
-      for y in 0..<size {
-        for x in 0..<size {
-          pixels[y * 2 * size + x] = input[input.startIndex + y * size + x]
-          pixels[y * 2 * size + size + x] = reconstructions[image * area + y * size + x] * 255
+      for entry in batch.entries {
+        guard case .image(let image) = entry.outcome else { continue }
+        let input = batch.image(image)
+        var pixels = [Float](repeating: 0, count: 2 * area)
+        for y in 0..<size {
+          for x in 0..<size {
+            pixels[y * 2 * size + x] = input[input.startIndex + y * size + x]
+            pixels[y * 2 * size + size + x] = reconstructions[image * area + y * size + x] * 255
+          }
+        }
+        do {
+          let picture = try GrayImage(width: 2 * size, height: size, pixels: pixels)
+          job.pictures.append((image, uniquePath(for: entry.path), picture))
+        } catch {
+          job.failures[image] = "reconstruction not written: \(error)"
         }
       }
     }
-    let destination = uniquePath(for: path)
-    do {
-      try ImageFile.writePNG(GrayImage(width: 2 * size, height: size, pixels: pixels), toPath: destination)
-      return nil
-    } catch let error as ImageError {
-      return "reconstruction not written: \(error.description)"
-    } catch {
-      return "reconstruction not written: \(destination): \(error)"
-    }
+    queue.async { job.writeAll() }
+    return job
   }
 
   /// `<directory>/<stem>.recon.png`, with `-2`, `-3`, ... after the stem when a name repeats in this run.
-  private mutating func uniquePath(for path: String) -> String {
+  private func uniquePath(for path: String) -> String {
     let name = path.split(separator: "/").last.map(String.init) ?? "image"
     var stem = name
     if InputPaths.hasPNGExtension(name) { stem.removeLast(4) }

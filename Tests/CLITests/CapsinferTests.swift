@@ -138,8 +138,11 @@ import Testing
 
   @Test func pathsFromStandardInputInOrder() throws {
     let files = ["d8003_gray8.png", "d8001_gray8.png", "d8002_gray8.png"].map(Self.digit)
+    // From another working directory: the built-in model is found beside the executable.
+    let elsewhere = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: elsewhere) }
     let result = try runTool(
-      "capsinfer", ["--format", "csv", "-"], input: files.joined(separator: "\n") + "\n\n")
+      "capsinfer", ["--format", "csv", "-"], input: files.joined(separator: "\n") + "\n\n", in: elsewhere)
     #expect(result.status == 0, "\(result.stderr)")
     let rows = Self.csvRows(result.stdout)
     #expect(rows.map { $0["file"] } == files)
@@ -170,6 +173,19 @@ import Testing
     let summary = deep.stdout.split(separator: "\n").last.map(String.init) ?? ""
     #expect(summary.hasPrefix("3 files classified, 0 failed"))
     #expect(summary.hasSuffix("; skipped 1 non-PNG file"))
+  }
+
+  @Test func polarityIsDetectedUnlessForced() throws {
+    let file = Self.digit("d8077_gray8_inv.png")  // dark ink on light: a 0
+    func row(_ options: [String]) throws -> [String: String] {
+      let result = try runTool("capsinfer", ["--format", "csv"] + options + [file])
+      #expect(result.status == 0, "\(result.stderr)")
+      return try #require(Self.csvRows(result.stdout).first)
+    }
+    let detected = try row([])
+    #expect(detected["prediction"] == "0")
+    #expect(try row(["--invert"]) == detected)
+    #expect(try row(["--no-invert"])["length_0"] != detected["length_0"])
   }
 
   // MARK: Model
@@ -219,6 +235,17 @@ import Testing
     let reread = try runTool(
       "capsinfer", ["--format", "csv", "--preprocess", "scale"] + written.map { output + "/" + $0 })
     #expect(reread.status == 0, "\(reread.stderr)")
+  }
+
+  @Test func anUncreatableReconstructionDirectoryFailsBeforeClassifying() throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let blocker = folder.appendingPathComponent("file").path
+    try Data("x".utf8).write(to: URL(fileURLWithPath: blocker))
+    let result = try runTool("capsinfer", ["--reconstruct", blocker + "/out", Self.digit("d8000_gray8.png")])
+    #expect(result.status == 1)
+    #expect(result.stdout.isEmpty)
+    #expect(result.stderr.hasPrefix("capsinfer: \(blocker)/out: cannot create directory"))
   }
 
   // MARK: Usage
