@@ -145,6 +145,15 @@ import Testing
     }
   }
 
+  @Test func aKerasFileWithoutRoutingWeightsIsRefused() {
+    #expect {
+      try ModelFile.read(at: layout("keras_broken.h5"))
+    } throws: { error in
+      "\(error)"
+        == "\(layout("keras_broken.h5")) (Keras layout): found 0 4-D non-kernel weights, expected 1 (the digit capsules' W)"
+    }
+  }
+
   @Test func theLayoutOptionOverridesDetection() throws {
     var options = ModelFile.ReadOptions()
     options.layout = .reference

@@ -136,4 +136,60 @@ import Testing
     stream += [0x4B, 2, 0x4B, 3, 0x85, 0x4B, 1, 0x85, 0x89, 0x4E, 0x74, 0x52, 0x2E]
     #expect(unpickle(stream).contains("reaches element 4 of storage '0', which has 4"))
   }
+
+  // MARK: Mutations: every outcome is a value or a typed error, never a trap
+
+  /// Random byte changes and truncations of a real state_dict pickle.
+  @Test func mutatedPicklesNeverCrash() throws {
+    let archive = try ZipArchive(path: Fixtures.path("pth/tiny.pth"))
+    let entry = try #require(archive.entry(named: "tiny/data.pkl"))
+    let original = try archive.contents(of: entry, maxByteCount: 1 << 20)
+    var random = SeededGenerator(seed: 6)
+    var decoded = 0
+    for round in 0..<3000 {
+      var bytes = original
+      if round % 10 == 0 {
+        bytes.removeLast(Int.random(in: 1..<bytes.count, using: &random))
+      } else {
+        for _ in 0..<Int.random(in: 1...3, using: &random) {
+          bytes[Int.random(in: 0..<bytes.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
+        }
+      }
+      if (try? Unpickler.load(bytes, entry: "tiny/data.pkl", path: "mutated.pth")) != nil { decoded += 1 }
+    }
+    // Some mutations only change a value (a digit of a size, a key's letter) and still decode.
+    #expect(decoded > 0 && decoded < 3000)
+  }
+
+  /// Random byte changes in the ZIP structures (local headers, central directory, end records).
+  @Test func mutatedArchiveRecordsNeverCrash() throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("pth/tiny_zip64.pth"))))
+    let archive = try ZipArchive(path: Fixtures.path("pth/tiny_zip64.pth"))
+    // Where the records are: before each entry's data, and everything after the last entry's data.
+    var regions = archive.entries.map { $0.localHeaderOffset..<$0.dataOffset }
+    let dataEnd = archive.entries.map { $0.dataOffset + $0.byteCount }.max() ?? 0
+    regions.append(dataEnd..<original.count)
+    let path = folder.appendingPathComponent("mutated.pth").path
+    var random = SeededGenerator(seed: 64)
+    var outcomes: [String: Int] = [:]
+    for _ in 0..<400 {
+      var bytes = original
+      let region = regions[Int.random(in: 0..<regions.count, using: &random)]
+      for _ in 0..<Int.random(in: 1...2, using: &random) {
+        bytes[Int.random(in: region, using: &random)] = UInt8.random(in: 0...255, using: &random)
+      }
+      try Data(bytes).write(to: URL(fileURLWithPath: path))
+      do {
+        let source = try PthTensorSource(path: path)
+        for name in source.tensorNames() { _ = try source.read(name, maxCount: 1 << 20) }
+        outcomes["read", default: 0] += 1
+      } catch {
+        #expect(!error.description.contains("\n"))
+        outcomes["refused", default: 0] += 1
+      }
+    }
+    #expect(outcomes["refused", default: 0] > 0)
+  }
 }

@@ -101,6 +101,19 @@ def refused_checkpoints(out):
     torch.save(ab, os.path.join(out, "adambielski.pth"))
 
 
+def broken_keras(out):
+    """A tiny Keras weights file whose digitcaps layer lists no weights (W:0 dropped from weight_names)."""
+    import h5py
+
+    torch.manual_seed(2)
+    model = keras_capsnet.KerasCapsNet(conv1_channels=2, types=1, dimension=2, outputs=2, out_dimension=2,
+                                       decoder=(2,))
+    weights = model.keras_weights()
+    weights["digitcaps"] = []
+    with h5py.File(os.path.join(out, "keras_broken.h5"), "w") as f:
+        keras_capsnet.write_weights(f, weights)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="Fixtures/layouts")
@@ -146,6 +159,7 @@ def main():
           f"predictions {data['prediction'].tolist()} labels {data['labels'].tolist()}")
 
     refused_checkpoints(args.out)
+    broken_keras(args.out)
     for name in sorted(os.listdir(args.out)):
         print(f"{name:28} {os.path.getsize(out(name)):>10} bytes")
 
