@@ -408,14 +408,14 @@ def fmt_figures(fig):
     if not fig:
         return "(no training record)"
     h = fig.get("history", [])
-    per_epoch = [e["train_seconds"] for e in h]
-    mean = sum(per_epoch) / len(per_epoch) if per_epoch else float("nan")
+    per_epoch = ", ".join(f"{e['train_seconds']:.0f}" for e in h)
     acc = fig["heldout_accuracy"]
     errs = h[-1]["heldout_errors"] if h else "?"
+    curve = ", ".join(f"{e['heldout_accuracy'] * 100:.2f}" for e in h)
     return (f"{fig['epochs']} epochs, {fig['train_seconds_total']:.0f} s of training in total "
-            f"(about {mean:.0f} s per epoch on 2 CPU threads), batch {fig['batch_size']}, Adam lr {fig['lr']}, "
-            f"seed {fig['seed']}, random shifts up to {fig['shift']} px; held-out accuracy "
-            f"{acc * 100:.2f}% ({errs} errors of 2000, indices 8000..<10000)")
+            f"(per epoch: {per_epoch} s), batch {fig['batch_size']}, Adam lr {fig['lr']}, "
+            f"seed {fig['seed']}, random shifts up to {fig['shift']} px; final held-out accuracy "
+            f"**{acc * 100:.2f}%** ({errs} errors of 2000, indices 8000..<10000; after each epoch: {curve} %)")
 
 
 def write_readme(models, figures, digit_rows, bad_notes):
@@ -476,6 +476,9 @@ def write_readme(models, figures, digit_rows, bad_notes):
     a("")
     for name in MODELS:
         a(f"- **{name}**: {fmt_figures(figures.get(name))}.")
+    a("")
+    a("Times are wall-clock on a 2-core machine shared with concurrent Swift builds and benchmarks, so "
+      "they vary a lot between epochs; the fastest epochs show the uncontended cost.")
     a("")
     a("Exporting and re-importing (`Tools/import_h5.py model.h5 out.pth --compare model.pth`) gives "
       "every tensor back bit for bit.")
@@ -577,6 +580,17 @@ def write_readme(models, figures, digit_rows, bad_notes):
     a("`nan_weights.h5` and `int_dtype.h5` are structurally loadable; a loader must reject them by "
       "checking values and dtypes.")
     a("")
+    others = sorted(d for d in os.listdir(FIX) if os.path.isdir(os.path.join(FIX, d))
+                    and d not in ("models", "activations", "digits", "bad"))
+    if others:
+        a("## Other folders")
+        a("")
+        a("Not made by `make_fixtures.py` (it leaves them alone); each documents itself:")
+        a("")
+        for d in others:
+            readme = os.path.join(d, "README.md")
+            a(f"- `{d}/`" + (f": see `{readme}`" if os.path.exists(os.path.join(FIX, readme)) else ""))
+        a("")
     with open(os.path.join(FIX, "README.md"), "w") as f:
         f.write("\n".join(L))
 
