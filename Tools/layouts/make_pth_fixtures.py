@@ -1,6 +1,6 @@
 """Write the `.pth` fixtures of Fixtures/pth/ (see Fixtures/pth/README.md) and check them with torch.
 
-    python3 Tools/layouts/make_pth_fixtures.py [--out Fixtures/pth]
+    python3 Tools/layouts/make_pth_fixtures.py [--out Fixtures/pth] [--only-small]
 
 Everything is made by torch.save itself, except the archives that must be malformed, which are
 rewritten from torch's output with Tools/layouts/zipcraft.py. The hostile pickles are written by
@@ -77,10 +77,23 @@ def dtype_tensors():
     return out
 
 
+def write_small(models, out):
+    """Fixtures/pth/small.pth from Fixtures/models/small.h5: rerun whenever that model changes."""
+    source = os.path.join(models, "small.h5")
+    target = os.path.join(out, "small.pth")
+    small = capsnet.model_from_state_dict(capsnet.load_h5_state_dict(source))
+    torch.save(small.state_dict(), target)
+    back = torch.load(target, weights_only=True)
+    for k, v in capsnet.load_h5_state_dict(source).items():
+        assert torch.equal(back[k].view(torch.int32), v.view(torch.int32)), k
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="Fixtures/pth")
     ap.add_argument("--models", default="Fixtures/models")
+    ap.add_argument("--only-small", action="store_true",
+                    help="rewrite only small.pth (after Fixtures/models/small.h5 changed)")
     args = ap.parse_args()
     out = args.out
     os.makedirs(out, exist_ok=True)
@@ -89,12 +102,9 @@ def main():
         return os.path.join(out, name)
 
     # 1. The small Fixtures model as torch.save writes a state_dict (with its _metadata).
-    small = capsnet.model_from_state_dict(capsnet.load_h5_state_dict(os.path.join(args.models, "small.h5")))
-    torch.save(small.state_dict(), p("small.pth"))
-    back = torch.load(p("small.pth"), weights_only=True)
-    ref = capsnet.load_h5_state_dict(os.path.join(args.models, "small.h5"))
-    for k, v in ref.items():
-        assert torch.equal(back[k].view(torch.int32), v.view(torch.int32)), k
+    write_small(args.models, out)
+    if args.only_small:
+        return
 
     # 2. The tiny model: plain in HDF5, wrapped and DataParallel-prefixed in .pth, and as ZIP64.
     tiny = tiny_state_dict()
