@@ -29,7 +29,8 @@ import Testing
   }
 
   @Test(arguments: [
-    "hostile_system.pth", "hostile_eval.pth", "hostile_nested.pth", "traversal.pth", "lying_size.pth",
+    "hostile_system.pth", "hostile_eval.pth", "hostile_nested.pth", "hostile_legacy.pth", "traversal.pth",
+    "lying_size.pth",
   ])
   func hostileArchivesExitOneAndWriteNothing(file: String) throws {
     try? FileManager.default.removeItem(atPath: "/tmp/capskit-hostile-pickle-ran")

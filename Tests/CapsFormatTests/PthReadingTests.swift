@@ -41,6 +41,14 @@ import Testing
     #expect(archive.isZip64)
   }
 
+  /// The stream format of PyTorch < 1.6: five pickles, then the storages with element counts.
+  @Test func legacyFormatMatchesHDF5() throws {
+    let (model, provenance) = try ModelFile.read(at: Fixtures.path("pth/legacy.pth"))
+    let (reference, _) = try ModelFile.read(at: Fixtures.path("pth/tiny.h5"))
+    #expect(bits(model) == bits(reference))
+    #expect(provenance.layout == .reference)
+  }
+
   @Test func everyFloatStorageTypeIsReadExactly() throws {
     let source = try PthTensorSource(path: Fixtures.path("pth/dtypes.pth"))
     let expected = (0..<32).map { Float($0) / 8 - 2 }

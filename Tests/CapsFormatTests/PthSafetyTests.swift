@@ -22,6 +22,7 @@ import Testing
     ("hostile_system.pth", "the global 'posix.system'"),  // os.system pickles as posix.system on Linux
     ("hostile_eval.pth", "the global 'builtins.eval'"),  // protocol 4: STACK_GLOBAL
     ("hostile_nested.pth", "the global 'posix.system'"),  // hidden as one entry of a real state_dict
+    ("hostile_legacy.pth", "the global 'posix.system'"),  // the pre-1.6 stream format
   ])
   func hostilePicklesAreRefusedNamingTheGlobal(file: String, global: String) throws {
     try? FileManager.default.removeItem(atPath: Self.sentinel)
@@ -39,7 +40,6 @@ import Testing
     ("deflated.pth", "is compressed (deflate)"),
     ("lying_size.pth", "ZIP entry 'tiny/data/4' claims 2147418112 bytes"),
     ("size_mismatch.pth", "entry 'tiny/data/0' has 2592 bytes, but the pickle gives 649 elements of float32"),
-    ("legacy.pth", "legacy PyTorch format (before 1.6); re-save it with torch.save in PyTorch >= 1.6"),
   ])
   func malformedArchivesAreRefused(file: String, expected: String) {
     let path = Fixtures.path("pth/\(file)")
@@ -191,5 +191,18 @@ import Testing
       }
     }
     #expect(outcomes["refused", default: 0] > 0)
+  }
+
+  @Test func truncatedLegacyFilesAreRefused() throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("pth/legacy.pth")))
+    for keep in [bytes.count - 1, bytes.count / 2, 400, 20] {
+      let path = folder.appendingPathComponent("cut\(keep).pth").path
+      try bytes.prefix(keep).write(to: URL(fileURLWithPath: path))
+      let text = message(path)
+      #expect(text.hasPrefix("\(path): "), "\(text)")
+      #expect(!text.contains("\n"))
+    }
   }
 }

@@ -134,7 +134,8 @@ def main():
     nested = collections.OrderedDict(tiny)
     nested["conv2.bias"] = SystemCall()
     torch.save(nested, p("hostile_nested.pth"))
-    for name in ("hostile_system.pth", "hostile_eval.pth", "hostile_nested.pth"):
+    torch.save(SystemCall(), p("hostile_legacy.pth"), _use_new_zipfile_serialization=False)
+    for name in ("hostile_system.pth", "hostile_eval.pth", "hostile_nested.pth", "hostile_legacy.pth"):
         try:
             torch.load(p(name), weights_only=True)
             raise AssertionError(f"{name} loaded")
@@ -157,8 +158,9 @@ def main():
     zipcraft.write_stored(p("size_mismatch.pth"), [
         (n, pkl.replace(b"q\nM\x88\x02t", b"q\nM\x89\x02t") if n == "tiny/data.pkl" else d) for n, d in entries])
 
-    # 6. The pre-1.6 format.
+    # 6. The pre-1.6 format (read by CapsKit too).
     torch.save(tiny, p("legacy.pth"), _use_new_zipfile_serialization=False)
+    assert all(torch.equal(torch.load(p("legacy.pth"), weights_only=True)[k], v) for k, v in tiny.items())
 
     for name in sorted(os.listdir(out)):
         print(f"{name:24} {os.path.getsize(p(name)):>10} bytes")

@@ -2,8 +2,10 @@
 enum CheckpointContainer: Equatable {
   /// A ZIP archive: `torch.save` since PyTorch 1.6.
   case zip
-  /// The pickle stream (or tar file) `torch.save` wrote before PyTorch 1.6.
+  /// The pickle stream `torch.save` wrote before PyTorch 1.6.
   case legacyTorch
+  /// The tar file of the earliest PyTorch versions.
+  case legacyTar
   /// Anything else is handed to HDF5, which names the problem if it is not HDF5 either.
   case hdf5
 
@@ -29,22 +31,24 @@ enum CheckpointContainer: Equatable {
     {
       return .legacyTorch
     }
-    // The tar format of PyTorch < 0.4 ("ustar" at offset 257).
+    // The tar format of the earliest PyTorch versions ("ustar" at offset 257).
     if head.count >= 262, Array(head[257..<262]) == Array("ustar".utf8) {
-      return .legacyTorch
+      return .legacyTar
     }
     return .hdf5
   }
 
-  /// The tensor source for `path`: a `.pth` archive or an HDF5 file.
+  /// The tensor source for `path`: a `.pth` archive or legacy stream, or an HDF5 file.
   static func openSource(at path: String) throws(FormatError) -> any TensorSource {
     switch sniff(path: path) {
     case .zip:
       return try PthTensorSource(path: path)
     case .legacyTorch:
+      return try PthTensorSource(legacyPath: path)
+    case .legacyTar:
       throw .unexpectedContent(
         path: path,
-        reason: "legacy PyTorch format (before 1.6); re-save it with torch.save in PyTorch >= 1.6")
+        reason: "legacy PyTorch tar format; re-save it with torch.save in PyTorch >= 1.6")
     case .hdf5:
       do { return try HDF5File.open(path: path) } catch { throw .hdf5(error) }
     }

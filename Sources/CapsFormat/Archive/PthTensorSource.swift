@@ -1,6 +1,7 @@
 import Foundation
 
-/// The tensors of a `torch.save` checkpoint (the ZIP format of PyTorch >= 1.6), read without Python.
+/// The tensors of a `torch.save` checkpoint, read without Python: the ZIP format of PyTorch >= 1.6
+/// and the legacy stream format before it.
 ///
 /// The archive holds `<stem>/data.pkl` (the pickled object), `<stem>/data/<key>` (one raw storage per
 /// key) and `<stem>/byteorder` (absent in older files: little-endian). Opening validates the archive,
@@ -11,19 +12,25 @@ struct PthTensorSource: TensorSource {
   let path: String
   /// Keys followed to reach the state_dict, e.g. `["state_dict"]`; empty for a plain one.
   let wrappers: [String]
-  /// The archive's folder name (`<stem>`).
-  let stem: String
-  private let archive: ZipArchive
+  private let store: Store
   private let names: [String]
   private let tensors: [String: PthTensor]
   private let bigEndian: Bool
+
+  /// Where the storages' bytes are.
+  private enum Store {
+    /// `<stem>/data/<key>` entries of a ZIP archive.
+    case archive(ZipArchive, stem: String)
+    /// The legacy stream: each storage's first element at a byte offset of the file.
+    case stream(RandomAccessFile, offsets: [String: Int])
+  }
 
   /// Largest `data.pkl` accepted, in bytes.
   static let maxPickleByteCount = 64 << 20
 
   init(path: String) throws(FormatError) {
     self.path = path
-    archive = try ZipArchive(path: path)
+    let archive = try ZipArchive(path: path)
     let pickles = archive.entries.filter {
       let parts = $0.name.split(separator: "/", omittingEmptySubsequences: false)
       return parts.count == 2 && parts[1] == "data.pkl" && !parts[0].isEmpty
@@ -38,7 +45,7 @@ struct PthTensorSource: TensorSource {
         reason: "the archive holds \(pickles.count) data.pkl files; expected the one torch.save writes")
     }
     let stem = String(pickle.name.dropLast("/data.pkl".count))
-    self.stem = stem
+    store = .archive(archive, stem: stem)
     bigEndian = try Self.readByteOrder(archive, stem: stem, path: path)
     let bytes = try archive.contents(of: pickle, maxByteCount: Self.maxPickleByteCount)
     let graph = try Unpickler.load(bytes, entry: pickle.name, path: path)
@@ -60,6 +67,61 @@ struct PthTensorSource: TensorSource {
         )
       }
     }
+  }
+
+  /// Reads the format of PyTorch < 1.6: five pickles in a row (magic number, protocol version 1001,
+  /// system information, the object, the sorted storage keys), then each storage in key order as an
+  /// 8-byte element count followed by its elements, in the byte order the system information gives.
+  init(legacyPath path: String) throws(FormatError) {
+    self.path = path
+    let file = try RandomAccessFile(path: path)
+    let head = try file.bytes(at: 0, count: min(file.byteCount, Self.maxPickleByteCount))
+    var position = 0
+    var graphs: [PickleGraph] = []
+    for part in ["magic number", "protocol version", "system information", "object", "storage keys"] {
+      let (graph, end) = try Unpickler.load(head, from: position, entry: "legacy \(part)", path: path)
+      graphs.append(graph)
+      position = end
+    }
+    func failure(_ reason: String) -> FormatError { .unexpectedContent(path: path, reason: reason) }
+    guard case .int(1001) = graphs[1].root else {
+      throw failure("legacy protocol version is not 1001; not a torch.save file")
+    }
+    var littleEndian = true
+    if let info = graphs[2].dictionary(graphs[2].root), case .bool(let flag)? = info["little_endian"] {
+      littleEndian = flag
+    }
+    bigEndian = !littleEndian
+    let graph = graphs[3]
+    (names, tensors, wrappers) = try Self.stateDict(in: graph, path: path, entry: "legacy object")
+    guard case .list(let keyValues)? = graphs[4].object(graphs[4].root) else {
+      throw failure("the legacy storage keys are not a list")
+    }
+    var offsets: [String: Int] = [:]
+    for value in keyValues {
+      guard case .string(let key) = value, let storage = graph.storages[key] else {
+        throw failure("the legacy storage keys name a storage the object does not use")
+      }
+      let header = try file.bytes(at: position, count: 8)
+      var count: UInt64 = 0
+      for (index, byte) in header.enumerated() {
+        count |= UInt64(byte) << (8 * UInt64(littleEndian ? index : 7 - index))
+      }
+      guard count == UInt64(storage.count) else {
+        throw failure(
+          "legacy storage '\(key)' holds \(count) elements, but the pickle gives \(storage.count)")
+      }
+      let (byteCount, overflow) = storage.count.multipliedReportingOverflow(by: storage.type.byteCount)
+      guard !overflow, byteCount <= file.byteCount - position - 8 else {
+        throw failure("legacy storage '\(key)' of \(storage.count) elements runs past the end of the file")
+      }
+      offsets[key] = position + 8
+      position += 8 + byteCount
+    }
+    for name in names where offsets[tensors[name]?.storage.key ?? ""] == nil {
+      throw failure("tensor '\(name)' needs a storage the file does not hold")
+    }
+    store = .stream(file, offsets: offsets)
   }
 
   private static func readByteOrder(_ archive: ZipArchive, stem: String, path: String) throws(FormatError)
@@ -158,10 +220,20 @@ struct PthTensorSource: TensorSource {
       )
     }
     guard count > 0 else { return Tensor(shape: tensor.shape, values: []) }
-    guard let entry = archive.entry(named: "\(stem)/data/\(storage.key)") else {
-      throw .unexpectedContent(path: path, reason: "no entry for storage '\(storage.key)'")
+    let byteCount = storage.count * storage.type.byteCount  // overflow-checked when opening
+    let raw: [UInt8]
+    switch store {
+    case .archive(let archive, let stem):
+      guard let entry = archive.entry(named: "\(stem)/data/\(storage.key)") else {
+        throw .unexpectedContent(path: path, reason: "no entry for storage '\(storage.key)'")
+      }
+      raw = try archive.contents(of: entry, maxByteCount: byteCount)
+    case .stream(let file, let offsets):
+      guard let offset = offsets[storage.key] else {
+        throw .unexpectedContent(path: path, reason: "no data for storage '\(storage.key)'")
+      }
+      raw = try file.bytes(at: offset, count: byteCount)
     }
-    let raw = try archive.contents(of: entry, maxByteCount: storage.count * storage.type.byteCount)
     var values = [Float](repeating: 0, count: count)
     let decoder = ElementDecoder(type: storage.type, bigEndian: bigEndian)
     raw.withUnsafeBytes { buffer in

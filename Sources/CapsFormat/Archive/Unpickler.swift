@@ -2,6 +2,8 @@
 struct PickleGraph: Sendable {
   var root: PickleValue
   var objects: [PickleObject]
+  /// Every storage the persistent ids named, by key.
+  var storages: [String: PthStorage] = [:]
 
   func object(_ value: PickleValue) -> PickleObject? {
     guard case .object(let index) = value else { return nil }
@@ -65,15 +67,26 @@ struct Unpickler {
 
   /// Decodes `bytes`, the contents of archive entry `entry` of the file at `path`.
   static func load(_ bytes: [UInt8], entry: String, path: String) throws(FormatError) -> PickleGraph {
-    var unpickler = Unpickler(bytes: bytes, path: path, entry: entry)
-    let root = try unpickler.run()
-    return PickleGraph(root: root, objects: unpickler.objects)
+    try load(bytes, from: 0, entry: entry, path: path).graph
   }
 
-  private init(bytes: [UInt8], path: String, entry: String) {
+  /// Decodes the pickle starting at `start` (the legacy format holds several in a row) and returns
+  /// where it ends (after its STOP).
+  static func load(_ bytes: [UInt8], from start: Int, entry: String, path: String) throws(FormatError)
+    -> (graph: PickleGraph, end: Int)
+  {
+    var unpickler = Unpickler(bytes: bytes, path: path, entry: entry, start: start)
+    let root = try unpickler.run()
+    return (
+      PickleGraph(root: root, objects: unpickler.objects, storages: unpickler.storages), unpickler.position
+    )
+  }
+
+  private init(bytes: [UInt8], path: String, entry: String, start: Int) {
     self.bytes = bytes
     self.path = path
     self.entry = entry
+    self.position = min(max(start, 0), bytes.count)
   }
 
   private func failure(_ reason: String) -> FormatError {
@@ -485,10 +498,20 @@ struct Unpickler {
     return PthTensor(storage: storage, offset: offset, shape: shape, strides: strides)
   }
 
-  /// `('storage', torch.FloatStorage, key, location, count)`, as `torch.save` writes it.
+  /// `('storage', torch.FloatStorage, key, location, count)`, as `torch.save` writes it; the legacy
+  /// format adds a sixth item, view metadata, which must be None.
   private mutating func persistentLoad(_ id: PickleValue) throws(FormatError) -> PickleValue {
-    guard case .tuple(let items)? = object(id), items.count == 5, case .string("storage") = items[0] else {
+    guard case .tuple(let items)? = object(id), items.count == 5 || items.count == 6,
+      case .string("storage") = items[0]
+    else {
       throw failure("a persistent id is not a storage reference ('storage', type, key, location, size)")
+    }
+    if items.count == 6 {
+      guard case .none = items[5] else {
+        throw failure(
+          "storage views (from the oldest torch.save files) are not supported; re-save with a current PyTorch"
+        )
+      }
     }
     guard case .global(.storageType(let type))? = object(items[1]) else {
       throw failure("a storage has type \(kind(items[1])), not a torch storage class")
