@@ -1,7 +1,7 @@
 // Standalone correctness + benchmark harness for the CCapsKernels GEMM.
 //   cc -O2 -o /tmp/gemmtest Tools/kernels/gemm_test.c Sources/CCapsKernels/gemm*.c
 //      -ISources/CCapsKernels/include -lm -lpthread
-//   /tmp/gemmtest [test|bench|all] [seconds-per-bench] [isa|all] [shape-name-filter]
+//   /tmp/gemmtest [test|bench|all] [seconds-per-bench] [isa|all] [shape-name-filter | MxNxK]
 #include "caps_gemm.h"
 
 #include <math.h>
@@ -50,9 +50,11 @@ static double check_one(int M, int N, int K, int lda_pad, int ldb_pad, int ldc_p
   for (size_t i = 0; i < (size_t)K * ldb; i++) B[i] = frand();
   for (int i = 0; i < N; i++) bias[i] = frand();
   for (size_t i = 0; i < (size_t)M * ldc; i++) C[i] = 12345.0f;  // sentinel
-  float *pb = xmalloc(caps_sgemm_packed_b_count(K, N) + 16);
+  // Guard zones after the packed B and the scratch detect writes past the advertised sizes.
+  const size_t pbn = caps_sgemm_packed_b_count(K, N), scn = caps_sgemm_scratch_count(M, K);
+  float *pb = xmalloc(pbn + 16), *scratch = xmalloc(scn + 16);
+  for (int g = 0; g < 16; g++) pb[pbn + g] = scratch[scn + g] = -777.0f;
   caps_sgemm_pack_b(K, N, B, ldb, pb);
-  float *scratch = xmalloc(caps_sgemm_scratch_count(M, K) + 16);
   // split N into nsplit aligned ranges, called in a shuffled order
   const int al = caps_sgemm_n_align();
   int cuts[9];
@@ -66,6 +68,8 @@ static double check_one(int M, int N, int K, int lda_pad, int ldb_pad, int ldc_p
     caps_sgemm_packed(M, N, K, A, lda, pb, use_bias ? bias : NULL, relu, C, ldc, cuts[s],
                       cuts[s + 1], scratch);
   double maxerr = 0;
+  for (int g = 0; g < 16; g++)
+    if (pb[pbn + g] != -777.0f || scratch[scn + g] != -777.0f) maxerr = INFINITY;
   for (int i = 0; i < M; i++) {
     for (int j = 0; j < ldc; j++) {
       float got = C[(size_t)i * ldc + j];
@@ -86,6 +90,51 @@ static double check_one(int M, int N, int K, int lda_pad, int ldb_pad, int ldc_p
   }
   free(A), free(B), free(bias), free(C), free(pb), free(scratch);
   return maxerr;
+}
+
+typedef struct {
+  int M, N, K, n0, n1;
+  const float *A, *pb;
+  const float *bias;
+  float *C;
+} ctjob_t;
+
+static void *ct_worker(void *arg) {
+  ctjob_t *j = arg;
+  size_t n = caps_sgemm_scratch_count(j->M, j->K);
+  float *scratch = xmalloc(n);
+  for (int r = 0; r < 3; r++)
+    caps_sgemm_packed(j->M, j->N, j->K, j->A, j->K, j->pb, j->bias, 1, j->C, j->N, j->n0, j->n1,
+                      scratch);
+  free(scratch);
+  return NULL;
+}
+
+// Concurrent calls on disjoint column ranges (own scratch each) must give exactly the
+// single-call result.
+static int check_threads(int M, int N, int K, int threads) {
+  float *A = xmalloc((size_t)M * K), *B = xmalloc((size_t)K * N), *bias = xmalloc(N);
+  float *C1 = xmalloc((size_t)M * N), *C2 = xmalloc((size_t)M * N);
+  for (size_t i = 0; i < (size_t)M * K; i++) A[i] = frand();
+  for (size_t i = 0; i < (size_t)K * N; i++) B[i] = frand();
+  for (int i = 0; i < N; i++) bias[i] = frand();
+  float *pb = xmalloc(caps_sgemm_packed_b_count(K, N));
+  caps_sgemm_pack_b(K, N, B, N, pb);
+  float *scratch = xmalloc(caps_sgemm_scratch_count(M, K));
+  caps_sgemm_packed(M, N, K, A, K, pb, bias, 1, C1, N, 0, N, scratch);
+  pthread_t tid[8];
+  ctjob_t jobs[8];
+  const int al = caps_sgemm_n_align();
+  for (int t = 0; t < threads; t++) {
+    int n0 = (int)((long)N * t / threads) / al * al;
+    int n1 = t == threads - 1 ? N : (int)((long)N * (t + 1) / threads) / al * al;
+    jobs[t] = (ctjob_t){M, N, K, n0, n1, A, pb, bias, C2};
+    pthread_create(&tid[t], NULL, ct_worker, &jobs[t]);
+  }
+  for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
+  int same = memcmp(C1, C2, sizeof(float) * M * N) == 0;
+  free(A), free(B), free(bias), free(C1), free(C2), free(pb), free(scratch);
+  return same;
 }
 
 static void run_tests(void) {
@@ -146,6 +195,10 @@ static void run_tests(void) {
     failures += bad;
     printf("[%-8s] %d cases, max relative error %.3g, %s\n", ISAS[isa], cases, worst,
            bad ? "FAIL" : "PASS");
+    int tbad = !check_threads(37, 256, 700, 2) + !check_threads(100, 200, 300, 4) +
+               !check_threads(13, 64, 2000, 2);
+    failures += tbad;
+    printf("[%-8s] concurrent calls on split N: %s\n", ISAS[isa], tbad ? "FAIL" : "PASS");
   }
 }
 
@@ -263,9 +316,13 @@ static void run_bench(double seconds, const char *only, const char *filter) {
     if ((!only || !strcmp(only, ISAS[isa])) && caps_sgemm_force_isa(ISAS[isa]))
       printf(" | %8s 1T  %8s 2T ", ISAS[isa], ISAS[isa]);
   printf("\n");
-  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-    if (filter && !strstr(shapes[s].name, filter)) continue;
-    printf("%-16s %5d %4d %5d", shapes[s].name, shapes[s].M, shapes[s].N, shapes[s].K);
+  int cm, cn, ck;  // a filter of the form MxNxK benchmarks just that shape
+  const int custom = filter && sscanf(filter, "%dx%dx%d", &cm, &cn, &ck) == 3;
+  for (size_t s = 0; s < (custom ? 1 : sizeof shapes / sizeof shapes[0]); s++) {
+    if (!custom && filter && !strstr(shapes[s].name, filter)) continue;
+    const int M = custom ? cm : shapes[s].M, N = custom ? cn : shapes[s].N,
+              K = custom ? ck : shapes[s].K;
+    printf("%-16s %5d %4d %5d", custom ? "custom" : shapes[s].name, M, N, K);
     fflush(stdout);
     for (int isa = 0; isa < 3; isa++) {
       if (only && strcmp(only, ISAS[isa])) continue;
@@ -273,7 +330,7 @@ static void run_bench(double seconds, const char *only, const char *filter) {
       printf(" |");
       for (int th = 1; th <= 2; th++) {
         double gw, gc;
-        bench_shape(shapes[s].M, shapes[s].N, shapes[s].K, th, seconds, &gw, &gc);
+        bench_shape(M, N, K, th, seconds, &gw, &gc);
         printf(" %5.0f/%-5.0f", gw, gc);
         fflush(stdout);
       }
