@@ -232,9 +232,12 @@ struct CapsInfer: ParsableCommand {
     do {
       let (loaded, provenance) = try ModelFile.read(at: path)
       if model != nil, !provenance.hasMetadata {
+        let converted =
+          provenance.layout == .reference
+          ? "" : "\(provenance.layout.implementation) checkpoint converted to the reference layout; "
         printError(
-          "\(path): no CapsKit metadata; imported in memory with default metadata (\(loaded.metadata.summary))"
-        )
+          "\(path): \(converted)no CapsKit metadata; imported in memory with default metadata "
+            + "(\(loaded.metadata.summary))")
       }
       return CapsNetwork(loaded)
     } catch {
@@ -290,7 +293,8 @@ extension ModelMetadata {
       ? "\(classLabels[0])...\(classLabels[classLabels.count - 1])"
       : classLabels.joined(separator: ",")
     return
-      "\(routingIterations) routing iterations, softmax over \(axis) capsules, input (x/255 - "
+      "\(routingIterations) routing iterations, softmax over \(axis) capsules, squash epsilon "
+      + "\(squashEpsilon), input (x/255 - "
       + "\(normalization.mean)) / \(normalization.std), labels \(labels)"
   }
 }
