@@ -50,6 +50,7 @@ struct InspectReport: Encodable {
 
   var file: String
   var hasMetadata: Bool
+  var layout: String
   var configuration: CapsNetConfiguration
   var primaryGrid: Int
   var inputCapsules: Int
@@ -68,6 +69,7 @@ struct InspectReport: Encodable {
   init(file: String, model: CapsModel, provenance: ModelFile.Provenance) {
     self.file = file
     hasMetadata = provenance.hasMetadata
+    layout = provenance.layout.rawValue
     configuration = model.configuration
     primaryGrid = model.configuration.primaryGrid
     inputCapsules = model.configuration.inputCapsules
@@ -106,7 +108,12 @@ struct InspectReport: Encodable {
 
   func printTables() {
     let c = configuration
-    print("\(file)  (\(hasMetadata ? "CapsKit model file" : "plain state_dict, default metadata"))")
+    let kind =
+      hasMetadata
+      ? "CapsKit model file"
+      : layout == CheckpointLayout.reference.rawValue
+        ? "plain state_dict, default metadata" : "\(layout) layout converted to the reference, its metadata"
+    print("\(file)  (\(kind))")
     print("")
     print("Configuration")
     let rows: [(String, String)] = [
