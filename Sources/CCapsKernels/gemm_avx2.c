@@ -62,7 +62,8 @@ enum { MR = 6, NR = 16, KU = 8 };
   }
 
 INL T256 void kern_rows(const int ROWS, int nr, int nchunks, const float *A, const float *B,
-                        float *C, int ldc, int load_c, const float *bias, int relu, const float *pf, int pfq) {
+                        float *C, int ldc, int load_c, const float *bias, int relu,
+                        const float *pf, int pfq) {
   DECL(0) DECL(1) DECL(2) DECL(3) DECL(4) DECL(5)
   for (int ch = 0; ch < nchunks; ch++) {
     for (int l = 0; l < pfq; l++) _mm_prefetch((const char *)(pf + 16 * l), PF_HINT);
@@ -81,10 +82,11 @@ INL T256 void kern_rows(const int ROWS, int nr, int nchunks, const float *A, con
   STORE_ROW(0) STORE_ROW(1) STORE_ROW(2) STORE_ROW(3) STORE_ROW(4) STORE_ROW(5)
 }
 
-#define INST(r)                                                                           \
-  static T256 void kern_##r(int nr, int nchunks, const float *A, const float *B, float *C, \
-                            int ldc, int load_c, const float *bias, int relu, const float *pf, int pfq) {           \
-    kern_rows(r, nr, nchunks, A, B, C, ldc, load_c, bias, relu, pf, pfq);                        \
+#define INST(r)                                                                            \
+  static T256 void kern_##r(int nr, int nchunks, const float *A, const float *B, float *C,    \
+                            int ldc, int load_c, const float *bias, int relu,               \
+                            const float *pf, int pfq) {                                     \
+    kern_rows(r, nr, nchunks, A, B, C, ldc, load_c, bias, relu, pf, pfq);                   \
   }
 INST(1) INST(2) INST(3) INST(4) INST(5) INST(6)
 
@@ -93,9 +95,9 @@ typedef void (*kfn)(int, int, const float *, const float *, float *, int, int, c
 static const kfn kerns[MR + 1] = {0, kern_1, kern_2, kern_3, kern_4, kern_5, kern_6};
 
 __attribute__((visibility("hidden"))) void caps_gemm_kern_avx2(int mr, int nr, int nchunks,
-                                                                const float *A, const float *B,
-                                                                float *C, int ldc, int load_c,
-                                                                const float *bias, int relu, const float *pf, int pfq) {
+                                         const float *A, const float *B, float *C, int ldc,
+                                         int load_c, const float *bias, int relu,
+                                         const float *pf, int pfq) {
   kerns[mr](nr, nchunks, A, B, C, ldc, load_c, bias, relu, pf, pfq);
 }
 

@@ -8,7 +8,7 @@
 #include <immintrin.h>
 #include <stddef.h>
 
-#define T512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+#define T512 __attribute__((target("avx512f,avx2,fma")))  // AVX512F only: no VL/BW/DQ needed
 #define INL static inline __attribute__((always_inline))
 
 enum { MR = 12, NR = 32, KU = 8 };
@@ -50,7 +50,8 @@ enum { MR = 12, NR = 32, KU = 8 };
   }
 
 INL T512 void kern_rows(const int ROWS, int nr, int nchunks, const float *A, const float *B,
-                        float *C, int ldc, int load_c, const float *bias, int relu, const float *pf, int pfq) {
+                        float *C, int ldc, int load_c, const float *bias, int relu,
+                        const float *pf, int pfq) {
   DECL(0) DECL(1) DECL(2) DECL(3) DECL(4) DECL(5)
   DECL(6) DECL(7) DECL(8) DECL(9) DECL(10) DECL(11)
   for (int ch = 0; ch < nchunks; ch++) {
@@ -74,10 +75,11 @@ INL T512 void kern_rows(const int ROWS, int nr, int nchunks, const float *A, con
   STORE_ROW(6) STORE_ROW(7) STORE_ROW(8) STORE_ROW(9) STORE_ROW(10) STORE_ROW(11)
 }
 
-#define INST(r)                                                                           \
-  static T512 void kern_##r(int nr, int nchunks, const float *A, const float *B, float *C, \
-                            int ldc, int load_c, const float *bias, int relu, const float *pf, int pfq) {           \
-    kern_rows(r, nr, nchunks, A, B, C, ldc, load_c, bias, relu, pf, pfq);                        \
+#define INST(r)                                                                            \
+  static T512 void kern_##r(int nr, int nchunks, const float *A, const float *B, float *C,    \
+                            int ldc, int load_c, const float *bias, int relu,               \
+                            const float *pf, int pfq) {                                     \
+    kern_rows(r, nr, nchunks, A, B, C, ldc, load_c, bias, relu, pf, pfq);                   \
   }
 INST(1) INST(2) INST(3) INST(4) INST(5) INST(6)
 INST(7) INST(8) INST(9) INST(10) INST(11) INST(12)
@@ -88,9 +90,9 @@ static const kfn kerns[MR + 1] = {0,      kern_1, kern_2, kern_3,  kern_4,  kern
                                   kern_7, kern_8, kern_9, kern_10, kern_11, kern_12};
 
 __attribute__((visibility("hidden"))) void caps_gemm_kern_avx512(int mr, int nr, int nchunks,
-                                                                  const float *A, const float *B,
-                                                                  float *C, int ldc, int load_c,
-                                                                  const float *bias, int relu, const float *pf, int pfq) {
+                                         const float *A, const float *B, float *C, int ldc,
+                                         int load_c, const float *bias, int relu,
+                                         const float *pf, int pfq) {
   kerns[mr](nr, nchunks, A, B, C, ldc, load_c, bias, relu, pf, pfq);
 }
 

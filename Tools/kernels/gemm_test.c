@@ -225,9 +225,15 @@ static void *worker(void *arg) {
   pthread_barrier_wait(j->bar);
   j->t0 = now();
   double c0 = thread_cpu();
-  for (int r = 0; r < j->reps; r++)
-    caps_sgemm_packed(j->M, j->N, j->K, j->A, j->K, j->pb, j->bias, 1, j->C, j->N, j->n0, j->n1,
-                      j->scratch);
+  for (int r = 0; r < j->reps; r++) {
+    if (j->n0 < 0)  // row split: rows [-n0 - 1, -n1 - 1), all columns
+      caps_sgemm_packed(j->n0 - j->n1, j->N, j->K, j->A + (size_t)(-j->n0 - 1) * j->K, j->K,
+                        j->pb, j->bias, 1, j->C + (size_t)(-j->n0 - 1) * j->N, j->N, 0, j->N,
+                        j->scratch);
+    else
+      caps_sgemm_packed(j->M, j->N, j->K, j->A, j->K, j->pb, j->bias, 1, j->C, j->N, j->n0,
+                        j->n1, j->scratch);
+  }
   j->cpu = thread_cpu() - c0;
   j->t1 = now();
   return NULL;
@@ -236,6 +242,8 @@ static void *worker(void *arg) {
 // Runs `reps` calls on `threads` threads (N split); returns seconds.
 // Runs `reps` calls on `threads` threads (N split). Returns wall seconds from the first worker's
 // start to the last worker's end; *cpu gets the largest per-thread CPU time.
+static int split_rows;  // GEMM_SPLIT=rows: threads split M instead of N
+
 static double timed(int M, int N, int K, const float *A, const float *pb, const float *bias,
                     float *C, float **scratch, int threads, int reps, double *cpu) {
   job_t jobs[8];
@@ -246,6 +254,10 @@ static double timed(int M, int N, int K, const float *A, const float *pb, const 
   for (int t = 0; t < threads; t++) {
     int n0 = (int)((long)N * t / threads) / al * al;
     int n1 = t == threads - 1 ? N : (int)((long)N * (t + 1) / threads) / al * al;
+    if (split_rows) {  // encoded as negative: rows [M*t/T, M*(t+1)/T)
+      n0 = -(int)((long)M * t / threads) - 1;
+      n1 = -(int)((long)M * (t + 1) / threads) - 1;
+    }
     jobs[t] = (job_t){M, N, K, n0, n1, reps, A, pb, bias, C, scratch[t], &bar, 0, 0, 0};
     pthread_create(&tid[t], NULL, worker, &jobs[t]);
   }
@@ -310,7 +322,8 @@ static void run_bench(double seconds, const char *only, const char *filter) {
       {"dec 64x1024x784", 64, 784, 1024}, {"dec 8x1024x784", 8, 784, 1024},
       {"cache-resident", 96, 256, 256},  // operands stay in L2: the micro-kernel's own speed
   };
-  printf("GFLOP/s as wall-clock / per-thread-CPU-time (the latter ignores time lost to other load)\n");
+  printf("GFLOP/s as wall-clock / per-thread CPU time (the latter ignores time lost to other\n"
+         "load on the machine; for 2T it is the aggregate rate of both threads)\n");
   printf("%-16s %5s %4s %5s", "shape", "M", "N", "K");
   for (int isa = 0; isa < 3; isa++)
     if ((!only || !strcmp(only, ISAS[isa])) && caps_sgemm_force_isa(ISAS[isa]))
@@ -345,6 +358,8 @@ int main(int argc, char **argv) {
   const char *only = argc > 3 && strcmp(argv[3], "all") ? argv[3] : NULL;
   const char *filter = argc > 4 ? argv[4] : NULL;
   printf("default ISA: %s (n_align %d)\n", caps_sgemm_isa(), caps_sgemm_n_align());
+  split_rows = getenv("GEMM_SPLIT") && !strcmp(getenv("GEMM_SPLIT"), "rows");
+  if (split_rows) printf("benchmark threads split M (rows) instead of N\n");
   if (!strcmp(mode, "test") || !strcmp(mode, "all")) run_tests();
   if (!strcmp(mode, "bench") || !strcmp(mode, "all")) run_bench(seconds, only, filter);
   return failures ? 1 : 0;
