@@ -137,6 +137,29 @@ static int check_threads(int M, int N, int K, int threads) {
   return same;
 }
 
+// Rows computed in separate calls (any row split, any M) must be bitwise equal to one call.
+static int check_row_invariance(int M, int N, int K) {
+  float *A = xmalloc((size_t)M * K), *B = xmalloc((size_t)K * N), *bias = xmalloc(N);
+  float *C1 = xmalloc((size_t)M * N), *C2 = xmalloc((size_t)M * N);
+  for (size_t i = 0; i < (size_t)M * K; i++) A[i] = frand();
+  for (size_t i = 0; i < (size_t)K * N; i++) B[i] = frand();
+  for (int i = 0; i < N; i++) bias[i] = frand();
+  float *pb = xmalloc(caps_sgemm_packed_b_count(K, N));
+  caps_sgemm_pack_b(K, N, B, N, pb);
+  float *scratch = xmalloc(caps_sgemm_scratch_count(M, K));
+  caps_sgemm_packed(M, N, K, A, K, pb, bias, 0, C1, N, 0, N, scratch);
+  for (int r0 = 0; r0 < M;) {
+    int rows = 1 + irand(7);
+    if (rows > M - r0) rows = M - r0;
+    caps_sgemm_packed(rows, N, K, A + (size_t)r0 * K, K, pb, bias, 0, C2 + (size_t)r0 * N, N, 0,
+                      N, scratch);
+    r0 += rows;
+  }
+  int same = memcmp(C1, C2, sizeof(float) * M * N) == 0;
+  free(A), free(B), free(bias), free(C1), free(C2), free(pb), free(scratch);
+  return same;
+}
+
 static void run_tests(void) {
   static const int sizes[] = {1, 3, 7, 17, 33, 100};
   const int nsizes = (int)(sizeof sizes / sizeof sizes[0]);
@@ -199,6 +222,10 @@ static void run_tests(void) {
                !check_threads(13, 64, 2000, 2);
     failures += tbad;
     printf("[%-8s] concurrent calls on split N: %s\n", ISAS[isa], tbad ? "FAIL" : "PASS");
+    int rbad = !check_row_invariance(50, 70, 600) + !check_row_invariance(301, 33, 1000);
+    failures += rbad;
+    printf("[%-8s] row results independent of M / row split: %s\n", ISAS[isa],
+           rbad ? "FAIL" : "PASS");
   }
 }
 
