@@ -141,8 +141,7 @@ struct CapsInfer: ParsableCommand {
       batchSize: batchSize)
     let formatter = ResultFormatter(
       format: format, labels: network.metadata.classLabels, topK: min(topK ?? 2, c.outputCapsules))
-    let console = Console(
-      progress: Progress(total: paths.contains("-") ? nil : InputPaths.countIfOnlyFiles(paths)))
+    let console = Console(progress: Progress(total: InputPaths.countIfOnlyFiles(paths)))
 
     do {
       let tally = try classify(

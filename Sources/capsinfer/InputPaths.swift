@@ -11,7 +11,7 @@
 /// standard input, one path per line. Only one directory listing per level is held in memory.
 struct InputPaths: IteratorProtocol {
   /// A path to classify, or a path that could not be listed.
-  enum Item: Equatable {
+  enum Item {
     case file(String)
     case failed(path: String, reason: String)
   }
