@@ -19,3 +19,21 @@ public enum FormatError: Error, CustomStringConvertible, Sendable {
     }
   }
 }
+
+extension FormatError {
+  /// Runs `body`, turning the errors of the layers below (HDF5, validation, anything else) into
+  /// `FormatError`s about `path`.
+  static func mapping<T>(path: String, _ body: () throws -> T) throws(FormatError) -> T {
+    do {
+      return try body()
+    } catch let error as FormatError {
+      throw error
+    } catch let error as HDF5Error {
+      throw .hdf5(error)
+    } catch let error as ModelValidationError {
+      throw .invalidModel(error)
+    } catch {
+      throw .file(path: path, reason: "\(error)")
+    }
+  }
+}

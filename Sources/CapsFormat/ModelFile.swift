@@ -71,18 +71,7 @@ public enum ModelFile {
   static func read(
     source: any TensorSource, options: ReadOptions
   ) throws(FormatError) -> (model: CapsModel, provenance: Provenance) {
-    let path = source.path
-    do {
-      return try readValidated(source, options: options)
-    } catch let error as FormatError {
-      throw error
-    } catch let error as HDF5Error {
-      throw .hdf5(error)
-    } catch let error as ModelValidationError {
-      throw .invalidModel(error)
-    } catch {
-      throw .file(path: path, reason: "\(error)")
-    }
+    try FormatError.mapping(path: source.path) { try readValidated(source, options: options) }
   }
 
   private static func readValidated(

@@ -29,7 +29,7 @@ public struct ReferenceActivations: Sendable {
   public static func read(at path: String, maxElements: Int = 1 << 28) throws(FormatError)
     -> ReferenceActivations
   {
-    do {
+    try FormatError.mapping(path: path) {
       let file = try HDF5File.open(path: path)
       guard case .strings(let format)? = try file.attribute("format"), format.first == "capskit-activations"
       else {
@@ -76,12 +76,6 @@ public struct ReferenceActivations: Sendable {
         pixels: Tensor(shape: pixelShape, values: rawPixels.map { Float($0) }),
         indices: try integers("indices"),
         labels: try integers("labels"), predictions: predictions, stages: stages)
-    } catch let error as HDF5Error {
-      throw .hdf5(error)
-    } catch let error as FormatError {
-      throw error
-    } catch {
-      throw .file(path: path, reason: "\(error)")
     }
   }
 }

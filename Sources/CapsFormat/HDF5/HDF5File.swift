@@ -91,9 +91,10 @@ final class HDF5File {
     }
   }
 
-  private var fileID: hid_t { handle?.id ?? -1 }
+  /// The open file's identifier (for the extensions in this folder).
+  var fileID: hid_t { handle?.id ?? -1 }
 
-  private func failure(_ operation: String) -> HDF5Error {
+  func failure(_ operation: String) -> HDF5Error {
     HDF5Error(path: path, operation: operation, detail: HDF5Library.takeErrorStack())
   }
 
@@ -305,20 +306,21 @@ final class HDF5File {
     }
   }
 
-  /// The value of a root attribute, or nil when absent.
-  func attribute(_ name: String) throws(HDF5Error) -> HDF5AttributeValue? {
+  /// The value of attribute `name` of the object at `objectPath` (default: the root group), or nil
+  /// when absent (`H5Aexists_by_name`, `H5Aopen_by_name`, `H5Aread`); at most 100,000 elements.
+  func attribute(_ name: String, of objectPath: String = ".") throws(HDF5Error) -> HDF5AttributeValue? {
     try HDF5Library.withLock { () throws(HDF5Error) -> HDF5AttributeValue? in
-      let exists = H5Aexists(fileID, name)
+      let exists = H5Aexists_by_name(fileID, objectPath, name, capskit_h5p_default())
       guard exists >= 0 else { throw failure("read attribute '\(name)'") }
       guard exists > 0 else { return nil }
-      let attribute = H5Aopen(fileID, name, capskit_h5p_default())
+      let attribute = H5Aopen_by_name(fileID, objectPath, name, capskit_h5p_default(), capskit_h5p_default())
       guard attribute >= 0 else { throw failure("open attribute '\(name)'") }
       defer { H5Aclose(attribute) }
       let space = H5Aget_space(attribute)
       guard space >= 0 else { throw failure("read attribute '\(name)'") }
       defer { H5Sclose(space) }
       let count = Int(H5Sget_simple_extent_npoints(space))
-      guard count >= 0, count <= 10_000 else {
+      guard count >= 0, count <= 100_000 else {
         throw HDF5Error(
           path: path, operation: "read attribute '\(name)'", detail: "\(count) elements")
       }
@@ -361,8 +363,9 @@ final class HDF5File {
       defer { for pointer in pointers where pointer != nil { H5free_memory(pointer) } }
       return pointers.map { $0.map { String(cString: $0) } ?? "" }
     }
+    if count == 0 { return [] }
     let size = H5Tget_size(type)
-    guard size > 0, size <= 1 << 20 else {
+    guard size > 0, size <= 1 << 16 else {
       throw HDF5Error(path: path, operation: "read attribute '\(name)'", detail: "string size \(size)")
     }
     var bytes = [UInt8](repeating: 0, count: size * count)

@@ -10,17 +10,7 @@ enum LayoutReader {
   }
 
   static func open(path: String, options: ModelFile.ReadOptions) throws(FormatError) -> Opened {
-    do {
-      return try openUnmapped(path: path, options: options)
-    } catch let error as FormatError {
-      throw error
-    } catch let error as HDF5Error {
-      throw .hdf5(error)
-    } catch let error as ModelValidationError {
-      throw .invalidModel(error)
-    } catch {
-      throw .file(path: path, reason: "\(error)")
-    }
+    try FormatError.mapping(path: path) { try openUnmapped(path: path, options: options) }
   }
 
   private static func openUnmapped(path: String, options: ModelFile.ReadOptions) throws -> Opened {
