@@ -14,7 +14,9 @@ intra_op_num_threads = T; PyTorch eager runs the same module with torch.set_num_
 
 Every engine gets the same protocol: the reference activations' 16 held-out digits tiled over the
 batch, warm-up (at least 3 runs and min(2 s, S/10)), then back-to-back runs for S seconds with
-each run timed; median and p90 (nearest rank) per batch, images/s = images / elapsed.
+each run timed; median and p90 (nearest rank) per batch, images/s = images / elapsed. The CPU
+time that other processes took meanwhile (from /proc/stat, less this process and its children)
+is reported on stderr: the table is only worth quoting when that is near zero.
 
 Before timing, ONNX Runtime's lengths are compared with PyTorch's on the 16 digits (max abs
 diff) and PyTorch's with the reference activations, so the engines are known to compute the same
@@ -103,8 +105,25 @@ def ort_session(path, threads):
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
+def cpu_snapshot():
+    """(busy CPU seconds of the whole machine, CPU seconds of this process and its children)."""
+    import resource
+
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal ...: busy = all but idle and iowait.
+    busy = (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+    ours = sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for field in ("ru_utime", "ru_stime"))
+    return busy, ours, time.monotonic()
+
+
 def measure(run, seconds):
-    """Warm up, then call run() back to back for `seconds`: images/s factor, median, p90 (s)."""
+    """Warm up, then call run() back to back for `seconds`.
+
+    Returns the number of timed runs, their elapsed wall time, the median and p90 latency, and the
+    CPU time the process spent meanwhile (all threads), in seconds.
+    """
     warmup_seconds = min(2.0, seconds / 10)
     start = time.perf_counter()
     runs = 0
@@ -112,6 +131,7 @@ def measure(run, seconds):
         run()
         runs += 1
     latencies = []
+    cpu_start = time.process_time()
     loop_start = last = time.perf_counter()
     while True:
         run()
@@ -120,11 +140,12 @@ def measure(run, seconds):
         last = now
         if now - loop_start >= seconds:
             break
+    cpu = time.process_time() - cpu_start
     latencies.sort()
     n = len(latencies)
     median = latencies[n // 2] if n % 2 else (latencies[n // 2 - 1] + latencies[n // 2]) / 2
     p90 = latencies[max(0, -(-9 * n // 10) - 1)]
-    return {"runs": n, "elapsed": last - loop_start, "median": median, "p90": p90}
+    return {"runs": n, "elapsed": last - loop_start, "median": median, "p90": p90, "cpu": cpu}
 
 
 def build_capsconv(scratch_path):
@@ -171,6 +192,7 @@ def main():
     os.makedirs(args.work, exist_ok=True)
     load_before = os.getloadavg()
     log(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}")
+    start = cpu_snapshot()
     log(f"torch {torch.__version__} ({torch.get_num_threads()} threads), onnxruntime {ort.__version__}")
 
     if args.capsconv:
@@ -233,10 +255,13 @@ def main():
                 rows.append((name, batch, engine, images_per_second, median * 1e3, p90 * 1e3,
                              images_per_second / base, check))
 
-    load_after = os.getloadavg()
-    log(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
-    if max(load_before[0], load_after[0]) > 0.5 + 0.1 * args.threads:
-        log("warning: the machine was not quiet (1-minute load average above idle); rerun when it is")
+    end = cpu_snapshot()
+    # The load average counts this script's own threads; what other processes used does not.
+    others = max(0.0, (end[0] - start[0]) - (end[1] - start[1])) / (end[2] - start[2])
+    log(f"load average after: {os.getloadavg()[0]:.2f}; other processes used {others:.2f} of "
+        f"{os.cpu_count()} CPUs on average while this ran")
+    if load_before[0] > 0.5 or others > 0.1:
+        log("warning: the machine was not quiet; rerun when it is")
 
     print("| model | batch | engine | images/s | median latency (ms) | p90 latency (ms) | vs ONNX Runtime | check |")
     print("| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |")
