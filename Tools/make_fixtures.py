@@ -415,7 +415,8 @@ def fmt_figures(fig):
     return (f"{fig['epochs']} epochs, {fig['train_seconds_total']:.0f} s of training in total "
             f"(per epoch: {per_epoch} s), batch {fig['batch_size']}, Adam lr {fig['lr']}, "
             f"seed {fig['seed']}, random shifts up to {fig['shift']} px; final held-out accuracy "
-            f"**{acc * 100:.2f}%** ({errs} errors of 2000, indices 8000..<10000; after each epoch: {curve} %)")
+            f"**{acc * 100:.2f}%** ({errs} errors of 2000, indices 8000..<10000; after each epoch: {curve} %)"
+            + (f". {fig['note']}" if fig.get("note") else ""))
 
 
 def write_readme(models, figures, digit_rows, bad_notes):
