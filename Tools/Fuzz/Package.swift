@@ -8,6 +8,7 @@ let package = Package(
   targets: [
     .executableTarget(name: "FuzzPNG", dependencies: [.product(name: "CapsKit", package: "CapsKit")]),
     .executableTarget(name: "FuzzModel", dependencies: [.product(name: "CapsKit", package: "CapsKit")]),
+    .executableTarget(name: "FuzzPth", dependencies: [.product(name: "CapsKit", package: "CapsKit")]),
   ],
   swiftLanguageModes: [.v6]
 )

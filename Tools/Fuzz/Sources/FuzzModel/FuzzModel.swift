@@ -10,3 +10,21 @@ public func fuzzModel(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   _ = try? ModelFile.read(image: bytes, name: "fuzz.h5", options: options)
   return 0
 }
+
+/// SwiftPM links an executable with `--defsym main=FuzzModel_main`; with `-parse-as-library` there is
+/// no Swift main, so this one hands the command line to libFuzzer's driver.
+@_cdecl("FuzzModel_main")
+public func fuzzModelMain(
+  _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+) -> CInt {
+  var count = argc
+  var arguments = argv
+  return llvmFuzzerRunDriver(&count, &arguments, fuzzModel)
+}
+
+@_silgen_name("LLVMFuzzerRunDriver")
+func llvmFuzzerRunDriver(
+  _ argc: UnsafeMutablePointer<CInt>,
+  _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+  _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+) -> CInt

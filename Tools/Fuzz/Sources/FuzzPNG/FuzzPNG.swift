@@ -11,3 +11,21 @@ public func fuzzPNG(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   }
   return 0
 }
+
+/// SwiftPM links an executable with `--defsym main=FuzzPNG_main`; with `-parse-as-library` there is
+/// no Swift main, so this one hands the command line to libFuzzer's driver.
+@_cdecl("FuzzPNG_main")
+public func fuzzPNGMain(
+  _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+) -> CInt {
+  var count = argc
+  var arguments = argv
+  return llvmFuzzerRunDriver(&count, &arguments, fuzzPNG)
+}
+
+@_silgen_name("LLVMFuzzerRunDriver")
+func llvmFuzzerRunDriver(
+  _ argc: UnsafeMutablePointer<CInt>,
+  _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+  _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+) -> CInt
