@@ -414,9 +414,10 @@ def fmt_figures(fig):
     curve = ", ".join(f"{e['heldout_accuracy'] * 100:.2f}" for e in h)
     return (f"{fig['epochs']} epochs, {fig['train_seconds_total']:.0f} s of training in total "
             f"(per epoch: {per_epoch} s), batch {fig['batch_size']}, Adam lr {fig['lr']}, "
-            f"seed {fig['seed']}, random shifts up to {fig['shift']} px; final held-out accuracy "
+            f"seed {fig['seed']}, " + (f"random shifts up to {fig['shift']} px" if fig['shift'] else "no augmentation")
+            + "; final held-out accuracy "
             f"**{acc * 100:.2f}%** ({errs} errors of 2000, indices 8000..<10000; after each epoch: {curve} %)"
-            + (f". {fig['note']}" if fig.get("note") else ""))
+            + (f". {fig['note'].rstrip('.')}" if fig.get("note") else ""))
 
 
 def write_readme(models, figures, digit_rows, bad_notes):
@@ -479,7 +480,7 @@ def write_readme(models, figures, digit_rows, bad_notes):
         a(f"- **{name}**: {fmt_figures(figures.get(name))}.")
     a("")
     a("Times are wall-clock on a 2-core machine shared with concurrent Swift builds and benchmarks, so "
-      "they vary a lot between epochs; the fastest epochs show the uncontended cost.")
+      "they vary a lot between epochs (the standard model's first epoch, 79 s, ran nearly alone).")
     a("")
     a("Exporting and re-importing (`Tools/import_h5.py model.h5 out.pth --compare model.pth`) gives "
       "every tensor back bit for bit.")
