@@ -36,6 +36,17 @@ def shift_batch(pixels, max_shift, rng):
     return out
 
 
+def _write_json(obj, path):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=1)
+
+
+def save_atomic(write, path):
+    tmp = path + ".tmp"
+    write(tmp)
+    os.replace(tmp, path)
+
+
 @torch.no_grad()
 def evaluate(model, pixels, labels, batch=250):
     model.eval()
@@ -112,17 +123,17 @@ def main():
         print(f"epoch {epoch}: train {train_time:.1f}s, eval {eval_time:.1f}s, loss {rec['loss']:.5f}, "
               f"train acc {rec['train_accuracy']:.4f}, held-out acc {acc:.4f} "
               f"({rec['heldout_errors']} errors / {len(held_x)})", flush=True)
-        torch.save(model.state_dict(), args.out)
+        # checkpoint and record after every epoch, each written atomically (temp file + rename)
+        save_atomic(lambda p: torch.save(model.state_dict(), p), args.out)
+        summary = {"config": args.config, "config_values": cfg.as_dict(), "epochs": epoch,
+                   "epochs_requested": args.epochs, "seed": args.seed, "batch_size": args.batch_size,
+                   "lr": args.lr, "shift": args.shift, "threads": args.threads,
+                   "train_seconds_total": round(total_time, 1), "heldout_accuracy": acc,
+                   "history": history, "torch": torch.__version__}
+        save_atomic(lambda p: _write_json(summary, p), os.path.splitext(args.out)[0] + ".json")
 
-    summary = {"config": args.config, "config_values": cfg.as_dict(), "epochs": args.epochs,
-               "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "shift": args.shift,
-               "threads": args.threads, "train_seconds_total": round(total_time, 1),
-               "heldout_accuracy": history[-1]["heldout_accuracy"] if history else None,
-               "history": history, "torch": torch.__version__}
-    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
-        json.dump(summary, f, indent=1)
     print(f"saved {args.out}; total training time {total_time:.1f}s; "
-          f"final held-out accuracy {summary['heldout_accuracy']:.4f}", flush=True)
+          f"final held-out accuracy {history[-1]['heldout_accuracy']:.4f}", flush=True)
 
 
 if __name__ == "__main__":
