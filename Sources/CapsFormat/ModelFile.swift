@@ -39,6 +39,9 @@ public enum ModelFile {
     public var layoutWasDetected = true
   }
 
+  /// Largest number of output capsules (classes) accepted; each gets a label in memory.
+  public static let maxOutputCapsules = 1 << 16
+
   /// Reads and validates a model; every problem with the tensors is reported in one error.
   public static func read(
     at path: String, options: ReadOptions = ReadOptions()
@@ -98,6 +101,14 @@ public enum ModelFile {
     problems += inferred.problems
     guard let configuration = inferred.configuration else {
       throw ModelValidationError(origin: path, problems: problems)
+    }
+    // The metadata holds one class label per output capsule: bound the count a shape claims first.
+    guard configuration.outputCapsules <= maxOutputCapsules else {
+      throw ModelValidationError(
+        origin: path,
+        problems: problems + [
+          "\(configuration.outputCapsules) output capsules, more than the \(maxOutputCapsules) accepted"
+        ])
     }
     let metadata =
       attributes?.metadata(configuration: configuration, problems: &problems)

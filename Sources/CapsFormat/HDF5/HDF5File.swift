@@ -212,7 +212,9 @@ final class HDF5File {
       let count = try Self.elementCount(info.shape, limit: maxCount, name: name, path: path)
       // Deflate cannot compress better than about 1032:1, so fewer stored bytes mean a lie.
       let logicalBytes = count * MemoryLayout<T>.size
-      if count > 0, info.storageByteCount * 1100 < logicalBytes {
+      // A corrupt file can claim any storage size: an overflowing product is plausible, not a trap.
+      let (scaledStorage, overflow) = info.storageByteCount.multipliedReportingOverflow(by: 1100)
+      if count > 0, !overflow, scaledStorage < logicalBytes {
         throw HDF5Error(
           path: path, operation: "read '\(name)'",
           detail: "it claims \(count) elements but stores only \(info.storageByteCount) bytes")
