@@ -35,12 +35,13 @@ import Testing
   ///   entry; malloc fails and libhdf5 reports it (ASan needs allocator_may_return_null=1, as in
   ///   Tools/sanitize.sh, to behave like the system allocator).
   /// - fuzz_hdf5_storage_overflow.h5: a storage size so large that the plausibility check's
-  ///   `storage * 1100` overflowed and trapped (fixed: overflow now means plausible).
+  ///   `storage * 1100` overflowed and trapped (fixed: overflow now means plausible; the file then
+  ///   fails later, on its NaN weights).
   /// - fuzz_hdf5_class_count.h5: a routing tensor whose shape claims 2^36 output capsules; the
   ///   default metadata allocated one label per capsule (fixed: ModelFile.maxOutputCapsules).
   @Test(arguments: [
     ("fuzz_hdf5_huge_cache_entry.h5", "memory allocation failed"),
-    ("fuzz_hdf5_storage_overflow.h5", ""),
+    ("fuzz_hdf5_storage_overflow.h5", "'conv2.bias' has 2 NaN"),
     ("fuzz_hdf5_class_count.h5", "output capsules, more than the 65536 accepted"),
   ])
   func corruptHDF5IsACleanError(file: String, expected: String) throws {
