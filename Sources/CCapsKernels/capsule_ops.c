@@ -65,38 +65,73 @@ void caps_primary_capsules(const float *x, int grid, int types, int dim, float e
   }
 }
 
-void caps_predictions(const float *u, const float *w, int inputs, int outputs, int dim_in,
-                      int dim_out, float *u_hat) {
+// One input capsule's prediction vectors for a fixed output dimension, so the accumulators stay
+// in registers.
+#define CAPS_PREDICTIONS_FIXED(DIM_OUT)                                                        \
+  static void predictions_##DIM_OUT(const float *restrict ui, const float *restrict wi,       \
+                                    int outputs, int dim_in, float *restrict out) {          \
+    for (int j = 0; j < outputs; j++) {                                                       \
+      float acc[DIM_OUT] = {0};                                                               \
+      const float *wij = wi + (size_t)j * dim_in * DIM_OUT;                                   \
+      for (int d = 0; d < dim_in; d++) {                                                      \
+        const float ud = ui[d];                                                               \
+        for (int m = 0; m < DIM_OUT; m++) acc[m] += ud * wij[d * DIM_OUT + m];                \
+      }                                                                                       \
+      for (int m = 0; m < DIM_OUT; m++) out[(size_t)j * DIM_OUT + m] = acc[m];                \
+    }                                                                                         \
+  }
+CAPS_PREDICTIONS_FIXED(16)
+CAPS_PREDICTIONS_FIXED(8)
+
+void caps_predictions(const float *restrict u, const float *restrict w, int inputs, int outputs,
+                      int dim_in, int dim_out, float *restrict u_hat) {
+  const size_t per_input = (size_t)outputs * dim_in * dim_out;
   for (int i = 0; i < inputs; i++) {
     const float *ui = u + (size_t)i * dim_in;
-    for (int j = 0; j < outputs; j++) {
-      const float *wij = w + ((size_t)i * outputs + j) * dim_in * dim_out;
-      float *out = u_hat + ((size_t)i * outputs + j) * dim_out;
-      for (int m = 0; m < dim_out; m++) out[m] = 0;
-      for (int d = 0; d < dim_in; d++) {
-        const float ud = ui[d];
-        const float *row = wij + (size_t)d * dim_out;
-        for (int m = 0; m < dim_out; m++) out[m] += ud * row[m];
+    const float *wi = w + (size_t)i * per_input;
+    float *out = u_hat + (size_t)i * outputs * dim_out;
+    if (dim_out == 16) {
+      predictions_16(ui, wi, outputs, dim_in, out);
+    } else if (dim_out == 8) {
+      predictions_8(ui, wi, outputs, dim_in, out);
+    } else {
+      for (int j = 0; j < outputs; j++) {
+        const float *wij = wi + (size_t)j * dim_in * dim_out;
+        float *o = out + (size_t)j * dim_out;
+        for (int m = 0; m < dim_out; m++) o[m] = 0;
+        for (int d = 0; d < dim_in; d++) {
+          const float ud = ui[d];
+          for (int m = 0; m < dim_out; m++) o[m] += ud * wij[(size_t)d * dim_out + m];
+        }
       }
     }
   }
 }
 
-static void softmax_over_inputs(const float *logits, int inputs, int outputs, float *couplings) {
-  // Column-wise softmax of logits[inputs][outputs]; outputs is small, so keep per-column state.
+static void softmax_over_inputs(const float *restrict logits, int inputs, int outputs,
+                                float *restrict couplings) {
+  // Column-wise softmax of logits[inputs][outputs], computed in row order (contiguous) with
+  // per-column state; the sums are then applied as exp / sum, as the reference does.
+  float maximum[outputs], sum[outputs];
   for (int j = 0; j < outputs; j++) {
-    float maximum = -INFINITY;
-    for (int i = 0; i < inputs; i++) {
-      const float value = logits[(size_t)i * outputs + j];
-      if (value > maximum) maximum = value;
+    maximum[j] = -INFINITY;
+    sum[j] = 0;
+  }
+  for (int i = 0; i < inputs; i++) {
+    const float *row = logits + (size_t)i * outputs;
+    for (int j = 0; j < outputs; j++) maximum[j] = row[j] > maximum[j] ? row[j] : maximum[j];
+  }
+  for (int i = 0; i < inputs; i++) {
+    const float *row = logits + (size_t)i * outputs;
+    float *out = couplings + (size_t)i * outputs;
+    for (int j = 0; j < outputs; j++) {
+      out[j] = expf(row[j] - maximum[j]);
+      sum[j] += out[j];
     }
-    float sum = 0;
-    for (int i = 0; i < inputs; i++) {
-      const float e = expf(logits[(size_t)i * outputs + j] - maximum);
-      couplings[(size_t)i * outputs + j] = e;
-      sum += e;
-    }
-    for (int i = 0; i < inputs; i++) couplings[(size_t)i * outputs + j] /= sum;
+  }
+  for (int i = 0; i < inputs; i++) {
+    float *out = couplings + (size_t)i * outputs;
+    for (int j = 0; j < outputs; j++) out[j] /= sum[j];
   }
 }
 
@@ -116,16 +151,21 @@ static void softmax_over_outputs(const float *logits, int inputs, int outputs, f
   }
 }
 
-void caps_route(const float *u_hat, int inputs, int outputs, int dim, int iterations,
-                int softmax_over_inputs_flag, float epsilon, float *logits, float *couplings,
-                float *v, float *history) {
+void caps_route(const float *restrict u_hat, int inputs, int outputs, int dim, int iterations,
+                int softmax_over_inputs_flag, float epsilon, float *restrict logits,
+                float *restrict couplings, float *restrict v, float *restrict history) {
   const size_t pairs = (size_t)inputs * outputs;
   memset(logits, 0, sizeof(float) * pairs);
   for (int r = 0; r < iterations; r++) {
-    if (softmax_over_inputs_flag)
+    if (r == 0) {
+      // All logits are zero: every coupling is exp(0) / count = 1 / count, exactly.
+      const float uniform = 1.0f / (float)(softmax_over_inputs_flag ? inputs : outputs);
+      for (size_t k = 0; k < pairs; k++) couplings[k] = uniform;
+    } else if (softmax_over_inputs_flag) {
       softmax_over_inputs(logits, inputs, outputs, couplings);
-    else
+    } else {
       softmax_over_outputs(logits, inputs, outputs, couplings);
+    }
     if (history) memcpy(history + (size_t)r * pairs, couplings, sizeof(float) * pairs);
 
     // s[j] = sum_i c[i][j] * u_hat[i][j]
