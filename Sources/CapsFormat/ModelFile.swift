@@ -41,6 +41,10 @@ public enum ModelFile {
 
   /// Largest number of output capsules (classes) accepted; each gets a label in memory.
   public static let maxOutputCapsules = 1 << 16
+  /// Largest input side accepted (that of the largest PNG CapsImage decodes).
+  public static let maxInputSize = 8192
+  /// Largest channel count, kernel, stride, capsule dimension or decoder width accepted.
+  public static let maxDimension = 1 << 20
 
   /// Reads and validates a model; every problem with the tensors is reported in one error.
   public static func read(
@@ -102,8 +106,24 @@ public enum ModelFile {
     guard let configuration = inferred.configuration else {
       throw ModelValidationError(origin: path, problems: problems)
     }
+    // Sizes come from shapes and attributes the file chose: bound each before any product of them
+    // (input side as a PNG's, every other size to 2^20), so that no shape arithmetic can overflow.
+    let c = configuration
+    let sizes: [(String, Int, Int)] =
+      [
+        ("input size", c.inputSize, maxInputSize), ("input channels", c.inputChannels, maxDimension),
+        ("conv1 channels", c.conv1Channels, maxDimension), ("conv1 kernel", c.conv1Kernel, maxDimension),
+        ("primary kernel", c.primaryKernel, maxDimension), ("primary stride", c.primaryStride, maxDimension),
+        ("primary types", c.primaryTypes, maxDimension),
+        ("primary dimension", c.primaryDimension, maxDimension),
+        ("output dimension", c.outputDimension, maxDimension),
+      ] + c.decoderWidths.map { ("decoder width", $0, maxDimension) }
+    for (name, value, limit) in sizes where !(-limit...limit).contains(value) {
+      throw ModelValidationError(
+        origin: path, problems: problems + ["\(name) \(value) is out of range (at most \(limit))"])
+    }
     // The metadata holds one class label per output capsule: bound the count a shape claims first.
-    guard configuration.outputCapsules <= maxOutputCapsules else {
+    guard (0...maxOutputCapsules).contains(configuration.outputCapsules) else {
       throw ModelValidationError(
         origin: path,
         problems: problems + [

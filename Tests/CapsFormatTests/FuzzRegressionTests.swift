@@ -39,10 +39,15 @@ import Testing
   ///   fails later, on its NaN weights).
   /// - fuzz_hdf5_class_count.h5: a routing tensor whose shape claims 2^36 output capsules; the
   ///   default metadata allocated one label per capsule (fixed: ModelFile.maxOutputCapsules).
+  /// - fuzz_hdf5_shape_overflow.h5, fuzz_hdf5_decoder_overflow.h5: sizes taken from shapes whose
+  ///   products (output capsules x dimension; input side² x channels) overflowed and trapped in
+  ///   `CapsNetConfiguration` (fixed: every size is bounded first, `ModelFile.maxDimension`).
   @Test(arguments: [
     ("fuzz_hdf5_huge_cache_entry.h5", "memory allocation failed"),
     ("fuzz_hdf5_storage_overflow.h5", "'conv2.bias' has 2 NaN"),
     ("fuzz_hdf5_class_count.h5", "output capsules, more than the 65536 accepted"),
+    ("fuzz_hdf5_shape_overflow.h5", "is out of range (at most"),
+    ("fuzz_hdf5_decoder_overflow.h5", "is out of range (at most"),
   ])
   func corruptHDF5IsACleanError(file: String, expected: String) throws {
     let path = Fixtures.path("bad/\(file)")
