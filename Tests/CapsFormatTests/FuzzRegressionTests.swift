@@ -37,7 +37,7 @@ import Testing
   /// - fuzz_hdf5_storage_overflow.h5: a storage size so large that the plausibility check's
   ///   `storage * 1100` overflowed and trapped (fixed: overflow now means plausible; the file then
   ///   fails later, on its NaN weights).
-  /// - fuzz_hdf5_class_count.h5: a routing tensor whose shape claims 2^36 output capsules; the
+  /// - fuzz_hdf5_class_count.h5: a routing tensor whose shape claims 2^32 - 1 output capsules; the
   ///   default metadata allocated one label per capsule (fixed: ModelFile.maxOutputCapsules).
   /// - fuzz_hdf5_shape_overflow.h5, fuzz_hdf5_decoder_overflow.h5: sizes taken from shapes whose
   ///   products (output capsules x dimension; input side² x channels) overflowed and trapped in
