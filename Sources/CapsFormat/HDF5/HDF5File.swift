@@ -115,23 +115,25 @@ final class HDF5File {
     let groupID = H5Gopen2(fileID, group, capskit_h5p_default())
     guard groupID >= 0 else { throw failure("open group '\(group)'") }
     defer { H5Gclose(groupID) }
-    var info = H5G_info_t()
-    guard H5Gget_info(groupID, &info) >= 0 else { throw failure("list group '\(group)'") }
+    final class Names { var values: [String] = [] }
+    let names = Names()
     let limit = 100_000
-    guard info.nlinks <= limit else {
+    let visit: capskit_link_visitor = { name, context in
+      guard let name, let context else { return -1 }
+      let names = Unmanaged<Names>.fromOpaque(context).takeUnretainedValue()
+      names.values.append(String(cString: name))
+      return names.values.count > 100_000 ? 1 : 0
+    }
+    let status = withExtendedLifetime(names) {
+      capskit_iterate_links(groupID, visit, Unmanaged.passUnretained(names).toOpaque())
+    }
+    guard status >= 0 else { throw failure("list group '\(group)'") }
+    guard names.values.count <= limit else {
       throw HDF5Error(
         path: path, operation: "list group '\(group)'",
-        detail: "\(info.nlinks) entries, more than the \(limit) a model file may have")
+        detail: "more than the \(limit) entries a model file may have")
     }
-    for index in 0..<info.nlinks {
-      let length = H5Lget_name_by_idx(
-        groupID, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, capskit_h5p_default())
-      guard length >= 0 else { throw failure("list group '\(group)'") }
-      var buffer = [CChar](repeating: 0, count: Int(length) + 1)
-      _ = H5Lget_name_by_idx(
-        groupID, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, buffer.count,
-        capskit_h5p_default())
-      let name = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    for name in names.values {
       // Soft or external links that point nowhere are skipped rather than followed.
       guard H5Oexists_by_name(groupID, name, capskit_h5p_default()) > 0 else {
         H5Eclear2(capskit_h5e_default())
