@@ -1,7 +1,7 @@
 """CapsKit's runtime against ONNX Runtime and PyTorch eager on the same held-out digits.
 
     pip install -r Tools/bench/requirements.txt
-    python3 Tools/bench/compare.py [--threads 2] [--seconds 5] [--skip-build]
+    python3 Tools/bench/compare.py [--threads 2] [--seconds 5] [--repeat 1] [--skip-build]
 
 Run from the repository root. For each model in Fixtures/models (weights from the HDF5, the
 PyTorch CapsNet of Tools/capsnet.py) it builds the inference path without the decoder: raw pixels
@@ -16,7 +16,9 @@ Every engine gets the same protocol: the reference activations' 16 held-out digi
 batch, warm-up (at least 3 runs and min(2 s, S/10)), then back-to-back runs for S seconds with
 each run timed; median and p90 (nearest rank) per batch, images/s = images / elapsed. The CPU
 time that other processes took meanwhile (from /proc/stat, less this process and its children)
-is reported on stderr: the table is only worth quoting when that is near zero.
+is reported on stderr: the table is only worth quoting when that is near zero. With --repeat N
+every case measures the three engines N times, interleaved, and keeps each engine's run with the
+lowest median.
 
 Before timing, ONNX Runtime's lengths are compared with PyTorch's on the 16 digits (max abs
 diff) and PyTorch's with the reference activations, so the engines are known to compute the same
@@ -177,6 +179,12 @@ def main():
                         help="folder with models/ and activations/ (default Fixtures/)")
     parser.add_argument("--work", default=os.path.join(TOOLS, "work", "bench"),
                         help="where the ONNX files go (default Tools/work/bench, git-ignored)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure every engine this many times, interleaved, and keep the run with the "
+                             "lowest median (a busy machine only ever slows a run down; default 1)")
+    parser.add_argument("--cases", nargs="+", metavar="MODEL:BATCH",
+                        help="only these cases, e.g. standard:64 (default: " +
+                             " ".join(f"{m}:{b}" for m, b in CASES) + ")")
     parser.add_argument("--capsconv", help="use this capsconv binary instead of building one")
     parser.add_argument("--scratch-path", help="swift build --scratch-path (default: .build)")
     parser.add_argument("--skip-build", action="store_true", help="use the existing release build")
@@ -207,8 +215,11 @@ def main():
     else:
         binary = build_capsconv(args.scratch_path)
 
+    cases = CASES
+    if args.cases:
+        cases = [(case.split(":")[0], int(case.split(":")[1])) for case in args.cases]
     rows = []
-    for name in dict.fromkeys(model for model, _ in CASES):
+    for name in dict.fromkeys(model for model, _ in cases):
         model_path = os.path.join(args.fixtures, "models", f"{name}.h5")
         reference = os.path.join(args.fixtures, "activations", f"{name}.h5")
         digits, reference_lengths, reference_predictions = load_digits(reference)
@@ -231,18 +242,22 @@ def main():
         if not same_classes:
             sys.exit(f"{name}: predicted classes differ between engines; not timing a wrong result")
 
-        for model, batch in CASES:
+        for model, batch in cases:
             if model != name:
                 continue
             x = tile(digits, batch)
             feed = {"pixels": x}
-            log(f"{name} batch {batch}: onnxruntime")
-            onnx = measure(lambda: session.run(None, feed), args.seconds)
-            log(f"{name} batch {batch}: pytorch")
             tensor = torch.from_numpy(x)
-            with torch.inference_mode():
-                eager = measure(lambda: module(tensor), args.seconds)
-            ours = capsconv_bench(binary, model_path, reference, batch, args.threads, args.seconds)
+            onnx = eager = ours = None
+            for repetition in range(args.repeat):  # engines interleaved; the lowest median is kept
+                log(f"{name} batch {batch}: onnxruntime, pytorch, capsconv ({repetition + 1}/{args.repeat})")
+                result = measure(lambda: session.run(None, feed), args.seconds)
+                onnx = result if onnx is None or result["median"] < onnx["median"] else onnx
+                with torch.inference_mode():
+                    result = measure(lambda: module(tensor), args.seconds)
+                eager = result if eager is None or result["median"] < eager["median"] else eager
+                result = capsconv_bench(binary, model_path, reference, batch, args.threads, args.seconds)
+                ours = result if ours is None or result["latency_ms_median"] < ours["latency_ms_median"] else ours
             base = batch * onnx["runs"] / onnx["elapsed"]
             for engine, images_per_second, median, p90, check in [
                 ("ONNX Runtime " + ort.__version__, base, onnx["median"], onnx["p90"],
