@@ -86,8 +86,9 @@ public struct CapsNetConfiguration: Sendable, Equatable, Codable {
     let conv1 = conv1OutputSize * conv1OutputSize * conv1Channels * inputChannels * conv1Kernel * conv1Kernel
     let conv2 = primaryGrid * primaryGrid * primaryChannels * conv1Channels * primaryKernel * primaryKernel
     let uHat = inputCapsules * outputCapsules * primaryDimension * outputDimension
-    // Per iteration: s (weighted sum) and the agreement update, each one multiply-add per u_hat value.
-    let routing = 2 * uHat * routingIterations
+    // Per iteration: s (weighted sum) and the agreement update, each one multiply-add per u_hat
+    // value (inputs x outputs x output dimension).
+    let routing = 2 * inputCapsules * outputCapsules * outputDimension * routingIterations
     var decoder = 0
     var inputs = outputCapsules * outputDimension
     for width in decoderWidths {
