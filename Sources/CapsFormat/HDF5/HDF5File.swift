@@ -398,7 +398,7 @@ final class HDF5File {
         H5Tset_size(type, capskit_h5t_variable())
         H5Tset_cset(type, H5T_CSET_UTF8)
         let cStrings = values.map { strdup($0) }
-        defer { cStrings.forEach { free($0) } }
+        defer { for cString in cStrings { free(cString) } }
         try writeAttribute(name, count: values.count, fileType: type) { attribute in
           cStrings.withUnsafeBufferPointer { H5Awrite(attribute, type, $0.baseAddress) }
         }
