@@ -6,9 +6,11 @@ let package = Package(
   name: "CapsKitFuzz",
   dependencies: [.package(name: "CapsKit", path: "../..")],
   targets: [
-    .executableTarget(name: "FuzzPNG", dependencies: [.product(name: "CapsKit", package: "CapsKit")]),
-    .executableTarget(name: "FuzzModel", dependencies: [.product(name: "CapsKit", package: "CapsKit")]),
-    .executableTarget(name: "FuzzPth", dependencies: [.product(name: "CapsKit", package: "CapsKit")]),
+    .target(name: "FuzzDriver"),
+    .executableTarget(name: "FuzzPNG", dependencies: ["FuzzDriver", .product(name: "CapsKit", package: "CapsKit")]),
+    .executableTarget(
+      name: "FuzzModel", dependencies: ["FuzzDriver", .product(name: "CapsKit", package: "CapsKit")]),
+    .executableTarget(name: "FuzzPth", dependencies: ["FuzzDriver", .product(name: "CapsKit", package: "CapsKit")]),
   ],
   swiftLanguageModes: [.v6]
 )

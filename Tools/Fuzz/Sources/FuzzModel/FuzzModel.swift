@@ -1,4 +1,5 @@
 import CapsFormat
+import FuzzDriver
 
 /// libFuzzer entry: read arbitrary bytes as an HDF5 model file held in memory, with a tensor limit
 /// small enough that a lying header cannot make the fuzzer allocate much.
@@ -11,20 +12,8 @@ public func fuzzModel(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   return 0
 }
 
-/// SwiftPM links an executable with `--defsym main=FuzzModel_main`; with `-parse-as-library` there is
-/// no Swift main, so this one hands the command line to libFuzzer's driver.
+/// The executable's entry point (see `runFuzzer`).
 @_cdecl("FuzzModel_main")
-public func fuzzModelMain(
-  _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
-) -> CInt {
-  var count = argc
-  var arguments = argv
-  return llvmFuzzerRunDriver(&count, &arguments, fuzzModel)
+public func fuzzModelMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+  runFuzzer(argc, argv, fuzzModel)
 }
-
-@_silgen_name("LLVMFuzzerRunDriver")
-func llvmFuzzerRunDriver(
-  _ argc: UnsafeMutablePointer<CInt>,
-  _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-  _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt

@@ -1,4 +1,5 @@
 import CapsImage
+import FuzzDriver
 
 /// libFuzzer entry: decode arbitrary bytes as PNG, then preprocess like capsinfer does.
 /// Any error is fine; a crash, hang or unbounded allocation is a finding.
@@ -12,20 +13,8 @@ public func fuzzPNG(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   return 0
 }
 
-/// SwiftPM links an executable with `--defsym main=FuzzPNG_main`; with `-parse-as-library` there is
-/// no Swift main, so this one hands the command line to libFuzzer's driver.
+/// The executable's entry point (see `runFuzzer`).
 @_cdecl("FuzzPNG_main")
-public func fuzzPNGMain(
-  _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
-) -> CInt {
-  var count = argc
-  var arguments = argv
-  return llvmFuzzerRunDriver(&count, &arguments, fuzzPNG)
+public func fuzzPNGMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+  runFuzzer(argc, argv, fuzzPNG)
 }
-
-@_silgen_name("LLVMFuzzerRunDriver")
-func llvmFuzzerRunDriver(
-  _ argc: UnsafeMutablePointer<CInt>,
-  _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-  _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt

@@ -1,4 +1,5 @@
 import CapsFormat
+import FuzzDriver
 
 #if canImport(Glibc)
   import Glibc
@@ -35,20 +36,8 @@ public func fuzzPth(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   return 0
 }
 
-/// SwiftPM links an executable with `--defsym main=FuzzPth_main`; with `-parse-as-library` there is
-/// no Swift main, so this one hands the command line to libFuzzer's driver.
+/// The executable's entry point (see `runFuzzer`).
 @_cdecl("FuzzPth_main")
-public func fuzzPthMain(
-  _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
-) -> CInt {
-  var count = argc
-  var arguments = argv
-  return llvmFuzzerRunDriver(&count, &arguments, fuzzPth)
+public func fuzzPthMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+  runFuzzer(argc, argv, fuzzPth)
 }
-
-@_silgen_name("LLVMFuzzerRunDriver")
-func llvmFuzzerRunDriver(
-  _ argc: UnsafeMutablePointer<CInt>,
-  _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-  _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
