@@ -314,20 +314,19 @@ extension InferenceSession: ParallelJob {
         start += group
       }
       decode(first: first, count: last - first, scratch: scratch)
-    case .conv1Columns:
-      let columns = columnShare(index, of: count, width: c.conv1Channels)
+    case .conv1Columns, .conv2Columns:
+      let isConv1 = phase == .conv1Columns
+      let columns = columnShare(index, of: count, width: isConv1 ? c.conv1Channels : c.primaryChannels)
       guard !columns.isEmpty else { return }
       // Every thread's GEMM reads thread 0's im2col matrix and writes its own columns of thread 0's output;
       // each uses its own panel scratch.
       var scratch = threadScratch(0)
       scratch.gemm = threadScratch(index).gemm
-      gemmConv1(count: batchCount, scratch: scratch, columns: columns)
-    case .conv2Columns:
-      let columns = columnShare(index, of: count, width: c.primaryChannels)
-      guard !columns.isEmpty else { return }
-      var scratch = threadScratch(0)
-      scratch.gemm = threadScratch(index).gemm
-      gemmConv2(count: batchCount, scratch: scratch, columns: columns)
+      if isConv1 {
+        gemmConv1(count: batchCount, scratch: scratch, columns: columns)
+      } else {
+        gemmConv2(count: batchCount, scratch: scratch, columns: columns)
+      }
     }
   }
 }
