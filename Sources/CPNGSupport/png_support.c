@@ -204,12 +204,18 @@ static int read_header_inner(png_structp png, png_infop info, cps_context *ctx,
   return CPS_PNG_OK;
 }
 
-int cps_png_read_header(const uint8_t *data, size_t size, const cps_png_limits *limits,
-                        cps_png_header *header, char *message, size_t message_capacity) {
+/// The reader bodies run inside setjmp with a fresh libpng reader; `out` is their typed result.
+typedef int (*reader_body)(png_structp png, png_infop info, cps_context *ctx, const cps_png_limits *limits,
+                           void *out);
+
+/// Shared by the public entry points: checks the arguments and limits, peeks at the header
+/// (into `header`) before libpng allocates anything, then runs `body` with a libpng reader.
+static int run_reader(const uint8_t *data, size_t size, const cps_png_limits *limits, cps_png_header *header,
+                      reader_body body, void *out, char *message, size_t message_capacity) {
   if (message != NULL && message_capacity > 0) {
     message[0] = '\0';
   }
-  if ((data == NULL && size > 0) || header == NULL) {
+  if ((data == NULL && size > 0) || header == NULL || out == NULL) {
     if (message != NULL && message_capacity > 0) {
       snprintf(message, message_capacity, "invalid argument (null pointer)");
     }
@@ -231,9 +237,19 @@ int cps_png_read_header(const uint8_t *data, size_t size, const cps_png_limits *
     png_destroy_read_struct(&png, &info, NULL);
     return set_message(&ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory (cannot create libpng reader)");
   }
-  status = read_header_inner(png, info, &ctx, limits, header);
+  status = body(png, info, &ctx, limits, out);
   png_destroy_read_struct(&png, &info, NULL);
   return status;
+}
+
+static int read_header_body(png_structp png, png_infop info, cps_context *ctx, const cps_png_limits *limits,
+                            void *out) {
+  return read_header_inner(png, info, ctx, limits, (cps_png_header *)out);
+}
+
+int cps_png_read_header(const uint8_t *data, size_t size, const cps_png_limits *limits,
+                        cps_png_header *header, char *message, size_t message_capacity) {
+  return run_reader(data, size, limits, header, read_header_body, header, message, message_capacity);
 }
 
 static int decode_inner(png_structp png, png_infop info, cps_context *ctx, const cps_png_limits *limits,
@@ -295,36 +311,19 @@ static int decode_inner(png_structp png, png_infop info, cps_context *ctx, const
   return CPS_PNG_OK;
 }
 
+static int decode_body(png_structp png, png_infop info, cps_context *ctx, const cps_png_limits *limits,
+                       void *out) {
+  return decode_inner(png, info, ctx, limits, (cps_png_image *)out);
+}
+
 int cps_png_decode(const uint8_t *data, size_t size, const cps_png_limits *limits, cps_png_image *image,
                    char *message, size_t message_capacity) {
-  if (message != NULL && message_capacity > 0) {
-    message[0] = '\0';
+  if (image != NULL) {
+    memset(image, 0, sizeof *image);
   }
-  if ((data == NULL && size > 0) || image == NULL) {
-    if (message != NULL && message_capacity > 0) {
-      snprintf(message, message_capacity, "invalid argument (null pointer)");
-    }
-    return CPS_PNG_ERR_INVALID_ARGUMENT;
-  }
-  memset(image, 0, sizeof *image);
-  int status = check_limits(limits, message, message_capacity);
-  if (status != CPS_PNG_OK) {
-    return status;
-  }
-  cps_context ctx = {data, size, 0, NULL, CPS_PNG_OK, message, message_capacity};
-  status = peek_header(&ctx, limits, &image->header);
-  if (status != CPS_PNG_OK) {
-    return status;
-  }
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
-  png_infop info = png == NULL ? NULL : png_create_info_struct(png);
-  if (png == NULL || info == NULL) {
-    png_destroy_read_struct(&png, &info, NULL);
-    return set_message(&ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory (cannot create libpng reader)");
-  }
-  status = decode_inner(png, info, &ctx, limits, image);
-  png_destroy_read_struct(&png, &info, NULL);
-  if (status != CPS_PNG_OK) {
+  int status = run_reader(data, size, limits, image == NULL ? NULL : &image->header, decode_body, image,
+                          message, message_capacity);
+  if (status != CPS_PNG_OK && image != NULL) {
     cps_png_image_free(image);
   }
   return status;
