@@ -13,10 +13,13 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
   ],
   targets: [
-    // C libraries, wrapped once at the edge (CapsFormat, CapsImage).
+    // C libraries, wrapped once at the edge: libhdf5 writes model files (CapsFormat's HDF5Writer;
+    // reading HDF5 is CapsFormat's own Swift parser), zlib inflates its chunks, libpng decodes PNGs.
     .systemLibrary(
       name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
       providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
+    .systemLibrary(
+      name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
     .systemLibrary(
       name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
       providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
@@ -24,7 +27,7 @@ let package = Package(
     .target(name: "CCapsKernels"),
     // SHA-256 of imported files, in C so that debug builds hash a 33 MB checkpoint quickly.
     .target(name: "CSHA256"),
-    .target(name: "CapsFormat", dependencies: ["CHDF5", "CSHA256"]),
+    .target(name: "CapsFormat", dependencies: ["CHDF5", "CZlib", "CSHA256"]),
     // libpng reports errors by longjmp, which Swift cannot catch: this C target owns setjmp.
     .target(name: "CPNGSupport", dependencies: ["CPNG"]),
     .target(name: "CapsImage", dependencies: ["CPNGSupport"]),

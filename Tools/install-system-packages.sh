@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the C libraries CapsKit links against (Debian/Ubuntu): libhdf5-dev, libpng-dev, pkg-config.
+# Installs the C libraries CapsKit links against (Debian/Ubuntu): libhdf5-dev, libpng-dev, zlib1g-dev,
+# pkg-config.
 # Runs apt-get update first on a machine that lacks any of them; does nothing when all are present.
 set -euo pipefail
-packages=(libhdf5-dev libpng-dev pkg-config)
+packages=(libhdf5-dev libpng-dev zlib1g-dev pkg-config)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -111,7 +111,7 @@ struct MetadataAttributes {
     self.integers = integers
   }
 
-  func write(to file: HDF5File) throws(HDF5Error) {
+  func write(to file: HDF5Writer) throws(HDF5Error) {
     try file.setAttribute(Self.versionKey, .integers([Int64(formatVersion)]))
     for (name, values) in integers.sorted(by: { $0.key < $1.key }) {
       try file.setAttribute(name, .integers(values))

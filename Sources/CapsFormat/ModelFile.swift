@@ -51,7 +51,22 @@ public enum ModelFile {
     at path: String, options: ReadOptions = ReadOptions()
   ) throws(FormatError) -> (model: CapsModel, provenance: Provenance) {
     // A ZIP archive is a torch.save checkpoint, anything else HDF5; other layouts are converted.
-    let opened = try LayoutReader.open(path: path, options: options)
+    try read(opened: try LayoutReader.open(path: path, options: options), options: options)
+  }
+
+  /// Reads and validates a model from the bytes of an HDF5 file held in memory (any layout that
+  /// HDF5 carries, as `read(at:)`); `name` identifies it in messages.
+  public static func read(
+    image: [UInt8], name: String, options: ReadOptions = ReadOptions()
+  ) throws(FormatError) -> (model: CapsModel, provenance: Provenance) {
+    let file: HDF5File
+    do { file = try HDF5File.open(image: image, path: name) } catch { throw .hdf5(error) }
+    return try read(opened: try LayoutReader.open(source: file, options: options), options: options)
+  }
+
+  private static func read(
+    opened: LayoutReader.Opened, options: ReadOptions
+  ) throws(FormatError) -> (model: CapsModel, provenance: Provenance) {
     var (model, provenance) = try read(source: opened.source, options: options)
     provenance.layout = opened.layout
     provenance.layoutWasDetected = opened.detected
@@ -62,16 +77,6 @@ public enum ModelFile {
         "state_dict taken from '\(archive.wrappers.joined(separator: "/"))'", at: 0)
     }
     return (model, provenance)
-  }
-
-  /// Reads and validates a model from the bytes of an HDF5 file held in memory (libhdf5's core
-  /// driver); `name` identifies it in messages.
-  public static func read(
-    image: [UInt8], name: String, options: ReadOptions = ReadOptions()
-  ) throws(FormatError) -> (model: CapsModel, provenance: Provenance) {
-    let file: HDF5File
-    do { file = try HDF5File.open(image: image, path: name) } catch { throw .hdf5(error) }
-    return try read(source: file, options: options)
   }
 
   /// Reads and validates a model from any tensor source.
@@ -284,7 +289,7 @@ public enum ModelFile {
   ) throws(FormatError) {
     let image: [UInt8]
     do {
-      let file = try HDF5File.createInMemory(path: path)
+      let file = try HDF5Writer.createInMemory(path: path)
       for key in model.orderedKeys {
         let tensor = model.tensor(key)
         try file.write(key, shape: tensor.shape, values: tensor.values)

@@ -10,12 +10,19 @@ enum LayoutReader {
   }
 
   static func open(path: String, options: ModelFile.ReadOptions) throws(FormatError) -> Opened {
-    try FormatError.mapping(path: path) { try openUnmapped(path: path, options: options) }
+    try FormatError.mapping(path: path) {
+      try convert(try CheckpointContainer.openSource(at: path), options: options)
+    }
   }
 
-  private static func openUnmapped(path: String, options: ModelFile.ReadOptions) throws -> Opened {
+  /// Detects (or takes) the layout of an opened source and converts it.
+  static func open(source: any TensorSource, options: ModelFile.ReadOptions) throws(FormatError) -> Opened {
+    try FormatError.mapping(path: source.path) { try convert(source, options: options) }
+  }
+
+  private static func convert(_ source: any TensorSource, options: ModelFile.ReadOptions) throws -> Opened {
     let requested = options.layout
-    let source = try CheckpointContainer.openSource(at: path)
+    let path = source.path
     if let file = source as? HDF5File, requested == .keras || requested == nil {
       let isKeras = try KerasLayout.weightsRoot(of: file) != nil
       if isKeras || requested == .keras {

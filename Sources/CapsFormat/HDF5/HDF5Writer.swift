@@ -1,0 +1,142 @@
+import CHDF5
+import Foundation
+
+/// A new HDF5 file built in memory by libhdf5 (the only place that calls it: `H5F*`, `H5D*`,
+/// `H5A*`, `H5S*`, `H5T*`), for writing model files. Reading is done by `HDF5File`, in Swift.
+///
+/// Every method takes the library lock; identifiers never leave this type.
+final class HDF5Writer {
+  let path: String
+  private var handle: HDF5Handle?
+
+  private init(path: String, id: hid_t) {
+    self.path = path
+    self.handle = HDF5Handle(id, close: H5Fclose)
+  }
+
+  /// Creates a file that lives only in memory (the core driver, `H5Pset_fapl_core` without a
+  /// backing store); `fileImage()` returns its bytes. libhdf5 never touches the disk when writing,
+  /// so disk errors are handled once, by `AtomicFile`. `path` only names it in messages.
+  static func createInMemory(path: String) throws(HDF5Error) -> HDF5Writer {
+    try HDF5Library.withLock { () throws(HDF5Error) -> HDF5Writer in
+      let access = H5Pcreate(capskit_file_access_props())
+      guard access >= 0 else {
+        throw HDF5Error(path: path, operation: "create", detail: HDF5Library.takeErrorStack())
+      }
+      defer { H5Pclose(access) }
+      guard H5Pset_fapl_core(access, 1 << 20, false) >= 0 else {
+        throw HDF5Error(path: path, operation: "create", detail: HDF5Library.takeErrorStack())
+      }
+      let id = H5Fcreate(path, capskit_acc_trunc(), capskit_h5p_default(), access)
+      guard id >= 0 else {
+        throw HDF5Error(path: path, operation: "create", detail: HDF5Library.takeErrorStack())
+      }
+      return HDF5Writer(path: path, id: id)
+    }
+  }
+
+  /// The complete bytes of the in-memory file (`H5Fflush`, `H5Fget_file_image`).
+  func fileImage() throws(HDF5Error) -> [UInt8] {
+    try HDF5Library.withLock { () throws(HDF5Error) -> [UInt8] in
+      guard H5Fflush(fileID, H5F_SCOPE_GLOBAL) >= 0 else { throw failure("write") }
+      let size = H5Fget_file_image(fileID, nil, 0)
+      guard size >= 0 else { throw failure("write") }
+      var bytes = [UInt8](repeating: 0, count: size)
+      let copied = bytes.withUnsafeMutableBytes { H5Fget_file_image(fileID, $0.baseAddress, size) }
+      guard copied == size else { throw failure("write") }
+      return bytes
+    }
+  }
+
+  /// The open file's identifier.
+  var fileID: hid_t { handle?.id ?? -1 }
+
+  func failure(_ operation: String) -> HDF5Error {
+    HDF5Error(path: path, operation: operation, detail: HDF5Library.takeErrorStack())
+  }
+
+  // MARK: Writing datasets
+
+  /// Writes a new dataset of `T.fileType`, contiguous (`H5Dcreate2`, `H5Dwrite`).
+  func write<T: HDF5Scalar>(_ name: String, shape: [Int], values: [T]) throws(HDF5Error) {
+    precondition(shape.reduce(1, *) == values.count, "shape and value count disagree")
+    try HDF5Library.withLock { () throws(HDF5Error) in
+      let space = try makeSpace(shape)
+      defer { H5Sclose(space) }
+      let dataset = H5Dcreate2(
+        fileID, name, T.fileType, space, capskit_h5p_default(), capskit_h5p_default(),
+        capskit_h5p_default())
+      guard dataset >= 0 else { throw failure("create dataset '\(name)'") }
+      defer { H5Dclose(dataset) }
+      if values.isEmpty { return }
+      let status = values.withUnsafeBytes {
+        H5Dwrite(
+          dataset, T.nativeType, capskit_h5s_all(), capskit_h5s_all(), capskit_h5p_default(),
+          $0.baseAddress)
+      }
+      guard status >= 0 else { throw failure("write dataset '\(name)'") }
+    }
+  }
+
+  private func makeSpace(_ shape: [Int]) throws(HDF5Error) -> hid_t {
+    let space: hid_t
+    if shape.isEmpty {
+      space = H5Screate(H5S_SCALAR)
+    } else {
+      let dims = shape.map { hsize_t($0) }
+      space = H5Screate_simple(Int32(dims.count), dims, nil)
+    }
+    guard space >= 0 else { throw failure("create a dataspace") }
+    return space
+  }
+
+  /// Writes a root attribute: integers as int64, doubles as float64, strings as variable-length UTF-8.
+  func setAttribute(_ name: String, _ value: HDF5AttributeValue) throws(HDF5Error) {
+    try HDF5Library.withLock { () throws(HDF5Error) in
+      switch value {
+      case .integers(let values):
+        try writeAttribute(name, count: values.count, fileType: capskit_std_i64le()) {
+          H5Awrite($0, capskit_native_int64(), values)
+        }
+      case .doubles(let values):
+        try writeAttribute(name, count: values.count, fileType: capskit_ieee_f64le()) {
+          H5Awrite($0, capskit_native_double(), values)
+        }
+      case .strings(let values):
+        let type = H5Tcopy(capskit_c_s1())
+        defer { H5Tclose(type) }
+        H5Tset_size(type, capskit_h5t_variable())
+        H5Tset_cset(type, H5T_CSET_UTF8)
+        let cStrings = values.map { strdup($0) }
+        defer { for cString in cStrings { free(cString) } }
+        try writeAttribute(name, count: values.count, fileType: type) { attribute in
+          cStrings.withUnsafeBufferPointer { H5Awrite(attribute, type, $0.baseAddress) }
+        }
+      case .unsupported:
+        break
+      }
+    }
+  }
+
+  private func writeAttribute(
+    _ name: String, count: Int, fileType: hid_t, write: (hid_t) -> herr_t
+  ) throws(HDF5Error) {
+    // One value is written as a scalar, as h5py does for `attrs[name] = 3`.
+    let space = count == 1 ? H5Screate(H5S_SCALAR) : try makeSpace([count])
+    guard space >= 0 else { throw failure("write attribute '\(name)'") }
+    defer { H5Sclose(space) }
+    let attribute = H5Acreate2(
+      fileID, name, fileType, space, capskit_h5p_default(), capskit_h5p_default())
+    guard attribute >= 0 else { throw failure("create attribute '\(name)'") }
+    defer { H5Aclose(attribute) }
+    guard write(attribute) >= 0 else { throw failure("write attribute '\(name)'") }
+  }
+}
+
+/// A root attribute's value, in the few shapes our metadata uses.
+enum HDF5AttributeValue: Sendable, Equatable {
+  case integers([Int64])
+  case doubles([Double])
+  case strings([String])
+  case unsupported
+}

@@ -1,0 +1,357 @@
+/// Shape and stored type of one dataset, read without reading its values.
+struct HDF5DatasetInfo: Sendable {
+  var path: String
+  var shape: [Int]
+  var storedType: StoredScalarType
+}
+
+/// An HDF5 file opened for reading, parsed in Swift without libhdf5.
+///
+/// It reads what PyTorch state_dicts, Keras weight files and CapsKit model files use: superblocks
+/// 0-3, object headers 1 and 2, old-style (symbol table) and new-style (compact or dense) groups,
+/// contiguous, compact and chunked datasets (B-tree, single-chunk, implicit and fixed-array
+/// indexes) with deflate, shuffle and fletcher32, integer and IEEE float elements of either byte
+/// order, and numeric and string attributes. Anything else is refused with a one-line error.
+/// Every size read from the file is bounded before it is used (see `HDF5Storage`, `HDF5Trees`).
+final class HDF5File {
+  let path: String
+  private let context: HDF5Context
+  private let rootAddress: UInt64
+
+  /// Most links one group may have.
+  static let maxLinks = 100_000
+  /// Most attributes one object may have, and most elements one attribute may have.
+  static let maxAttributes = 10_000
+  static let maxAttributeElements = 100_000
+
+  private init(storage: HDF5Storage) throws(HDF5Error) {
+    do {
+      let superblock = try HDF5Superblock.read(storage)
+      context = HDF5Context(storage: storage, sizes: superblock.sizes)
+      rootAddress = superblock.rootAddress
+      path = storage.path
+    } catch {
+      throw HDF5Error(path: storage.path, operation: "open as HDF5", detail: error.detail)
+    }
+  }
+
+  /// Opens a file on disk; its bytes are read as needed, with positioned reads.
+  static func open(path: String) throws(HDF5Error) -> HDF5File {
+    try HDF5File(storage: try HDF5Storage(path: path))
+  }
+
+  /// Opens the bytes of an HDF5 file held in memory; `path` only names it in messages.
+  static func open(image: [UInt8], path: String) throws(HDF5Error) -> HDF5File {
+    try HDF5File(storage: HDF5Storage(image: image, path: path))
+  }
+
+  /// Runs `body`, giving its errors `operation` (the parsers only know what was wrong).
+  private func doing<T>(_ operation: String, _ body: () throws(HDF5Error) -> T) throws(HDF5Error) -> T {
+    do { return try body() } catch {
+      throw HDF5Error(path: path, operation: operation, detail: error.detail)
+    }
+  }
+
+  // MARK: Objects and links
+
+  private func object(at address: UInt64) throws(HDF5Error) -> HDF5Object {
+    try HDF5Object.read(at: address, in: context)
+  }
+
+  /// The links of a group, in name order (byte-wise, as libhdf5's name index).
+  private func links(of group: HDF5Object) throws(HDF5Error) -> [HDF5Link] {
+    var links: [HDF5Link] = []
+    if let table = group.first(HDF5Message.symbolTable) {
+      var cursor = context.cursor(table.body, what: "symbol table message")
+      guard let btree = try cursor.address(context.sizes), let heapAddress = try cursor.address(context.sizes)
+      else { throw cursor.fail("undefined B-tree or heap address") }
+      let heap = try HDF5Trees.localHeap(at: heapAddress, context: context)
+      let leaves = try HDF5Trees.btree1Leaves(
+        at: btree, type: 0, keySize: context.sizes.lengths, context: context)
+      for (_, node) in leaves {
+        links += try symbolNode(at: node, heap: heap, limit: Self.maxLinks - links.count)
+      }
+    } else {
+      for message in group.all(HDF5Message.link) {
+        links.append(try HDF5Link.decode(message.body[...], context: context))
+      }
+      if let info = group.first(HDF5Message.linkInfo) {
+        let dense = try HDF5DenseStorage.decode(info, context: context)
+        for body in try denseRecords(dense, recordType: 5, idOffset: 4) {
+          links.append(try HDF5Link.decode(body[...], context: context))
+        }
+      }
+    }
+    guard links.count <= Self.maxLinks else {
+      throw context.storage.corrupt("more than the \(Self.maxLinks) entries a model file may have")
+    }
+    return links.sorted { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
+  }
+
+  /// The entries of one symbol table node (SNOD) of an old-style group.
+  private func symbolNode(at address: UInt64, heap: [UInt8], limit: Int) throws(HDF5Error) -> [HDF5Link] {
+    let what = "symbol table node at \(address)"
+    let head = try context.storage.metadata(at: address, count: 8, what: what)
+    var cursor = context.cursor(head, what: what)
+    try cursor.expectSignature("SNOD")
+    let version = try cursor.uint8()
+    guard version == 1 else { throw cursor.fail("unsupported version \(version)") }
+    try cursor.skip(1)
+    let count = try cursor.uint16()
+    guard count <= limit else {
+      throw cursor.fail("more than the \(Self.maxLinks) entries a model file may have")
+    }
+    let entrySize = 2 * context.sizes.offsets + 24
+    let body = try context.storage.metadata(at: address + 8, count: count * entrySize, what: what)
+    var reader = context.cursor(body, what: what)
+    var links: [HDF5Link] = []
+    for _ in 0..<count {
+      let nameOffset = try reader.uint(context.sizes.offsets)
+      let objectAddress = try reader.address(context.sizes)
+      let cacheType = try reader.uint32()
+      try reader.skip(20)  // reserved, scratch pad
+      let name = try HDF5Trees.heapString(heap, at: nameOffset, context: context)
+      // Cache type 2 is a soft link, whose target lives in the heap; it is not followed.
+      if let objectAddress, cacheType != 2 {
+        links.append(HDF5Link(name: name, target: .hard(objectAddress)))
+      } else {
+        links.append(HDF5Link(name: name, target: .other))
+      }
+    }
+    return links
+  }
+
+  /// The heap objects that a dense storage's name index points at (link or attribute messages);
+  /// `idOffset` is where the heap ID starts in a record (after the name hash for links).
+  private func denseRecords(_ dense: HDF5DenseStorage, recordType: UInt8, idOffset: Int) throws(HDF5Error)
+    -> [[UInt8]]
+  {
+    guard let heapAddress = dense.heapAddress, let index = dense.nameIndexAddress else { return [] }
+    let heap = try HDF5FractalHeap(at: heapAddress, context: context)
+    let records = try HDF5Trees.btree2Records(at: index, type: recordType, context: context)
+    guard records.count <= Self.maxLinks else {
+      throw context.storage.corrupt("more than the \(Self.maxLinks) entries a model file may have")
+    }
+    var result: [[UInt8]] = []
+    for record in records {
+      guard record.count >= idOffset + heap.idLength else {
+        throw context.storage.corrupt("v2 B-tree record of \(record.count) bytes is too short")
+      }
+      result.append(try heap.object(record[(record.startIndex + idOffset)...].prefix(heap.idLength)))
+    }
+    return result
+  }
+
+  /// The object at `objectPath` ("/", "", "." or "a/b"), or nil when some link on the way is
+  /// missing or not a hard link.
+  private func resolve(_ objectPath: String) throws(HDF5Error) -> HDF5Object? {
+    var current = try object(at: rootAddress)
+    for component in objectPath.split(separator: "/") where component != "." {
+      guard current.isGroup else { return nil }
+      guard let link = try links(of: current).first(where: { $0.name == component }),
+        case .hard(let address) = link.target
+      else { return nil }
+      current = try object(at: address)
+    }
+    return current
+  }
+
+  private func dataset(_ name: String) throws(HDF5Error) -> HDF5Dataset {
+    guard let object = try resolve(name) else { throw context.storage.corrupt("no dataset '\(name)'") }
+    guard object.isDataset else { throw context.storage.corrupt("'\(name)' is not a dataset") }
+    return try HDF5Dataset(object, name: name, context: context)
+  }
+
+  // MARK: Listing
+
+  /// Paths of the datasets at the root and inside groups up to `maxDepth` levels down, in name order.
+  func datasetPaths(maxDepth: Int = 1) throws(HDF5Error) -> [String] {
+    try doing("list group '/'") { () throws(HDF5Error) -> [String] in
+      var result: [String] = []
+      try collectDatasets(
+        in: try object(at: rootAddress), prefix: "", depth: 0, maxDepth: maxDepth, into: &result)
+      return result
+    }
+  }
+
+  private func collectDatasets(
+    in group: HDF5Object, prefix: String, depth: Int, maxDepth: Int, into result: inout [String]
+  ) throws(HDF5Error) {
+    for link in try links(of: group) {
+      // Soft and external links are skipped rather than followed.
+      guard case .hard(let address) = link.target else { continue }
+      let child = try object(at: address)
+      if child.isDataset {
+        result.append(prefix + link.name)
+      } else if child.isGroup, depth < maxDepth {
+        try collectDatasets(
+          in: child, prefix: prefix + link.name + "/", depth: depth + 1, maxDepth: maxDepth, into: &result)
+      }
+    }
+  }
+
+  /// True when `objectPath` (e.g. `/model_weights`) names a group.
+  func groupExists(_ objectPath: String) throws(HDF5Error) -> Bool {
+    try doing("open group '\(objectPath)'") { () throws(HDF5Error) -> Bool in
+      try resolve(objectPath)?.isGroup ?? false
+    }
+  }
+
+  // MARK: Reading datasets
+
+  /// Shape and stored type of a dataset.
+  func datasetInfo(_ name: String) throws(HDF5Error) -> HDF5DatasetInfo {
+    try doing("open dataset '\(name)'") { () throws(HDF5Error) -> HDF5DatasetInfo in
+      let dataset = try dataset(name)
+      return HDF5DatasetInfo(
+        path: name, shape: dataset.dataspace.shape, storedType: dataset.datatype.storedType)
+    }
+  }
+
+  /// Reads a whole dataset converted to `T`; refuses more than `maxCount` elements before
+  /// allocating, and sizes that the stored bytes cannot plausibly hold.
+  func read<T: HDF5Element>(
+    _ name: String, as: T.Type, maxCount: Int
+  ) throws(HDF5Error) -> (shape: [Int], values: [T]) {
+    try doing("read '\(name)'") { () throws(HDF5Error) -> (shape: [Int], values: [T]) in
+      let dataset = try dataset(name)
+      let shape = dataset.dataspace.shape
+      let count = try Self.elementCount(shape, limit: maxCount, name: name, path: path)
+      switch dataset.datatype {
+      case .integer, .float: break
+      default: throw context.storage.corrupt("'\(name)' is \(dataset.datatype.storedType), not a number")
+      }
+      return try values(of: dataset, shape: shape, count: count)
+    }
+  }
+
+  private func values<T: HDF5Element>(
+    of dataset: HDF5Dataset, shape: [Int], count: Int
+  ) throws(HDF5Error) -> (shape: [Int], values: [T]) {
+    guard count > 0 else { return (shape, []) }
+    // Deflate cannot compress better than about 1032:1, so fewer stored bytes mean a lie.
+    let storage = try dataset.storageByteCount(elementCount: count)
+    let logicalBytes = count * dataset.elementSize
+    let (scaledStorage, overflow) = storage.multipliedReportingOverflow(by: 1100)
+    let unwritten = storage == 0  // never written: the fill value, which costs no storage
+    if !unwritten, !overflow, scaledStorage < logicalBytes {
+      throw context.storage.corrupt("it claims \(count) elements but stores only \(storage) bytes")
+    }
+    if T.isNative(dataset.datatype) {
+      var values = [T](repeating: T(hdf5Integer: 0), count: count)
+      try values.withHDF5Bytes { (raw) throws(HDF5Error) in
+        try dataset.readRaw(into: raw, elementCount: count)
+      }
+      return (shape, values)
+    }
+    var raw = [UInt8](repeating: 0, count: logicalBytes)
+    try raw.withHDF5Bytes { (buffer) throws(HDF5Error) in
+      try dataset.readRaw(into: buffer, elementCount: count)
+    }
+    var values = [T](repeating: T(hdf5Integer: 0), count: count)
+    let converted = raw.withUnsafeBytes { source in
+      values.withUnsafeMutableBufferPointer { HDF5Values.convert(source, type: dataset.datatype, into: $0) }
+    }
+    guard converted else { throw context.storage.corrupt("'\(dataset.name)' is not numeric") }
+    return (shape, values)
+  }
+
+  static func elementCount(
+    _ shape: [Int], limit: Int, name: String, path: String
+  ) throws(HDF5Error) -> Int {
+    var count = 1
+    for dimension in shape {
+      let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+      guard !overflow, product <= limit else {
+        throw HDF5Error(
+          path: path, operation: "read '\(name)'",
+          detail: "shape \(shape) exceeds the limit of \(limit) elements")
+      }
+      count = product
+    }
+    return count
+  }
+
+  // MARK: Attributes
+
+  /// The attributes of an object: those in its header, then those in dense storage.
+  private func attributes(of object: HDF5Object) throws(HDF5Error) -> [HDF5AttributeMessage] {
+    var result: [HDF5AttributeMessage] = []
+    for message in object.all(HDF5Message.attribute) {
+      guard !message.isShared else { throw context.storage.corrupt("shared attributes are not supported") }
+      result.append(try HDF5AttributeMessage.decode(message.body[...], context: context))
+    }
+    if let info = object.first(HDF5Message.attributeInfo) {
+      let dense = try HDF5DenseStorage.decode(info, context: context)
+      for body in try denseRecords(dense, recordType: 8, idOffset: 0) {
+        result.append(try HDF5AttributeMessage.decode(body[...], context: context))
+      }
+    }
+    guard result.count <= Self.maxAttributes else {
+      throw context.storage.corrupt("more than \(Self.maxAttributes) attributes")
+    }
+    return result
+  }
+
+  /// Names of the root group's attributes, in name order.
+  func attributeNames() throws(HDF5Error) -> [String] {
+    try doing("list attributes") { () throws(HDF5Error) -> [String] in
+      try attributes(of: try object(at: rootAddress)).map(\.name)
+        .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    }
+  }
+
+  /// The value of attribute `name` of the object at `objectPath` (default: the root group), or nil
+  /// when absent; at most `maxAttributeElements` elements.
+  func attribute(_ name: String, of objectPath: String = ".") throws(HDF5Error) -> HDF5AttributeValue? {
+    try doing("read attribute '\(name)'") { () throws(HDF5Error) -> HDF5AttributeValue? in
+      guard let object = try resolve(objectPath) else {
+        throw context.storage.corrupt("no object '\(objectPath)'")
+      }
+      guard let attribute = try attributes(of: object).first(where: { $0.name == name }) else { return nil }
+      return try value(of: attribute)
+    }
+  }
+
+  private func value(of attribute: HDF5AttributeMessage) throws(HDF5Error) -> HDF5AttributeValue {
+    let count = attribute.dataspace.shape.reduce(1) {
+      $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1
+    }
+    guard count <= Self.maxAttributeElements else {
+      throw context.storage.corrupt("attribute '\(attribute.name)' has \(count) elements")
+    }
+    let type = attribute.datatype
+    let elementSize = type == .variableString ? 8 + context.sizes.offsets : type.size
+    guard attribute.data.count >= count * elementSize else {
+      throw context.storage.corrupt("attribute '\(attribute.name)' is truncated")
+    }
+    func numbers<T: HDF5Element>(_: T.Type) -> [T] {
+      var values = [T](repeating: T(hdf5Integer: 0), count: count)
+      _ = attribute.data.withUnsafeBytes { raw in
+        values.withUnsafeMutableBufferPointer { HDF5Values.convert(raw, type: type, into: $0) }
+      }
+      return values
+    }
+    switch type {
+    case .integer: return .integers(numbers(Int64.self))
+    case .float: return .doubles(numbers(Double.self))
+    case .fixedString, .variableString:
+      return .strings(try HDF5Values.strings(attribute.data, type: type, count: count, context: context))
+    case .other: return .unsupported
+    }
+  }
+
+  /// The string array attribute `name` of the object at `objectPath`, or nil when the attribute
+  /// is absent. Fixed-length strings (as h5py writes NumPy `S` arrays) and variable-length ones are
+  /// both read.
+  func stringAttribute(_ name: String, of objectPath: String) throws(HDF5Error) -> [String]? {
+    switch try attribute(name, of: objectPath) {
+    case nil: return nil
+    case .strings(let values)?: return values
+    default:
+      throw HDF5Error(
+        path: path, operation: "read attribute '\(name)' of '\(objectPath)'", detail: "not a string attribute"
+      )
+    }
+  }
+}

@@ -1,0 +1,231 @@
+/// The superblock: where the file's structures start and how big its addresses are.
+struct HDF5Superblock {
+  var version: Int
+  var sizes: HDF5Sizes
+  /// Address of the root group's object header.
+  var rootAddress: UInt64
+
+  private static let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+
+  /// Finds the superblock (at offset 0, 512, 1024, ... as a user block may precede it), sets the
+  /// storage's base address to it and checks that the file is as long as the superblock says.
+  static func read(_ storage: HDF5Storage) throws(HDF5Error) -> HDF5Superblock {
+    var offset = 0
+    while offset <= storage.byteCount - signature.count {
+      if try storage.absoluteBytes(at: offset, count: signature.count) == signature {
+        storage.setBaseAddress(offset)
+        return try parse(storage, at: offset)
+      }
+      offset = offset == 0 ? 512 : offset * 2
+    }
+    throw storage.corrupt("file signature not found")
+  }
+
+  private static func parse(_ storage: HDF5Storage, at offset: Int) throws(HDF5Error) -> HDF5Superblock {
+    let head = try storage.absoluteBytes(at: offset, count: min(256, storage.byteCount - offset))
+    var cursor = HDF5Cursor(head, at: 8, what: "superblock", storage: storage)
+    let version = Int(try cursor.uint8())
+    let sizes: HDF5Sizes
+    let endOfFile: UInt64?
+    let storedBase: UInt64?
+    let root: UInt64?
+    switch version {
+    case 0, 1:
+      try cursor.skip(4)  // free-space, root symbol table entry, reserved, shared header versions
+      sizes = try readSizes(&cursor)
+      try cursor.skip(1 + 2 + 2 + 4)  // reserved, group leaf and internal K, consistency flags
+      if version == 1 { try cursor.skip(4) }  // indexed storage K, reserved
+      storedBase = try cursor.address(sizes)
+      _ = try cursor.address(sizes)  // free-space info
+      endOfFile = try cursor.address(sizes)
+      _ = try cursor.address(sizes)  // driver info
+      // Root group symbol table entry: link name offset, object header address, cache data.
+      _ = try cursor.address(sizes)
+      root = try cursor.address(sizes)
+    case 2, 3:
+      sizes = try readSizes(&cursor)
+      try cursor.skip(1)  // consistency flags
+      storedBase = try cursor.address(sizes)
+      _ = try cursor.address(sizes)  // superblock extension
+      endOfFile = try cursor.address(sizes)
+      root = try cursor.address(sizes)
+      try cursor.expectChecksum(from: 0)
+    default:
+      throw storage.corrupt("unsupported superblock version \(version)")
+    }
+    guard let root else { throw storage.corrupt("superblock has no root group") }
+    // Addresses count from the superblock's position whatever base the file stores (as in
+    // libhdf5); the end-of-file address moves with it when the two differ.
+    if let endOfFile {
+      let shift = Int64(offset) &- Int64(bitPattern: storedBase ?? 0)
+      let expected = Int64(bitPattern: endOfFile) &+ shift
+      if expected > Int64(storage.byteCount) || expected < 0 {
+        throw storage.corrupt(
+          "truncated file: it has \(storage.byteCount) bytes, the superblock says \(expected)")
+      }
+    }
+    return HDF5Superblock(version: version, sizes: sizes, rootAddress: root)
+  }
+
+  private static func readSizes(_ cursor: inout HDF5Cursor) throws(HDF5Error) -> HDF5Sizes {
+    let offsets = Int(try cursor.uint8())
+    let lengths = Int(try cursor.uint8())
+    guard [2, 4, 8].contains(offsets), [2, 4, 8].contains(lengths) else {
+      throw cursor.fail("unsupported offset/length sizes \(offsets)/\(lengths)")
+    }
+    return HDF5Sizes(offsets: offsets, lengths: lengths)
+  }
+}
+
+/// One header message: its type (HDF5 numbering), flags and body.
+struct HDF5Message {
+  var type: Int
+  var flags: UInt8
+  var body: [UInt8]
+
+  static let dataspace = 0x01
+  static let linkInfo = 0x02
+  static let datatype = 0x03
+  static let oldFillValue = 0x04
+  static let fillValue = 0x05
+  static let link = 0x06
+  static let layout = 0x08
+  static let filterPipeline = 0x0B
+  static let attribute = 0x0C
+  static let continuation = 0x10
+  static let symbolTable = 0x11
+  static let attributeInfo = 0x15
+
+  /// Bit 1 of the flags: the body only points at a message stored elsewhere (shared/committed).
+  var isShared: Bool { flags & 0x02 != 0 }
+}
+
+/// An object (group or dataset): the messages of its header, continuation blocks included.
+struct HDF5Object {
+  let address: UInt64
+  let messages: [HDF5Message]
+
+  /// Bounds on what one header may hold, so that a corrupt one cannot loop or grow without end.
+  static let maxChunks = 4096
+  static let maxMessages = 65_536
+
+  var isGroup: Bool {
+    messages.contains { [HDF5Message.symbolTable, HDF5Message.linkInfo, HDF5Message.link].contains($0.type) }
+  }
+  var isDataset: Bool { messages.contains { $0.type == HDF5Message.layout } }
+
+  func first(_ type: Int) -> HDF5Message? { messages.first { $0.type == type } }
+  func all(_ type: Int) -> [HDF5Message] { messages.filter { $0.type == type } }
+
+  /// Reads the object header at `address` (version 1 or 2) and its continuation blocks.
+  static func read(at address: UInt64, in context: HDF5Context) throws(HDF5Error) -> HDF5Object {
+    let storage = context.storage
+    let head = try storage.metadataPrefix(at: address, upTo: 34, what: "object header")
+    var messages: [HDF5Message] = []
+    var pending: [(address: UInt64, length: Int)] = []
+    var visited: Set<UInt64> = [address]
+    let version2: Bool
+    var trackOrder = false
+    if head.count >= 4, Array(head[0..<4]) == Array("OHDR".utf8) {
+      version2 = true
+      var cursor = HDF5Cursor(head, at: 4, what: "object header at \(address)", storage: storage)
+      let version = try cursor.uint8()
+      guard version == 2 else { throw cursor.fail("unsupported version \(version)") }
+      let flags = try cursor.uint8()
+      trackOrder = flags & 0x04 != 0
+      if flags & 0x20 != 0 { try cursor.skip(16) }
+      if flags & 0x10 != 0 { try cursor.skip(4) }
+      let chunkSize = try cursor.size(
+        1 << Int(flags & 0x03), limit: HDF5Storage.maxMetadataBlock, "chunk size")
+      let prefix = cursor.position
+      let block = try storage.metadata(at: address, count: prefix + chunkSize + 4, what: "object header")
+      var chunk = HDF5Cursor(
+        block, at: prefix + chunkSize, what: "object header at \(address)", storage: storage)
+      try chunk.expectChecksum(from: 0)
+      try parseMessages(
+        block[prefix..<(prefix + chunkSize)], version2: true, trackOrder: trackOrder, context: context,
+        into: &messages, pending: &pending)
+    } else {
+      version2 = false
+      var cursor = HDF5Cursor(head, what: "object header at \(address)", storage: storage)
+      let version = try cursor.uint8()
+      guard version == 1 else { throw cursor.fail("unsupported version \(version)") }
+      try cursor.skip(1 + 2 + 4)  // reserved, message count, reference count
+      let chunkSize = try cursor.size(4, limit: HDF5Storage.maxMetadataBlock, "header size")
+      let block = try storage.metadata(at: address + 16, count: chunkSize, what: "object header")
+      try parseMessages(
+        block[...], version2: false, trackOrder: false, context: context, into: &messages, pending: &pending)
+    }
+    var chunks = 1
+    while let next = pending.first {
+      pending.removeFirst()
+      chunks += 1
+      guard chunks <= maxChunks, visited.insert(next.address).inserted else {
+        throw storage.corrupt("object header at \(address) has a continuation loop or too many chunks")
+      }
+      let block = try storage.metadata(
+        at: next.address, count: next.length, what: "object header continuation")
+      if version2 {
+        var cursor = HDF5Cursor(
+          block, what: "object header continuation at \(next.address)", storage: storage)
+        try cursor.expectSignature("OCHK")
+        guard block.count >= 8 else { throw cursor.fail("too short") }
+        cursor.position = block.count - 4
+        try cursor.expectChecksum(from: 0)
+        try parseMessages(
+          block[4..<(block.count - 4)], version2: true, trackOrder: trackOrder, context: context,
+          into: &messages, pending: &pending)
+      } else {
+        try parseMessages(
+          block[...], version2: false, trackOrder: false, context: context, into: &messages, pending: &pending
+        )
+      }
+    }
+    return HDF5Object(address: address, messages: messages)
+  }
+
+  private static func parseMessages(
+    _ chunk: ArraySlice<UInt8>, version2: Bool, trackOrder: Bool, context: HDF5Context,
+    into messages: inout [HDF5Message], pending: inout [(address: UInt64, length: Int)]
+  ) throws(HDF5Error) {
+    var cursor = HDF5Cursor(Array(chunk), what: "object header message", storage: context.storage)
+    let headerSize = version2 ? (trackOrder ? 6 : 4) : 8
+    while cursor.remaining >= headerSize {
+      let type: Int
+      let size: Int
+      let flags: UInt8
+      if version2 {
+        type = Int(try cursor.uint8())
+        size = try cursor.uint16()
+        flags = try cursor.uint8()
+        if trackOrder { try cursor.skip(2) }
+      } else {
+        type = try cursor.uint16()
+        size = try cursor.uint16()
+        flags = try cursor.uint8()
+        try cursor.skip(3)
+      }
+      let body = Array(try cursor.take(size))
+      guard messages.count < maxMessages else { throw cursor.fail("more than \(maxMessages) messages") }
+      if type == HDF5Message.continuation {
+        var reader = HDF5Cursor(body, what: "continuation message", storage: context.storage)
+        guard let target = try reader.address(context.sizes) else { continue }
+        let length = try reader.length(
+          context.sizes, limit: HDF5Storage.maxMetadataBlock, "continuation length")
+        pending.append((target, length))
+      } else if type != 0 {
+        messages.append(HDF5Message(type: type, flags: flags, body: body))
+      }
+    }
+  }
+}
+
+/// What every structure parser needs: the bytes and the superblock's sizes.
+struct HDF5Context {
+  let storage: HDF5Storage
+  let sizes: HDF5Sizes
+
+  func cursor(_ bytes: [UInt8], at position: Int = 0, what: String) -> HDF5Cursor {
+    HDF5Cursor(bytes, at: position, what: what, storage: storage)
+  }
+}

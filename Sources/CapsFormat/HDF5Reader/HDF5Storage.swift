@@ -1,0 +1,204 @@
+/// The bytes of an HDF5 file being read: a file on disk (positioned reads) or an image in memory.
+///
+/// Every read names an address range and is checked against the file size before anything is
+/// allocated; metadata blocks are further bounded by `maxMetadataBlock`. Addresses in the file are
+/// relative to the superblock's position (a user block may precede it).
+final class HDF5Storage {
+  private enum Bytes {
+    case file(RandomAccessFile)
+    case memory([UInt8])
+  }
+
+  /// Names the file in messages.
+  let path: String
+  let byteCount: Int
+  private let bytes: Bytes
+  /// Where address 0 lies (the superblock's offset), set once the superblock is found.
+  private(set) var baseAddress = 0
+
+  /// Largest metadata structure read in one piece (object header chunk, heap, B-tree node).
+  static let maxMetadataBlock = 16 << 20
+
+  init(path: String) throws(HDF5Error) {
+    do {
+      let file = try RandomAccessFile(path: path)
+      self.bytes = .file(file)
+      self.byteCount = file.byteCount
+    } catch {
+      throw HDF5Error(path: path, operation: "open as HDF5", detail: Self.reason(error))
+    }
+    self.path = path
+  }
+
+  init(image: [UInt8], path: String) {
+    self.bytes = .memory(image)
+    self.byteCount = image.count
+    self.path = path
+  }
+
+  private static func reason(_ error: FormatError) -> String {
+    switch error {
+    case .file(_, let reason), .unexpectedContent(_, let reason): reason
+    default: error.description
+    }
+  }
+
+  /// An error about the file's content; the facade (`HDF5File`) names the operation.
+  func corrupt(_ detail: String) -> HDF5Error {
+    HDF5Error(path: path, operation: "read", detail: detail)
+  }
+
+  func setBaseAddress(_ offset: Int) { baseAddress = offset }
+
+  /// Reads `count` bytes at absolute file offset `offset`.
+  func absoluteBytes(at offset: Int, count: Int) throws(HDF5Error) -> [UInt8] {
+    guard count >= 0, offset >= 0, count <= byteCount, offset <= byteCount - count else {
+      throw corrupt("needs bytes \(offset)..<\(offset &+ count) but the file has \(byteCount)")
+    }
+    switch bytes {
+    case .memory(let image):
+      return Array(image[offset..<(offset + count)])
+    case .file(let file):
+      do { return try file.bytes(at: offset, count: count) } catch { throw corrupt(Self.reason(error)) }
+    }
+  }
+
+  /// The absolute offset of `address` (relative to the base), checked to lie in the file with
+  /// `count` bytes after it.
+  func offset(of address: UInt64, count: Int, what: String) throws(HDF5Error) -> Int {
+    let (absolute, overflow) = UInt64(baseAddress).addingReportingOverflow(address)
+    guard !overflow, count >= 0, absolute <= UInt64(byteCount), UInt64(count) <= UInt64(byteCount) - absolute
+    else {
+      throw corrupt(
+        "\(what) at address \(address) (\(count) bytes) lies outside the file of \(byteCount) bytes")
+    }
+    return Int(absolute)
+  }
+
+  /// Reads a metadata structure of `count` bytes at `address`.
+  func metadata(at address: UInt64, count: Int, what: String) throws(HDF5Error) -> [UInt8] {
+    guard count <= Self.maxMetadataBlock else {
+      throw corrupt("\(what) claims \(count) bytes, more than the \(Self.maxMetadataBlock) accepted")
+    }
+    return try absoluteBytes(at: try offset(of: address, count: count, what: what), count: count)
+  }
+
+  /// Reads up to `count` bytes at `address`, fewer where the file ends first (for structures
+  /// whose size is known only after parsing their start).
+  func metadataPrefix(at address: UInt64, upTo count: Int, what: String) throws(HDF5Error) -> [UInt8] {
+    let start = try offset(of: address, count: 0, what: what)
+    return try absoluteBytes(at: start, count: min(count, byteCount - start))
+  }
+
+  /// Copies `buffer.count` bytes of raw data at `address` into `buffer`.
+  func read(at address: UInt64, into buffer: UnsafeMutableRawBufferPointer, what: String) throws(HDF5Error) {
+    let start = try offset(of: address, count: buffer.count, what: what)
+    switch bytes {
+    case .memory(let image):
+      image.withUnsafeBytes { source in
+        buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[start..<(start + buffer.count)]))
+      }
+    case .file(let file):
+      do { try file.read(at: start, into: buffer) } catch { throw corrupt(Self.reason(error)) }
+    }
+  }
+}
+
+/// Little-endian fields of one HDF5 structure, with the file's offset and length sizes; every
+/// read is bounds-checked and throws `HDF5Error` naming the structure.
+struct HDF5Cursor {
+  let bytes: [UInt8]
+  var position: Int
+  let what: String
+  let storage: HDF5Storage
+
+  init(_ bytes: [UInt8], at position: Int = 0, what: String, storage: HDF5Storage) {
+    self.bytes = bytes
+    self.position = position
+    self.what = what
+    self.storage = storage
+  }
+
+  var remaining: Int { bytes.count - position }
+
+  func fail(_ detail: String) -> HDF5Error { storage.corrupt("\(what): \(detail)") }
+
+  mutating func skip(_ count: Int) throws(HDF5Error) {
+    guard count >= 0, count <= remaining else { throw fail("truncated (needs \(count) more bytes)") }
+    position += count
+  }
+
+  mutating func take(_ count: Int) throws(HDF5Error) -> ArraySlice<UInt8> {
+    guard count >= 0, count <= remaining else { throw fail("truncated (needs \(count) more bytes)") }
+    defer { position += count }
+    return bytes[position..<(position + count)]
+  }
+
+  /// An unsigned little-endian integer of `byteCount` (0...8) bytes.
+  mutating func uint(_ byteCount: Int) throws(HDF5Error) -> UInt64 {
+    guard byteCount <= 8 else { throw fail("field of \(byteCount) bytes") }
+    var value: UInt64 = 0
+    for (shift, byte) in try take(byteCount).enumerated() { value |= UInt64(byte) << (8 * UInt64(shift)) }
+    return value
+  }
+
+  mutating func uint8() throws(HDF5Error) -> UInt8 { UInt8(try uint(1)) }
+  mutating func uint16() throws(HDF5Error) -> Int { Int(try uint(2)) }
+  mutating func uint32() throws(HDF5Error) -> Int { Int(try uint(4)) }
+
+  /// An unsigned field that must fit in `Int` and be at most `limit`.
+  mutating func size(_ byteCount: Int, limit: Int = Int.max, _ field: String) throws(HDF5Error) -> Int {
+    let value = try uint(byteCount)
+    guard value <= UInt64(limit) else { throw fail("\(field) \(value) is out of range (at most \(limit))") }
+    return Int(value)
+  }
+
+  /// Checks a 4-byte signature such as "OHDR".
+  mutating func expectSignature(_ signature: String) throws(HDF5Error) {
+    let found = try take(4)
+    guard Array(found) == Array(signature.utf8) else { throw fail("bad signature (expected \(signature))") }
+  }
+
+  /// Checks the Jenkins lookup3 checksum of bytes `start..<position`, stored in the next 4 bytes.
+  mutating func expectChecksum(from start: Int) throws(HDF5Error) {
+    let computed = HDF5Checksum.lookup3(bytes[start..<position])
+    let stored = UInt32(try uint(4))
+    guard computed == stored else { throw fail("bad checksum") }
+  }
+}
+
+/// A file address (relative to the base), or nil for HDF5's "undefined address" (all bits set).
+typealias HDF5Address = UInt64?
+
+extension HDF5Cursor {
+  /// Reads an address of the file's offset size; nil for the undefined address.
+  mutating func address(_ sizes: HDF5Sizes) throws(HDF5Error) -> HDF5Address {
+    let value = try uint(sizes.offsets)
+    let undefined: UInt64 = sizes.offsets == 8 ? .max : (1 << (8 * UInt64(sizes.offsets))) - 1
+    return value == undefined ? nil : value
+  }
+
+  /// Reads a length of the file's length size.
+  mutating func length(_ sizes: HDF5Sizes, limit: Int = Int.max, _ field: String) throws(HDF5Error) -> Int {
+    try size(sizes.lengths, limit: limit, field)
+  }
+}
+
+/// The sizes of offsets and lengths the superblock declares (2, 4 or 8 bytes each).
+struct HDF5Sizes: Sendable {
+  var offsets: Int
+  var lengths: Int
+}
+
+extension Array {
+  /// `withUnsafeMutableBytes` for a body that throws `HDF5Error` (the standard one is untyped).
+  mutating func withHDF5Bytes(_ body: (UnsafeMutableRawBufferPointer) throws(HDF5Error) -> Void)
+    throws(HDF5Error)
+  {
+    var failure: HDF5Error?
+    withUnsafeMutableBytes { bytes in
+      do throws(HDF5Error) { try body(bytes) } catch { failure = error }
+    }
+    if let failure { throw failure }
+  }
+}
