@@ -73,46 +73,49 @@ final class RandomAccessFile {
 }
 
 /// Little-endian field access into a byte array, with bounds checks that throw instead of trapping.
-struct ByteReader {
+/// `fail` turns a problem ("truncated (needs 4 more bytes)") into the reader's error, which names
+/// the file and the structure (the ZIP reader's `FormatError`, the HDF5 reader's `HDF5Error`).
+struct ByteReader<Failure: Error> {
   let bytes: [UInt8]
   var position: Int
-  /// Names the structure being read, for messages.
-  let context: String
-  let path: String
+  let fail: (String) -> Failure
 
-  init(_ bytes: [UInt8], at position: Int = 0, context: String, path: String) {
+  init(_ bytes: [UInt8], at position: Int = 0, fail: @escaping (String) -> Failure) {
     self.bytes = bytes
     self.position = position
-    self.context = context
-    self.path = path
+    self.fail = fail
   }
 
   var remaining: Int { bytes.count - position }
 
-  private func truncated(_ count: Int) -> FormatError {
-    .unexpectedContent(path: path, reason: "\(context) is truncated (needs \(count) more bytes)")
-  }
-
-  mutating func skip(_ count: Int) throws(FormatError) {
-    guard count >= 0, count <= remaining else { throw truncated(count) }
+  mutating func skip(_ count: Int) throws(Failure) {
+    guard count >= 0, count <= remaining else { throw fail("truncated (needs \(count) more bytes)") }
     position += count
   }
 
-  mutating func take(_ count: Int) throws(FormatError) -> ArraySlice<UInt8> {
-    guard count >= 0, count <= remaining else { throw truncated(count) }
+  mutating func take(_ count: Int) throws(Failure) -> ArraySlice<UInt8> {
+    guard count >= 0, count <= remaining else { throw fail("truncated (needs \(count) more bytes)") }
     defer { position += count }
     return bytes[position..<(position + count)]
   }
 
-  mutating func uint(_ byteCount: Int) throws(FormatError) -> UInt64 {
-    let slice = try take(byteCount)
+  /// An unsigned integer of `byteCount` (0...8) bytes.
+  mutating func uint(_ byteCount: Int) throws(Failure) -> UInt64 {
+    guard byteCount <= 8 else { throw fail("has a field of \(byteCount) bytes") }
     var value: UInt64 = 0
-    for (shift, byte) in slice.enumerated() { value |= UInt64(byte) << (8 * UInt64(shift)) }
+    for (shift, byte) in try take(byteCount).enumerated() { value |= UInt64(byte) << (8 * UInt64(shift)) }
     return value
   }
 
-  mutating func uint8() throws(FormatError) -> UInt8 { UInt8(try uint(1)) }
-  mutating func uint16() throws(FormatError) -> UInt16 { UInt16(try uint(2)) }
-  mutating func uint32() throws(FormatError) -> UInt32 { UInt32(try uint(4)) }
-  mutating func uint64() throws(FormatError) -> UInt64 { try uint(8) }
+  mutating func uint8() throws(Failure) -> UInt8 { UInt8(try uint(1)) }
+  mutating func uint16() throws(Failure) -> UInt16 { UInt16(try uint(2)) }
+  mutating func uint32() throws(Failure) -> UInt32 { UInt32(try uint(4)) }
+  mutating func uint64() throws(Failure) -> UInt64 { try uint(8) }
+}
+
+extension ByteReader where Failure == FormatError {
+  /// A reader whose errors say "<context> is truncated (...)" about `path`.
+  init(_ bytes: [UInt8], at position: Int = 0, context: String, path: String) {
+    self.init(bytes, at: position) { .unexpectedContent(path: path, reason: "\(context) is \($0)") }
+  }
 }

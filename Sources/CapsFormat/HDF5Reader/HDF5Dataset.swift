@@ -141,7 +141,7 @@ struct HDF5Dataset {
       for (key, child) in leaves {
         var cursor = context.cursor(key, what: "chunk key of '\(name)'")
         let size = try cursor.size(4, "chunk size")
-        let mask = UInt32(try cursor.uint32())
+        let mask = try cursor.uint32()
         var offsets: [Int] = []
         for _ in 0..<rank { offsets.append(try cursor.size(8, limit: 1 << 62, "chunk offset")) }
         records.append(ChunkRecord(address: child, size: size, filterMask: mask, offsets: offsets))
@@ -234,7 +234,7 @@ struct HDF5Dataset {
       var mask: UInt32 = 0
       if filtered {
         size = try reader.size(entrySize - sizes.offsets - 4, "chunk size")
-        mask = UInt32(try reader.uint32())
+        mask = try reader.uint32()
       } else {
         try reader.skip(entrySize - sizes.offsets)
       }

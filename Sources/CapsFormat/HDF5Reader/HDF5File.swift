@@ -72,15 +72,10 @@ final class HDF5File {
         links += try symbolNode(at: node, heap: heap, limit: Self.maxLinks - links.count)
       }
     } else {
-      for message in group.all(HDF5Message.link) {
-        links.append(try HDF5Link.decode(message.body[...], context: context))
-      }
-      if let info = group.first(HDF5Message.linkInfo) {
-        let dense = try HDF5DenseStorage.decode(info, context: context)
-        for body in try denseRecords(dense, recordType: 5, idOffset: 4) {
-          links.append(try HDF5Link.decode(body[...], context: context))
-        }
-      }
+      // v2 B-tree records of type 5: the name's hash (4 bytes), then the heap ID.
+      links = try messages(
+        of: group, compact: HDF5Message.link, dense: HDF5Message.linkInfo, recordType: 5, idOffset: 4
+      ) { body throws(HDF5Error) in try HDF5Link.decode(body, context: context) }
     }
     guard links.count <= Self.maxLinks else {
       throw context.storage.corrupt("more than the \(Self.maxLinks) entries a model file may have")
@@ -97,7 +92,7 @@ final class HDF5File {
     let version = try cursor.uint8()
     guard version == 1 else { throw cursor.fail("unsupported version \(version)") }
     try cursor.skip(1)
-    let count = try cursor.uint16()
+    let count = try cursor.u16()
     guard count <= limit else {
       throw cursor.fail("more than the \(Self.maxLinks) entries a model file may have")
     }
@@ -108,7 +103,7 @@ final class HDF5File {
     for _ in 0..<count {
       let nameOffset = try reader.uint(context.sizes.offsets)
       let objectAddress = try reader.address(context.sizes)
-      let cacheType = try reader.uint32()
+      let cacheType = try reader.u32()
       try reader.skip(20)  // reserved, scratch pad
       let name = try HDF5Trees.heapString(heap, at: nameOffset, context: context)
       // Cache type 2 is a soft link, whose target lives in the heap; it is not followed.
@@ -119,6 +114,26 @@ final class HDF5File {
       }
     }
     return links
+  }
+
+  /// The messages of type `compact` in an object's header, then those in the dense storage that a
+  /// message of type `dense` (link info, attribute info) points at, decoded by `decode`.
+  private func messages<T>(
+    of object: HDF5Object, compact: Int, dense: Int, recordType: UInt8, idOffset: Int,
+    decode: (ArraySlice<UInt8>) throws(HDF5Error) -> T
+  ) throws(HDF5Error) -> [T] {
+    var result: [T] = []
+    for message in object.all(compact) {
+      guard !message.isShared else { throw context.storage.corrupt("shared messages are not supported") }
+      result.append(try decode(message.body[...]))
+    }
+    if let info = object.first(dense) {
+      let storage = try HDF5DenseStorage.decode(info, context: context)
+      for body in try denseRecords(storage, recordType: recordType, idOffset: idOffset) {
+        result.append(try decode(body[...]))
+      }
+    }
+    return result
   }
 
   /// The heap objects that a dense storage's name index points at (link or attribute messages);
@@ -276,17 +291,10 @@ final class HDF5File {
 
   /// The attributes of an object: those in its header, then those in dense storage.
   private func attributes(of object: HDF5Object) throws(HDF5Error) -> [HDF5AttributeMessage] {
-    var result: [HDF5AttributeMessage] = []
-    for message in object.all(HDF5Message.attribute) {
-      guard !message.isShared else { throw context.storage.corrupt("shared attributes are not supported") }
-      result.append(try HDF5AttributeMessage.decode(message.body[...], context: context))
-    }
-    if let info = object.first(HDF5Message.attributeInfo) {
-      let dense = try HDF5DenseStorage.decode(info, context: context)
-      for body in try denseRecords(dense, recordType: 8, idOffset: 0) {
-        result.append(try HDF5AttributeMessage.decode(body[...], context: context))
-      }
-    }
+    // v2 B-tree records of type 8 start with the heap ID.
+    let result = try messages(
+      of: object, compact: HDF5Message.attribute, dense: HDF5Message.attributeInfo, recordType: 8, idOffset: 0
+    ) { body throws(HDF5Error) in try HDF5AttributeMessage.decode(body, context: context) }
     guard result.count <= Self.maxAttributes else {
       throw context.storage.corrupt("more than \(Self.maxAttributes) attributes")
     }

@@ -86,8 +86,8 @@ enum HDF5Datatype: Equatable {
     switch typeClass {
     case 0:
       guard [1, 2, 4, 8].contains(size) else { return .other("integer of \(size) bytes", size: size) }
-      let offset = try cursor.uint16()
-      let precision = try cursor.uint16()
+      let offset = try cursor.u16()
+      let precision = try cursor.u16()
       guard offset == 0, precision == size * 8 else {
         return .other("integer with \(precision) bits at offset \(offset)", size: size)
       }
@@ -97,13 +97,13 @@ enum HDF5Datatype: Equatable {
       let expected: [Int: (exponentAt: Int, exponentBits: Int, mantissaBits: Int, bias: Int)] = [
         2: (10, 5, 10, 15), 4: (23, 8, 23, 127), 8: (52, 11, 52, 1023),
       ]
-      let offset = try cursor.uint16()
-      let precision = try cursor.uint16()
+      let offset = try cursor.u16()
+      let precision = try cursor.u16()
       let exponentAt = Int(try cursor.uint8())
       let exponentBits = Int(try cursor.uint8())
       let mantissaAt = Int(try cursor.uint8())
       let mantissaBits = Int(try cursor.uint8())
-      let bias = try cursor.uint32()
+      let bias = try cursor.u32()
       guard let layout = expected[size], bits[0] & 0x40 == 0, offset == 0, precision == size * 8,
         exponentAt == layout.exponentAt, exponentBits == layout.exponentBits, mantissaAt == 0,
         mantissaBits == layout.mantissaBits, bias == layout.bias, Int(bits[1]) == size * 8 - 1
@@ -142,7 +142,7 @@ enum HDF5Layout {
     let layoutClass = try cursor.uint8()
     switch layoutClass {
     case 0:
-      let size = try cursor.uint16()
+      let size = try cursor.u16()
       return .compact(Array(try cursor.take(size)))
     case 1:
       let address = try cursor.address(context.sizes)
@@ -210,7 +210,7 @@ struct HDF5ChunkLayout {
       case 1:
         if flags & 0x02 != 0 {
           let size = try cursor.length(context.sizes, "filtered chunk size")
-          index = .single(filtered: (size, UInt32(try cursor.uint32())))
+          index = .single(filtered: (size, try cursor.uint32()))
         } else {
           index = .single(filtered: nil)
         }
@@ -255,13 +255,13 @@ struct HDF5Filter {
     if version == 1 { try cursor.skip(6) }
     var filters: [HDF5Filter] = []
     for _ in 0..<count {
-      let id = try cursor.uint16()
-      let nameLength = version == 1 || id >= 256 ? try cursor.uint16() : 0
-      let flags = try cursor.uint16()
-      let valueCount = try cursor.uint16()
+      let id = try cursor.u16()
+      let nameLength = version == 1 || id >= 256 ? try cursor.u16() : 0
+      let flags = try cursor.u16()
+      let valueCount = try cursor.u16()
       let name = String(decoding: try cursor.take(nameLength).prefix { $0 != 0 }, as: UTF8.self)
       var values: [UInt32] = []
-      for _ in 0..<valueCount { values.append(UInt32(try cursor.uint32())) }
+      for _ in 0..<valueCount { values.append(try cursor.uint32()) }
       if version == 1, valueCount % 2 == 1 { try cursor.skip(4) }
       filters.append(HDF5Filter(id: id, name: name, flags: flags, values: values))
     }
@@ -281,12 +281,12 @@ enum HDF5FillValue {
         let defined = try cursor.uint8()
         if version == 2, defined == 0 { return nil }
         if cursor.remaining < 4 { return nil }
-        let size = try cursor.uint32()
+        let size = try cursor.u32()
         return size == 0 ? nil : Array(try cursor.take(size))
       case 3:
         let flags = try cursor.uint8()
         guard flags & 0x20 != 0 else { return nil }
-        let size = try cursor.uint32()
+        let size = try cursor.u32()
         return size == 0 ? nil : Array(try cursor.take(size))
       default:
         throw cursor.fail("unsupported version \(version)")
@@ -294,7 +294,7 @@ enum HDF5FillValue {
     }
     if let message = object.first(HDF5Message.oldFillValue) {
       var cursor = context.cursor(message.body, what: "fill value message")
-      let size = try cursor.uint32()
+      let size = try cursor.u32()
       return size == 0 ? nil : Array(try cursor.take(size))
     }
     return nil
@@ -363,9 +363,9 @@ struct HDF5AttributeMessage {
     let version = try cursor.uint8()
     guard (1...3).contains(version) else { throw cursor.fail("unsupported version \(version)") }
     let flags = try cursor.uint8()  // reserved in version 1
-    let nameSize = try cursor.uint16()
-    let datatypeSize = try cursor.uint16()
-    let dataspaceSize = try cursor.uint16()
+    let nameSize = try cursor.u16()
+    let datatypeSize = try cursor.u16()
+    let dataspaceSize = try cursor.u16()
     if version == 3 { try cursor.skip(1) }  // name character set
     func padded(_ size: Int) -> Int { version == 1 ? (size + 7) & ~7 : size }
     let nameBytes = try cursor.take(padded(nameSize)).prefix(nameSize)

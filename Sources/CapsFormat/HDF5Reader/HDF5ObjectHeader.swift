@@ -196,12 +196,12 @@ struct HDF5Object {
       let flags: UInt8
       if version2 {
         type = Int(try cursor.uint8())
-        size = try cursor.uint16()
+        size = try cursor.u16()
         flags = try cursor.uint8()
         if trackOrder { try cursor.skip(2) }
       } else {
-        type = try cursor.uint16()
-        size = try cursor.uint16()
+        type = try cursor.u16()
+        size = try cursor.u16()
         flags = try cursor.uint8()
         try cursor.skip(3)
       }

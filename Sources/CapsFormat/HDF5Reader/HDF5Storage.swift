@@ -104,47 +104,19 @@ final class HDF5Storage {
   }
 }
 
-/// Little-endian fields of one HDF5 structure, with the file's offset and length sizes; every
-/// read is bounds-checked and throws `HDF5Error` naming the structure.
-struct HDF5Cursor {
-  let bytes: [UInt8]
-  var position: Int
-  let what: String
-  let storage: HDF5Storage
+/// Little-endian fields of one HDF5 structure; every read is bounds-checked and throws
+/// `HDF5Error` naming the structure.
+typealias HDF5Cursor = ByteReader<HDF5Error>
 
+extension ByteReader where Failure == HDF5Error {
   init(_ bytes: [UInt8], at position: Int = 0, what: String, storage: HDF5Storage) {
-    self.bytes = bytes
-    self.position = position
-    self.what = what
-    self.storage = storage
+    self.init(bytes, at: position) { storage.corrupt("\(what): \($0)") }
   }
 
-  var remaining: Int { bytes.count - position }
-
-  func fail(_ detail: String) -> HDF5Error { storage.corrupt("\(what): \(detail)") }
-
-  mutating func skip(_ count: Int) throws(HDF5Error) {
-    guard count >= 0, count <= remaining else { throw fail("truncated (needs \(count) more bytes)") }
-    position += count
-  }
-
-  mutating func take(_ count: Int) throws(HDF5Error) -> ArraySlice<UInt8> {
-    guard count >= 0, count <= remaining else { throw fail("truncated (needs \(count) more bytes)") }
-    defer { position += count }
-    return bytes[position..<(position + count)]
-  }
-
-  /// An unsigned little-endian integer of `byteCount` (0...8) bytes.
-  mutating func uint(_ byteCount: Int) throws(HDF5Error) -> UInt64 {
-    guard byteCount <= 8 else { throw fail("field of \(byteCount) bytes") }
-    var value: UInt64 = 0
-    for (shift, byte) in try take(byteCount).enumerated() { value |= UInt64(byte) << (8 * UInt64(shift)) }
-    return value
-  }
-
-  mutating func uint8() throws(HDF5Error) -> UInt8 { UInt8(try uint(1)) }
-  mutating func uint16() throws(HDF5Error) -> Int { Int(try uint(2)) }
-  mutating func uint32() throws(HDF5Error) -> Int { Int(try uint(4)) }
+  /// A 2-byte field as `Int`.
+  mutating func u16() throws(HDF5Error) -> Int { Int(try uint(2)) }
+  /// A 4-byte field as `Int`.
+  mutating func u32() throws(HDF5Error) -> Int { Int(try uint(4)) }
 
   /// An unsigned field that must fit in `Int` and be at most `limit`.
   mutating func size(_ byteCount: Int, limit: Int = Int.max, _ field: String) throws(HDF5Error) -> Int {

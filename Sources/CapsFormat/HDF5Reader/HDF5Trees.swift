@@ -37,7 +37,7 @@ enum HDF5Trees {
     try cursor.expectSignature("TREE")
     let nodeType = try cursor.uint8()
     let level = Int(try cursor.uint8())
-    let entries = try cursor.uint16()
+    let entries = try cursor.u16()
     guard nodeType == type else { throw cursor.fail("node type \(nodeType), expected \(type)") }
     if let expected, level != expected { throw cursor.fail("level \(level), expected \(expected)") }
     let body = try storage.metadata(
@@ -108,11 +108,11 @@ enum HDF5Trees {
     let treeType = try cursor.uint8()
     guard treeType == type else { throw cursor.fail("record type \(treeType), expected \(type)") }
     let nodeSize = try cursor.size(4, limit: HDF5Storage.maxMetadataBlock, "node size")
-    let recordSize = try cursor.uint16()
-    let depth = try cursor.uint16()
+    let recordSize = try cursor.u16()
+    let depth = try cursor.u16()
     try cursor.skip(2)  // split and merge percentages
     let root = try cursor.address(sizes)
-    let rootRecords = try cursor.uint16()
+    let rootRecords = try cursor.u16()
     _ = try cursor.length(sizes, "record count")
     try cursor.expectChecksum(from: 0)
     guard recordSize > 0, depth <= 32, nodeSize > 10 + recordSize else {
@@ -232,24 +232,24 @@ struct HDF5FractalHeap {
     try cursor.expectSignature("FRHP")
     let version = try cursor.uint8()
     guard version == 0 else { throw cursor.fail("unsupported version \(version)") }
-    idLength = try cursor.uint16()
-    let filterLength = try cursor.uint16()
+    idLength = try cursor.u16()
+    let filterLength = try cursor.u16()
     guard filterLength == 0 else { throw cursor.fail("filtered fractal heaps are not supported") }
     let flags = try cursor.uint8()
     checksummedDirectBlocks = flags & 0x02 != 0
-    let maxManagedSize = try cursor.uint32()
+    let maxManagedSize = try cursor.u32()
     _ = try cursor.length(sizes, "next huge object id")
     _ = try cursor.address(sizes)  // huge object B-tree
     _ = try cursor.length(sizes, "free space")
     _ = try cursor.address(sizes)  // free-space manager
     for _ in 0..<8 { _ = try cursor.length(sizes, "heap statistics") }
-    tableWidth = try cursor.uint16()
+    tableWidth = try cursor.u16()
     startBlockSize = try cursor.length(sizes, limit: 1 << 30, "starting block size")
     let maxDirectSize = try cursor.length(sizes, limit: 1 << 30, "maximum direct block size")
-    let maxHeapBits = try cursor.uint16()
-    _ = try cursor.uint16()  // starting rows of the root indirect block
+    let maxHeapBits = try cursor.u16()
+    _ = try cursor.u16()  // starting rows of the root indirect block
     rootAddress = try cursor.address(sizes)
-    rootRows = try cursor.uint16()
+    rootRows = try cursor.u16()
     try cursor.expectChecksum(from: 0)
     func isPowerOfTwo(_ value: Int) -> Bool { value > 0 && value & (value - 1) == 0 }
     guard isPowerOfTwo(tableWidth), tableWidth <= 1 << 16, isPowerOfTwo(startBlockSize),

@@ -105,9 +105,9 @@ enum HDF5Values {
       var cursor = context.cursor(data, what: "variable-length string")
       var result: [String] = []
       for _ in 0..<count {
-        let length = try cursor.uint32()
+        let length = try cursor.u32()
         let collection = try cursor.address(context.sizes)
-        let index = try cursor.uint32()
+        let index = try cursor.u32()
         guard length > 0, let collection else {
           result.append("")
           continue
@@ -160,7 +160,7 @@ struct HDF5GlobalHeap {
     var reader = context.cursor(bytes, at: head.count, what: what)
     var objects: [Int: ArraySlice<UInt8>] = [:]
     while reader.remaining >= 8 + lengths {
-      let index = try reader.uint16()
+      let index = try reader.u16()
       try reader.skip(6)  // reference count, reserved
       let objectSize = try reader.length(context.sizes, limit: size, "object size")
       if index == 0 { break }  // free space: the rest of the collection
