@@ -309,7 +309,7 @@ struct HDF5Dataset {
       default: sizes.append(nil)
       }
     }
-    var data = try context.storage.metadata(
+    var data = try context.storage.data(
       at: record.address, count: record.size, what: "chunk of '\(name)'")
     for (position, filter) in active.enumerated().reversed() {
       data = try undo(filter, data, expected: sizes[position])

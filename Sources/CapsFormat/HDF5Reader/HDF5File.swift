@@ -17,6 +17,11 @@ final class HDF5File {
   let path: String
   private let context: HDF5Context
   private let rootAddress: UInt64
+  /// Headers, group listings and attributes already decoded, by object address (a model is
+  /// looked up key by key; this keeps that linear in the file's size).
+  private var objects: [UInt64: HDF5Object] = [:]
+  private var groupLinks: [UInt64: [HDF5Link]] = [:]
+  private var objectAttributes: [UInt64: [HDF5AttributeMessage]] = [:]
 
   /// Most links one group may have.
   static let maxLinks = 100_000
@@ -55,11 +60,21 @@ final class HDF5File {
   // MARK: Objects and links
 
   private func object(at address: UInt64) throws(HDF5Error) -> HDF5Object {
-    try HDF5Object.read(at: address, in: context)
+    if let cached = objects[address] { return cached }
+    let object = try HDF5Object.read(at: address, in: context)
+    objects[address] = object
+    return object
   }
 
   /// The links of a group, in name order (byte-wise, as libhdf5's name index).
   private func links(of group: HDF5Object) throws(HDF5Error) -> [HDF5Link] {
+    if let cached = groupLinks[group.address] { return cached }
+    let links = try readLinks(of: group)
+    groupLinks[group.address] = links
+    return links
+  }
+
+  private func readLinks(of group: HDF5Object) throws(HDF5Error) -> [HDF5Link] {
     var links: [HDF5Link] = []
     if let table = group.first(HDF5Message.symbolTable) {
       var cursor = context.cursor(table.body, what: "symbol table message")
@@ -291,6 +306,13 @@ final class HDF5File {
 
   /// The attributes of an object: those in its header, then those in dense storage.
   private func attributes(of object: HDF5Object) throws(HDF5Error) -> [HDF5AttributeMessage] {
+    if let cached = objectAttributes[object.address] { return cached }
+    let result = try readAttributes(of: object)
+    objectAttributes[object.address] = result
+    return result
+  }
+
+  private func readAttributes(of object: HDF5Object) throws(HDF5Error) -> [HDF5AttributeMessage] {
     // v2 B-tree records of type 8 start with the heap ID.
     let result = try messages(
       of: object, compact: HDF5Message.attribute, dense: HDF5Message.attributeInfo, recordType: 8, idOffset: 0

@@ -18,6 +18,19 @@ final class HDF5Storage {
 
   /// Largest metadata structure read in one piece (object header chunk, heap, B-tree node).
   static let maxMetadataBlock = 16 << 20
+  /// Most metadata one open file may read in all: corrupt structures that point at each other
+  /// cannot make the reader work (or hold memory) without end. Raw data is bounded separately.
+  static let metadataBudget = 64 << 20
+  private(set) var metadataBytesRead = 0
+
+  private func charge(_ count: Int) throws(HDF5Error) {
+    metadataBytesRead += count
+    guard metadataBytesRead <= Self.metadataBudget else {
+      throw corrupt(
+        "its structures need more than \(Self.metadataBudget >> 20) MiB of metadata reads (corrupt or cyclic)"
+      )
+    }
+  }
 
   init(path: String) throws(HDF5Error) {
     do {
@@ -80,14 +93,23 @@ final class HDF5Storage {
     guard count <= Self.maxMetadataBlock else {
       throw corrupt("\(what) claims \(count) bytes, more than the \(Self.maxMetadataBlock) accepted")
     }
-    return try absoluteBytes(at: try offset(of: address, count: count, what: what), count: count)
+    let start = try offset(of: address, count: count, what: what)
+    try charge(count)
+    return try absoluteBytes(at: start, count: count)
+  }
+
+  /// Reads `count` bytes of raw data (a stored chunk) at `address`; the caller bounds `count`.
+  func data(at address: UInt64, count: Int, what: String) throws(HDF5Error) -> [UInt8] {
+    try absoluteBytes(at: try offset(of: address, count: count, what: what), count: count)
   }
 
   /// Reads up to `count` bytes at `address`, fewer where the file ends first (for structures
   /// whose size is known only after parsing their start).
   func metadataPrefix(at address: UInt64, upTo count: Int, what: String) throws(HDF5Error) -> [UInt8] {
     let start = try offset(of: address, count: 0, what: what)
-    return try absoluteBytes(at: start, count: min(count, byteCount - start))
+    let available = min(count, byteCount - start)
+    try charge(available)
+    return try absoluteBytes(at: start, count: available)
   }
 
   /// Copies `buffer.count` bytes of raw data at `address` into `buffer`.
