@@ -188,3 +188,52 @@ import Testing
     #expect(failures > 0)
   }
 }
+
+/// Seeded byte mutations of every variant file: each read ends in a value or a one-line error,
+/// never a crash, a hang or an unbounded allocation (the fuzzer's job in small, run in every CI).
+@Suite struct HDF5MutationTests {
+  /// A fixed-seed xorshift generator, so that every run tries the same files.
+  struct Generator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+      state ^= state << 13
+      state ^= state >> 7
+      state ^= state << 17
+      return state
+    }
+  }
+
+  static func exercise(_ file: HDF5File) throws(HDF5Error) {
+    for name in try file.datasetPaths(maxDepth: 2) {
+      _ = try? file.read(name, as: Float.self, maxCount: 1 << 20)
+    }
+    for name in try file.attributeNames() { _ = try file.attribute(name) }
+    _ = try file.groupExists("/layer")
+  }
+
+  @Test(arguments: HDF5ReaderTests.files)
+  func mutatedFilesAreReadOrRefusedInOneLine(file: String) throws {
+    let original = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Fixtures.path("hdf5/\(file)"))))
+    var generator = Generator(state: 0x9E37_79B9_7F4A_7C15 ^ UInt64(original.count))
+    var refused = 0
+    for _ in 0..<120 {
+      var bytes = original
+      for _ in 0..<Int.random(in: 1...8, using: &generator) {
+        let index = Int.random(in: 0..<bytes.count, using: &generator)
+        switch Int.random(in: 0..<3, using: &generator) {
+        case 0: bytes[index] ^= UInt8(1 << Int.random(in: 0..<8, using: &generator))
+        case 1: bytes[index] = UInt8.random(in: 0...255, using: &generator)
+        default: bytes[index] = [0x00, 0xFF, 0x7F, 0x80].randomElement(using: &generator)!
+        }
+      }
+      do throws(HDF5Error) {
+        try Self.exercise(try HDF5File.open(image: bytes, path: "mutant.h5"))
+      } catch {
+        refused += 1
+        #expect(error.description.hasPrefix("mutant.h5: "), "\(error)")
+        #expect(!error.description.contains("\n"))
+      }
+    }
+    #expect(refused > 0, "no mutation of \(file) was refused")
+  }
+}

@@ -106,7 +106,8 @@ struct HDF5Dataset {
         guard let bound = dataspace.maxShape[axis] else { throw corrupt("has an unlimited dimension") }
         extent = max(bound, dimension)
       }
-      result.append((extent + chunks.dims[axis] - 1) / chunks.dims[axis])
+      let (whole, part) = extent.quotientAndRemainder(dividingBy: chunks.dims[axis])
+      result.append(whole + (part > 0 ? 1 : 0))
     }
     return result
   }
@@ -255,6 +256,10 @@ struct HDF5Dataset {
     var seen = Set<[Int]>()
     var covered = 0
     var buffer = [UInt8](repeating: 0, count: chunkBytes)
+    // Chunks may overhang the dataset's edges, but not so far that decoding them costs much more
+    // than the data: at most 16 times the dataset plus 16 MiB decoded in all.
+    let decodeLimit = output.count.multipliedReportingOverflow(by: 16).partialValue &+ (16 << 20)
+    var decoded = 0
     for record in records {
       guard record.offsets.count == shape.count else { throw corrupt("has a chunk of the wrong rank") }
       var inside = true
@@ -267,6 +272,11 @@ struct HDF5Dataset {
       // Chunks beyond the current extent (a shrunk dataset) are ignored, as libhdf5 does.
       guard inside else { continue }
       guard seen.insert(record.offsets).inserted else { throw corrupt("has two chunks at \(record.offsets)") }
+      decoded += chunkBytes
+      guard decoded <= decodeLimit, decoded > 0 else {
+        throw corrupt(
+          "has chunks of \(chunks.dims) that would decode to far more than its \(output.count) bytes")
+      }
       try decodeChunk(record, chunkBytes: chunkBytes, into: &buffer)
       buffer.withUnsafeBytes { copy(chunk: $0, at: record.offsets, dims: chunks.dims, into: output) }
       covered += 1

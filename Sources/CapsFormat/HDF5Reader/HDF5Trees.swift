@@ -6,7 +6,7 @@
 /// at `maxNodes`, so a corrupt file cannot make it loop or recurse without end.
 enum HDF5Trees {
   static let maxNodes = 1 << 20
-  static let maxRecords = 1 << 22
+  static let maxRecords = 1 << 18
 
   /// The (key, child address) pairs of the leaves of the version-1 B-tree at `address`, in key
   /// order. Node type 0 (group) keys are `keySize` bytes of heap offset; type 1 (chunks) keys hold
@@ -155,7 +155,8 @@ enum HDF5Trees {
         let count = max((nodeSize - (10 + pointer)) / (recordSize + pointer), 0)
         maxRecords.append(count)
         let (product, overflow) = (count + 1).multipliedReportingOverflow(by: cumulative[level - 1])
-        let total = overflow ? Int.max / 2 : product + count
+        let (sum, carry) = product.addingReportingOverflow(count)
+        let total = overflow || carry ? Int.max / 2 : sum
         cumulative.append(total)
         totalCountBytes.append(encodedSize(total))
       }
@@ -254,7 +255,8 @@ struct HDF5FractalHeap {
     func isPowerOfTwo(_ value: Int) -> Bool { value > 0 && value & (value - 1) == 0 }
     guard isPowerOfTwo(tableWidth), tableWidth <= 1 << 16, isPowerOfTwo(startBlockSize),
       isPowerOfTwo(maxDirectSize), maxDirectSize >= startBlockSize, (1...64).contains(maxHeapBits),
-      (1...64).contains(idLength), rootRows <= 64
+      (1...64).contains(idLength), rootRows <= 64,
+      rootRows <= 1 || Int.bitWidth - startBlockSize.leadingZeroBitCount - 1 + rootRows - 2 <= 61
     else {
       throw cursor.fail(
         "inconsistent doubling table (width \(tableWidth), blocks \(startBlockSize)...\(maxDirectSize))")
@@ -287,6 +289,7 @@ struct HDF5FractalHeap {
     }
   }
 
+  /// Size of the blocks in doubling-table row `row` (rows are bounded in `init`, so this fits).
   private func rowBlockSize(_ row: Int) -> Int { row <= 1 ? startBlockSize : startBlockSize << (row - 1) }
 
   private func managedObject(offset: UInt64, length: Int) throws(HDF5Error) -> [UInt8] {
