@@ -19,9 +19,21 @@ final class HDF5File {
   private let rootAddress: UInt64
   /// Headers, group listings and attributes already decoded, by object address (a model is
   /// looked up key by key; this keeps that linear in the file's size).
-  private var objects: [UInt64: HDF5Object] = [:]
-  private var groupLinks: [UInt64: [HDF5Link]] = [:]
-  private var objectAttributes: [UInt64: [HDF5AttributeMessage]] = [:]
+  private let objects = Memo<HDF5Object>()
+  private let groupLinks = Memo<[HDF5Link]>()
+  private let objectAttributes = Memo<[HDF5AttributeMessage]>()
+
+  /// Values computed once per object address.
+  private final class Memo<Value> {
+    private var values: [UInt64: Value] = [:]
+
+    func value(_ address: UInt64, _ make: () throws(HDF5Error) -> Value) throws(HDF5Error) -> Value {
+      if let known = values[address] { return known }
+      let value = try make()
+      values[address] = value
+      return value
+    }
+  }
 
   /// Most links one group may have.
   static let maxLinks = 100_000
@@ -60,18 +72,12 @@ final class HDF5File {
   // MARK: Objects and links
 
   private func object(at address: UInt64) throws(HDF5Error) -> HDF5Object {
-    if let cached = objects[address] { return cached }
-    let object = try HDF5Object.read(at: address, in: context)
-    objects[address] = object
-    return object
+    try objects.value(address) { () throws(HDF5Error) in try HDF5Object.read(at: address, in: context) }
   }
 
   /// The links of a group, in name order (byte-wise, as libhdf5's name index).
   private func links(of group: HDF5Object) throws(HDF5Error) -> [HDF5Link] {
-    if let cached = groupLinks[group.address] { return cached }
-    let links = try readLinks(of: group)
-    groupLinks[group.address] = links
-    return links
+    try groupLinks.value(group.address) { () throws(HDF5Error) in try readLinks(of: group) }
   }
 
   private func readLinks(of group: HDF5Object) throws(HDF5Error) -> [HDF5Link] {
@@ -306,10 +312,7 @@ final class HDF5File {
 
   /// The attributes of an object: those in its header, then those in dense storage.
   private func attributes(of object: HDF5Object) throws(HDF5Error) -> [HDF5AttributeMessage] {
-    if let cached = objectAttributes[object.address] { return cached }
-    let result = try readAttributes(of: object)
-    objectAttributes[object.address] = result
-    return result
+    try objectAttributes.value(object.address) { () throws(HDF5Error) in try readAttributes(of: object) }
   }
 
   private func readAttributes(of object: HDF5Object) throws(HDF5Error) -> [HDF5AttributeMessage] {
