@@ -24,21 +24,4 @@ static inline unsigned capskit_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline hid_t capskit_native_int32(void) { return H5T_NATIVE_INT32; }
 static inline size_t capskit_h5t_variable(void) { return H5T_VARIABLE; }
 
-/// Calls `visit` with each link name of `group` in name order (`H5Literate`, whose callback type
-/// differs between HDF5 1.10 and 1.12+, hence this wrapper). A non-zero return from `visit` stops.
-/// Used instead of H5Gget_info, which libhdf5 1.10.8 crashes in on some corrupt groups.
-typedef herr_t (*capskit_link_visitor)(const char *name, void *context);
-struct capskit_link_visit { capskit_link_visitor visit; void *context; };
-static herr_t capskit_link_callback(hid_t group, const char *name, const H5L_info_t *info, void *data) {
-  (void)group;
-  (void)info;
-  struct capskit_link_visit *visit = (struct capskit_link_visit *)data;
-  return visit->visit(name, visit->context);
-}
-static inline herr_t capskit_iterate_links(hid_t group, capskit_link_visitor visit, void *context) {
-  struct capskit_link_visit state = {visit, context};
-  hsize_t index = 0;
-  return H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &index, capskit_link_callback, &state);
-}
-
 #endif

@@ -1,6 +1,7 @@
 /// Why a file could not be read or written; `description` is one line naming the file and the problem.
 public enum FormatError: Error, CustomStringConvertible, Sendable {
-  /// libhdf5 failed (not an HDF5 file, truncated, unreadable dataset, ...).
+  /// An HDF5 file could not be read (not HDF5, truncated, corrupt, an unsupported feature) or
+  /// written (libhdf5 failed).
   case hdf5(HDF5Error)
   /// The file is readable but its tensors do not form a valid model.
   case invalidModel(ModelValidationError)

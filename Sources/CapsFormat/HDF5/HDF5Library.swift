@@ -46,13 +46,14 @@ enum HDF5Library {
   }
 }
 
-/// A failure reported by libhdf5, with the operation, the file and HDF5's own error stack.
+/// A failure to read an HDF5 file (from CapsKit's parser) or to write one (from libhdf5's error
+/// stack), with the file and the operation.
 public struct HDF5Error: Error, CustomStringConvertible, Sendable {
   /// The file being read or written.
   public let path: String
   /// What we were doing, e.g. "open dataset 'conv1.weight'".
   public let operation: String
-  /// HDF5's error stack, innermost first, on one line.
+  /// What was wrong, on one line (for libhdf5, its error stack, innermost first).
   public let detail: String
 
   /// One line: file, operation and HDF5's reason.
