@@ -35,26 +35,40 @@ struct HDF5Dataset {
   }
 
   /// Bytes of one element in the file.
-  var elementSize: Int {
-    datatype == .variableString ? 8 + context.sizes.offsets : datatype.size
+  var elementSize: Int { datatype.size(context.sizes) }
+
+  /// Where the data is: the layout, with the chunk index already walked for chunked data.
+  enum StoredData {
+    case compact([UInt8])
+    case contiguous(address: HDF5Address, size: Int)
+    case chunks(HDF5ChunkLayout, [ChunkRecord])
+
+    /// Bytes the data occupies in the file (after compression).
+    var byteCount: Int {
+      switch self {
+      case .compact(let bytes): bytes.count
+      case .contiguous(let address, let size): address == nil ? 0 : size
+      case .chunks(_, let records): records.reduce(0) { $0 &+ $1.size }
+      }
+    }
   }
 
-  /// Bytes the data occupies in the file (after compression); walks the chunk index.
-  func storageByteCount(elementCount: Int) throws(HDF5Error) -> Int {
+  /// Locates the data (for chunked data, reads the chunk index once).
+  func locate() throws(HDF5Error) -> StoredData {
     switch layout {
-    case .compact(let bytes): return bytes.count
-    case .contiguous(let address, let size): return address == nil ? 0 : size
-    case .chunked(let chunks): return try chunkRecords(chunks).reduce(0) { $0 &+ $1.size }
+    case .compact(let bytes): return .compact(bytes)
+    case .contiguous(let address, let size): return .contiguous(address: address, size: size)
+    case .chunked(let chunks): return .chunks(chunks, try chunkRecords(chunks))
     }
   }
 
   // MARK: Raw data
 
-  /// Fills `output` (exactly `elementCount * elementSize` bytes) with the dataset's elements in
-  /// C order, as stored (file byte order); unwritten parts get the fill value.
-  func readRaw(into output: UnsafeMutableRawBufferPointer, elementCount: Int) throws(HDF5Error) {
+  /// Fills `output` (exactly the element count times `elementSize` bytes) with the dataset's
+  /// elements in C order, as stored (file byte order); unwritten parts get the fill value.
+  func read(_ stored: StoredData, into output: UnsafeMutableRawBufferPointer) throws(HDF5Error) {
     let byteCount = output.count
-    switch layout {
+    switch stored {
     case .compact(let bytes):
       guard bytes.count >= byteCount else {
         throw corrupt("compact data has \(bytes.count) bytes for \(byteCount)")
@@ -64,8 +78,8 @@ struct HDF5Dataset {
       guard let address else { return fillAll(output) }
       guard size >= byteCount else { throw corrupt("stores \(size) bytes for \(byteCount)") }
       try context.storage.read(at: address, into: output, what: "data of '\(name)'")
-    case .chunked(let chunks):
-      try readChunks(chunks, into: output)
+    case .chunks(let chunks, let records):
+      try readChunks(chunks, records, into: output)
     }
   }
 
@@ -118,7 +132,7 @@ struct HDF5Dataset {
         "has chunks of rank \(chunks.dims.count) and element size \(chunks.elementSize) for rank \(shape.count) and element size \(elementSize)"
       )
     }
-    let total = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
+    let total = dataspace.elementCount
     // A chunk may exceed a small dataset, but not by enough to allocate without bound.
     let limit = max(total, 1 << 20)
     var count = 1
@@ -130,7 +144,7 @@ struct HDF5Dataset {
     return count * elementSize
   }
 
-  func chunkRecords(_ chunks: HDF5ChunkLayout) throws(HDF5Error) -> [ChunkRecord] {
+  private func chunkRecords(_ chunks: HDF5ChunkLayout) throws(HDF5Error) -> [ChunkRecord] {
     let chunkBytes = try chunkByteCount(chunks)
     guard let address = chunks.address else { return [] }
     let rank = shape.count
@@ -247,11 +261,10 @@ struct HDF5Dataset {
     return records
   }
 
-  private func readChunks(_ chunks: HDF5ChunkLayout, into output: UnsafeMutableRawBufferPointer)
-    throws(HDF5Error)
-  {
+  private func readChunks(
+    _ chunks: HDF5ChunkLayout, _ records: [ChunkRecord], into output: UnsafeMutableRawBufferPointer
+  ) throws(HDF5Error) {
     let chunkBytes = try chunkByteCount(chunks)
-    let records = try chunkRecords(chunks)
     let counts = try grid(chunks, maximum: false)
     var seen = Set<[Int]>()
     var covered = 0

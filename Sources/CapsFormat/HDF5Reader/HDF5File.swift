@@ -71,6 +71,10 @@ final class HDF5File {
 
   // MARK: Objects and links
 
+  private func tooManyLinks() -> HDF5Error {
+    context.storage.corrupt("more than the \(Self.maxLinks) entries a model file may have")
+  }
+
   private func object(at address: UInt64) throws(HDF5Error) -> HDF5Object {
     try objects.value(address) { () throws(HDF5Error) in try HDF5Object.read(at: address, in: context) }
   }
@@ -99,7 +103,7 @@ final class HDF5File {
       ) { body throws(HDF5Error) in try HDF5Link.decode(body, context: context) }
     }
     guard links.count <= Self.maxLinks else {
-      throw context.storage.corrupt("more than the \(Self.maxLinks) entries a model file may have")
+      throw tooManyLinks()
     }
     return links.sorted { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
   }
@@ -115,7 +119,7 @@ final class HDF5File {
     try cursor.skip(1)
     let count = try cursor.u16()
     guard count <= limit else {
-      throw cursor.fail("more than the \(Self.maxLinks) entries a model file may have")
+      throw tooManyLinks()
     }
     let entrySize = 2 * context.sizes.offsets + 24
     let body = try context.storage.metadata(at: address + 8, count: count * entrySize, what: what)
@@ -166,7 +170,7 @@ final class HDF5File {
     let heap = try HDF5FractalHeap(at: heapAddress, context: context)
     let records = try HDF5Trees.btree2Records(at: index, type: recordType, context: context)
     guard records.count <= Self.maxLinks else {
-      throw context.storage.corrupt("more than the \(Self.maxLinks) entries a model file may have")
+      throw tooManyLinks()
     }
     var result: [[UInt8]] = []
     for record in records {
@@ -265,8 +269,9 @@ final class HDF5File {
     of dataset: HDF5Dataset, shape: [Int], count: Int
   ) throws(HDF5Error) -> (shape: [Int], values: [T]) {
     guard count > 0 else { return (shape, []) }
+    let stored = try dataset.locate()
     // Deflate cannot compress better than about 1032:1, so fewer stored bytes mean a lie.
-    let storage = try dataset.storageByteCount(elementCount: count)
+    let storage = stored.byteCount
     let logicalBytes = count * dataset.elementSize
     let (scaledStorage, overflow) = storage.multipliedReportingOverflow(by: 1100)
     let unwritten = storage == 0  // never written: the fill value, which costs no storage
@@ -275,15 +280,11 @@ final class HDF5File {
     }
     if T.isNative(dataset.datatype) {
       var values = [T](repeating: T(hdf5Integer: 0), count: count)
-      try values.withHDF5Bytes { (raw) throws(HDF5Error) in
-        try dataset.readRaw(into: raw, elementCount: count)
-      }
+      try values.withHDF5Bytes { (raw) throws(HDF5Error) in try dataset.read(stored, into: raw) }
       return (shape, values)
     }
     var raw = [UInt8](repeating: 0, count: logicalBytes)
-    try raw.withHDF5Bytes { (buffer) throws(HDF5Error) in
-      try dataset.readRaw(into: buffer, elementCount: count)
-    }
+    try raw.withHDF5Bytes { (buffer) throws(HDF5Error) in try dataset.read(stored, into: buffer) }
     var values = [T](repeating: T(hdf5Integer: 0), count: count)
     let converted = raw.withUnsafeBytes { source in
       values.withUnsafeMutableBufferPointer { HDF5Values.convert(source, type: dataset.datatype, into: $0) }
@@ -347,15 +348,12 @@ final class HDF5File {
   }
 
   private func value(of attribute: HDF5AttributeMessage) throws(HDF5Error) -> HDF5AttributeValue {
-    let count = attribute.dataspace.shape.reduce(1) {
-      $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1
-    }
+    let count = attribute.dataspace.elementCount
     guard count <= Self.maxAttributeElements else {
       throw context.storage.corrupt("attribute '\(attribute.name)' has \(count) elements")
     }
     let type = attribute.datatype
-    let elementSize = type == .variableString ? 8 + context.sizes.offsets : type.size
-    guard attribute.data.count >= count * elementSize else {
+    guard attribute.data.count >= count * type.size(context.sizes) else {
       throw context.storage.corrupt("attribute '\(attribute.name)' is truncated")
     }
     func numbers<T: HDF5Element>(_: T.Type) -> [T] {

@@ -9,6 +9,14 @@ struct HDF5Dataspace {
 
   static let maxRank = 32
 
+  /// The number of elements (saturating at `Int.max`, which every limit refuses).
+  var elementCount: Int {
+    shape.reduce(1) { count, dimension in
+      let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+      return overflow ? Int.max : product
+    }
+  }
+
   static func decode(_ body: [UInt8], context: HDF5Context) throws(HDF5Error) -> HDF5Dataspace {
     var cursor = context.cursor(body, what: "dataspace message")
     let version = try cursor.uint8()
@@ -51,11 +59,12 @@ enum HDF5Datatype: Equatable {
   /// Anything else, by HDF5 class name; `size` is the element size.
   case other(String, size: Int)
 
-  /// Bytes per element in the file.
-  var size: Int {
+  /// Bytes per element in the file; a variable-length string is a 4-byte length and a global
+  /// heap ID (a collection address and a 4-byte index).
+  func size(_ sizes: HDF5Sizes) -> Int {
     switch self {
     case .integer(let size, _, _), .float(let size, _), .fixedString(let size), .other(_, let size): size
-    case .variableString: 0  // depends on the offset size; see `HDF5Context.vlenElementSize`
+    case .variableString: 8 + sizes.offsets
     }
   }
 

@@ -5,6 +5,12 @@
 /// Every traversal checks node types, levels and signatures, never visits a node twice and stops
 /// at `maxNodes`, so a corrupt file cannot make it loop or recurse without end.
 enum HDF5Trees {
+  /// floor(log2(value)) for value > 0 (block and node sizes).
+  static func log2(_ value: Int) -> Int { Int.bitWidth - value.leadingZeroBitCount - 1 }
+
+  /// Bytes needed to store `value` (libhdf5's H5VM_limit_enc_size).
+  static func encodedSize(_ value: Int) -> Int { value <= 0 ? 1 : log2(value) / 8 + 1 }
+
   static let maxNodes = 1 << 20
   static let maxRecords = 1 << 18
 
@@ -140,13 +146,10 @@ enum HDF5Trees {
     var maxRecords: [Int]
 
     init(nodeSize: Int, recordSize: Int, depth: Int, sizes: HDF5Sizes) throws(HDF5Error) {
-      func encodedSize(_ value: Int) -> Int {
-        value <= 0 ? 1 : (Int.bitWidth - value.leadingZeroBitCount - 1) / 8 + 1
-      }
       self.recordSize = recordSize
       offsets = sizes.offsets
       let leafMax = (nodeSize - 10) / recordSize
-      recordCountBytes = encodedSize(leafMax)
+      recordCountBytes = HDF5Trees.encodedSize(leafMax)
       maxRecords = [leafMax]
       var cumulative = [leafMax]
       totalCountBytes = [0]
@@ -158,7 +161,7 @@ enum HDF5Trees {
         let (sum, carry) = product.addingReportingOverflow(count)
         let total = overflow || carry ? Int.max / 2 : sum
         cumulative.append(total)
-        totalCountBytes.append(encodedSize(total))
+        totalCountBytes.append(HDF5Trees.encodedSize(total))
       }
     }
   }
@@ -209,8 +212,9 @@ enum HDF5Trees {
 }
 
 /// A fractal heap (managed and tiny objects; huge and filtered heaps are refused): where dense
-/// link and attribute messages are stored.
-struct HDF5FractalHeap {
+/// link and attribute messages are stored. Indirect blocks are decoded once, however many
+/// objects are looked up through them.
+final class HDF5FractalHeap {
   let address: UInt64
   let idLength: Int
   private let context: HDF5Context
@@ -222,6 +226,10 @@ struct HDF5FractalHeap {
   private let checksummedDirectBlocks: Bool
   private let rootAddress: HDF5Address
   private let rootRows: Int
+  /// Child addresses of each indirect block read so far, with its row count.
+  private var indirectBlocks: [UInt64: (rows: Int, children: [HDF5Address])] = [:]
+  /// Direct blocks whose header has been checked.
+  private var directBlocks: Set<UInt64> = []
 
   init(at address: UInt64, context: HDF5Context) throws(HDF5Error) {
     let sizes = context.sizes
@@ -256,15 +264,15 @@ struct HDF5FractalHeap {
     guard isPowerOfTwo(tableWidth), tableWidth <= 1 << 16, isPowerOfTwo(startBlockSize),
       isPowerOfTwo(maxDirectSize), maxDirectSize >= startBlockSize, (1...64).contains(maxHeapBits),
       (1...64).contains(idLength), rootRows <= 64,
-      rootRows <= 1 || Int.bitWidth - startBlockSize.leadingZeroBitCount - 1 + rootRows - 2 <= 61
+      rootRows <= 1 || HDF5Trees.log2(startBlockSize) + rootRows - 2 <= 61
     else {
       throw cursor.fail(
         "inconsistent doubling table (width \(tableWidth), blocks \(startBlockSize)...\(maxDirectSize))")
     }
-    func log2(_ value: Int) -> Int { Int.bitWidth - value.leadingZeroBitCount - 1 }
+    let log2 = HDF5Trees.log2
     maxDirectRows = log2(maxDirectSize) - log2(startBlockSize) + 2
     offsetBytes = (maxHeapBits + 7) / 8
-    let managedBytes = maxManagedSize <= 0 ? 1 : log2(maxManagedSize) / 8 + 1
+    let managedBytes = HDF5Trees.encodedSize(maxManagedSize)
     lengthBytes = min((log2(maxDirectSize) + 7) / 8, managedBytes)
     self.address = address
     self.context = context
@@ -310,8 +318,7 @@ struct HDF5FractalHeap {
       if entry.row < maxDirectRows {
         rows = 0
       } else {
-        let log2 = { (value: Int) in Int.bitWidth - value.leadingZeroBitCount - 1 }
-        rows = log2(blockSize) - log2(startBlockSize * tableWidth) + 1
+        rows = HDF5Trees.log2(blockSize) - HDF5Trees.log2(startBlockSize * tableWidth) + 1
         guard rows > 0 else {
           throw context.storage.corrupt("fractal heap at \(address): bad indirect block")
         }
@@ -324,35 +331,54 @@ struct HDF5FractalHeap {
         "fractal heap object at offset \(offset) (\(length) bytes) lies outside its block")
     }
     let headerSize = 5 + context.sizes.offsets + offsetBytes + (checksummedDirectBlocks ? 4 : 0)
-    let head = try context.storage.metadata(at: block, count: headerSize, what: "fractal heap direct block")
-    var cursor = context.cursor(head, what: "fractal heap direct block at \(block)")
-    try cursor.expectSignature("FHDB")
-    guard within >= UInt64(headerSize) else { throw cursor.fail("object overlaps the block header") }
+    guard within >= UInt64(headerSize) else {
+      throw context.storage.corrupt("fractal heap object at offset \(offset) overlaps its block's header")
+    }
+    if !directBlocks.contains(block) {
+      let head = try context.storage.metadata(at: block, count: headerSize, what: "fractal heap direct block")
+      var cursor = context.cursor(head, what: "fractal heap direct block at \(block)")
+      try cursor.expectSignature("FHDB")
+      directBlocks.insert(block)
+    }
     return try context.storage.metadata(at: block + within, count: length, what: "fractal heap object")
   }
 
   private func locate(
     _ offset: UInt64, inIndirectBlock block: UInt64, rows: Int, blockOffset: UInt64
   ) throws(HDF5Error) -> (address: UInt64, offset: UInt64, row: Int) {
+    let children = try indirectBlock(block, rows: rows)
+    var start = blockOffset
+    for row in 0..<rows {
+      let rowSize = UInt64(rowBlockSize(row))
+      for column in 0..<tableWidth {
+        if offset >= start, offset - start < rowSize {
+          guard let child = children[row * tableWidth + column] else {
+            throw context.storage.corrupt("fractal heap offset \(offset) falls in an unallocated block")
+          }
+          return (child, start, row)
+        }
+        start &+= rowSize
+      }
+    }
+    throw context.storage.corrupt("fractal heap offset \(offset) lies beyond indirect block \(block)")
+  }
+
+  /// The child addresses of the indirect block at `block`, which has `rows` rows.
+  private func indirectBlock(_ block: UInt64, rows: Int) throws(HDF5Error) -> [HDF5Address] {
     let what = "fractal heap indirect block at \(block)"
+    if let known = indirectBlocks[block] {
+      guard known.rows == rows else { throw context.storage.corrupt("\(what) is used with two sizes") }
+      return known.children
+    }
     let entries = rows * tableWidth
     let size = 5 + context.sizes.offsets + offsetBytes + entries * context.sizes.offsets + 4
     let bytes = try context.storage.metadata(at: block, count: size, what: what)
     var cursor = context.cursor(bytes, what: what)
     try cursor.expectSignature("FHIB")
     try cursor.skip(1 + context.sizes.offsets + offsetBytes)
-    var start = blockOffset
-    for row in 0..<rows {
-      let rowSize = UInt64(rowBlockSize(row))
-      for _ in 0..<tableWidth {
-        let child = try cursor.address(context.sizes)
-        if offset >= start, offset - start < rowSize {
-          guard let child else { throw cursor.fail("heap offset \(offset) falls in an unallocated block") }
-          return (child, start, row)
-        }
-        start &+= rowSize
-      }
-    }
-    throw cursor.fail("heap offset \(offset) lies beyond the block")
+    var children: [HDF5Address] = []
+    for _ in 0..<entries { children.append(try cursor.address(context.sizes)) }
+    indirectBlocks[block] = (rows, children)
+    return children
   }
 }
