@@ -4,60 +4,40 @@ enum HDF5Checksum {
   /// (object headers v2, fractal heaps, v2 B-trees, fixed arrays).
   static func lookup3(_ data: ArraySlice<UInt8>) -> UInt32 {
     func rot(_ x: UInt32, _ k: UInt32) -> UInt32 { (x << k) | (x >> (32 - k)) }
-    var length = data.count
-    var a = 0xdead_beef &+ UInt32(truncatingIfNeeded: length)
-    var b = a
-    var c = a
-    var index = data.startIndex
     func word(_ at: Int, _ count: Int) -> UInt32 {
       var value: UInt32 = 0
       for i in 0..<count { value |= UInt32(data[at + i]) << (8 * UInt32(i)) }
       return value
     }
+    // The state (a, b, c). Both the mix and the final rounds step through it cyclically: each
+    // step works on h[x] with h[z], the value before it in the cycle (and, in the mix, h[y]).
+    let seed = 0xdead_beef &+ UInt32(truncatingIfNeeded: data.count)
+    var h = [seed, seed, seed]
+    var length = data.count
+    var index = data.startIndex
     while length > 12 {
-      a &+= word(index, 4)
-      b &+= word(index + 4, 4)
-      c &+= word(index + 8, 4)
-      a &-= c
-      a ^= rot(c, 4)
-      c &+= b
-      b &-= a
-      b ^= rot(a, 6)
-      a &+= c
-      c &-= b
-      c ^= rot(b, 8)
-      b &+= a
-      a &-= c
-      a ^= rot(c, 16)
-      c &+= b
-      b &-= a
-      b ^= rot(a, 19)
-      a &+= c
-      c &-= b
-      c ^= rot(b, 4)
-      b &+= a
+      for lane in 0..<3 { h[lane] &+= word(index + 4 * lane, 4) }
+      for (step, k) in [UInt32(4), 6, 8, 16, 19, 4].enumerated() {
+        let x = step % 3
+        let (y, z) = ((x + 1) % 3, (x + 2) % 3)
+        h[x] &-= h[z]
+        h[x] ^= rot(h[z], k)
+        h[z] &+= h[y]
+      }
       length -= 12
       index += 12
     }
-    if length == 0 { return c }
-    a &+= word(index, min(length, 4))
-    if length > 4 { b &+= word(index + 4, min(length - 4, 4)) }
-    if length > 8 { c &+= word(index + 8, length - 8) }
-    c ^= b
-    c &-= rot(b, 14)
-    a ^= c
-    a &-= rot(c, 11)
-    b ^= a
-    b &-= rot(a, 25)
-    c ^= b
-    c &-= rot(b, 16)
-    a ^= c
-    a &-= rot(c, 4)
-    b ^= a
-    b &-= rot(a, 14)
-    c ^= b
-    c &-= rot(b, 24)
-    return c
+    if length == 0 { return h[2] }
+    for lane in 0..<3 where length > 4 * lane {
+      h[lane] &+= word(index + 4 * lane, min(length - 4 * lane, 4))
+    }
+    for (step, k) in [UInt32(14), 11, 25, 16, 4, 14, 24].enumerated() {
+      let x = (step + 2) % 3
+      let z = (x + 2) % 3
+      h[x] ^= h[z]
+      h[x] &-= rot(h[z], k)
+    }
+    return h[2]
   }
 
   /// Fletcher-32 over big-endian 16-bit words, as HDF5's fletcher32 filter computes it.
