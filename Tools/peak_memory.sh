@@ -2,6 +2,9 @@
 # Peak memory (maximum resident set size, /usr/bin/time -v) of the release tools on every bad input
 # in Fixtures, one file per run, as a Markdown table for docs/RELIABILITY.md.
 #   bash Tools/peak_memory.sh            (builds the release tools first)
+#   bash Tools/peak_memory.sh DIR        also runs `capsconv import` on every file in DIR (e.g. the
+#                                        FuzzModel corpus, Tools/work/fuzz/FuzzModel) and prints the
+#                                        worst RSS, the slowest file and any run ended by a signal
 # HDF5 and .pth files go through `capsconv import`, PNGs through `capsinfer --model small.h5`
 # (the model alone costs about 60 MB), each beside a good input of the same kind as a baseline.
 set -euo pipefail
@@ -36,3 +39,21 @@ for file in Fixtures/bad/*.png; do
 done
 measure "baseline: digits/d8000_gray8.png" .build/release/capsinfer --model Fixtures/models/small.h5 \
   Fixtures/digits/d8000_gray8.png
+
+if [ $# -gt 0 ]; then
+  worst=0 worst_file="" slowest=0 slowest_file="" failed=0 passed=0 count=0
+  for file in "$1"/*; do
+    start=$(date +%s%N)
+    status=0
+    /usr/bin/time -f "%M" -o "$out/time" .build/release/capsconv import "$file" -o "$out/out.h5" --force \
+      >/dev/null 2>"$out/stderr" || status=$?
+    ms=$((($(date +%s%N) - start) / 1000000))
+    rss=$(tail -n 1 "$out/time")
+    count=$((count + 1))
+    if [ "$status" -gt 1 ]; then echo "exit $status: $file ($(head -c 200 "$out/stderr"))"; fi
+    if [ "$status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    if [ "$rss" -gt "$worst" ]; then worst=$rss worst_file=$file; fi
+    if [ "$ms" -gt "$slowest" ]; then slowest=$ms slowest_file=$file; fi
+  done
+  echo "$1: $count files, $passed read, $failed refused; worst RSS $(awk -v kb="$worst" 'BEGIN {printf "%.1f", kb / 1024}') MB ($worst_file), slowest $slowest ms ($slowest_file)"
+fi

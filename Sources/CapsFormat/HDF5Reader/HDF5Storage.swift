@@ -21,7 +21,7 @@ final class HDF5Storage {
   /// Most metadata one open file may read in all: corrupt structures that point at each other
   /// cannot make the reader work (or hold memory) without end. Raw data is bounded separately.
   static let metadataBudget = 64 << 20
-  private(set) var metadataBytesRead = 0
+  private var metadataBytesRead = 0
 
   private func charge(_ count: Int) throws(HDF5Error) {
     metadataBytesRead += count
