@@ -1,19 +1,90 @@
 /// How an image of arbitrary size becomes the square model input (see
-/// ``GrayImage/digitInput(name:mode:polarity:size:)``).
+/// ``DecodedPNG/digitInput(name:mode:polarity:alpha:size:)`` for files and
+/// ``GrayImage/digitInput(name:mode:polarity:size:)`` for images already clean).
 ///
-/// An input that is already `size x size` is used as it is in every mode (only polarity applies).
+/// An input that is already `size x size` is used as it is in every mode (only polarity and alpha apply).
 public enum DigitPreprocessing: String, CaseIterable, Equatable, Sendable {
-  /// The MNIST recipe: crop to the ink bounding box (ink = pixel > 0 after polarity), scale with area
-  /// averaging so the longer side is 20 (for size 28; `round(size * 20 / 28)` in general) keeping the
-  /// aspect ratio, then place the result so that its centre of mass lands on `(size / 2, size / 2)` in
-  /// pixel-index coordinates (offset rounded half away from zero, clamped to keep the box inside the frame).
-  /// An image without ink becomes all zeros.
+  /// The MNIST recipe. For a decoded file: colour and alpha projected onto the ink direction
+  /// (``InkProjection``), reduced to at most 512 pixels on the longer side, background, noise and specks
+  /// removed and the ink scaled to 0...255 (``InkCleaning``); a blank image is refused with
+  /// ``ImageError/Kind/noDigit``. Then, as for a clean ``GrayImage``: crop to the ink bounding box (ink =
+  /// pixel > 0 after polarity), scale with area averaging so the longer side is 20 (for size 28;
+  /// `round(size * 20 / 28)` in general) keeping the aspect ratio, then place the result so that its centre
+  /// of mass lands on `(size / 2, size / 2)` in pixel-index coordinates (offset rounded half away from zero,
+  /// clamped to keep the box inside the frame). A clean ``GrayImage`` without ink becomes all zeros.
   case mnist
   /// Area-average the whole image to `size x size` (aspect ratio not kept). Exact for integer
   /// enlargements made by pixel replication.
   case scale
   /// No resizing: any size other than `size x size` is an error.
   case none
+}
+
+extension DecodedPNG {
+  /// The `size x size` white-on-black model input (values 0...255) for a decoded file.
+  ///
+  /// - A `size x size` image, and every image in modes ``DigitPreprocessing/scale`` and
+  ///   ``DigitPreprocessing/none``, is used as it is: luminance (``PNGCodec``), alpha according to
+  ///   `alpha` (``AlphaHandling``; composited over black unless the canvas is transparent), polarity, then
+  ///   ``GrayImage/digitInput(name:mode:polarity:size:)``. A clean MNIST-style file is thus fed to the model
+  ///   unchanged.
+  /// - Other sizes in mode ``DigitPreprocessing/mnist`` go through background removal (see
+  ///   ``DigitPreprocessing/mnist``).
+  ///
+  /// - Throws: ``ImageError`` with kind ``ImageError/Kind/noDigit`` when the image holds no digit (blank
+  ///   after background removal, or a `size x size` image without contrast above its noise), or the errors
+  ///   of ``GrayImage/digitInput(name:mode:polarity:size:)``.
+  public func digitInput(
+    name: String, mode: DigitPreprocessing = .mnist, polarity: Polarity = .auto, alpha: AlphaHandling = .auto,
+    size: Int = 28
+  ) throws -> GrayImage {
+    guard size >= 1 else {
+      throw ImageError(source: name, kind: .invalidArgument, detail: "invalid digit size \(size)")
+    }
+    guard mode == .mnist, width != size || height != size else {
+      let (gray, drawn) = asIs(alpha: alpha)
+      let image = try gray.digitInput(name: name, mode: mode, polarity: drawn ? .keep : polarity, size: size)
+      try image.requireContrast(name: name)
+      return image
+    }
+    let projection = InkProjection(self, alpha: alpha, polarity: polarity)
+    guard projection.direction != .zero else {
+      throw InkCleaning.noDigit(name, "the image is blank (every pixel has the same colour)")
+    }
+    let cleaned = try InkCleaning.clean(projection.plane(of: self, maxSide: 512), name: name)
+    return GrayImage(unchecked: cleaned.width, cleaned.height, cleaned.values).mnistFramed(size: size)
+  }
+
+  /// The image as one gray value per pixel without background removal, and whether that is the alpha
+  /// channel (a drawing on a transparent canvas, already white on black).
+  private func asIs(alpha: AlphaHandling) -> (GrayImage, drawn: Bool) {
+    switch InkProjection.compositing(of: self, alpha: alpha) {
+    case .alphaIsInk:
+      var pixels = [Float]()
+      pixels.reserveCapacity(width * height)
+      PixelSampler(self).forEachRow(0..<height) { _, pixelAt in
+        for x in 0..<width { pixels.append(pixelAt(x).alpha) }
+      }
+      return (GrayImage(unchecked: width, height, pixels), true)
+    case .opaque: return (luminance(), false)
+    case .over(let colour):
+      let level = channels >= 3 ? 0.299 * colour.x + 0.587 * colour.y + 0.114 * colour.z : colour.x
+      return (luminance(background: level), false)
+    }
+  }
+}
+
+extension GrayImage {
+  /// Throws ``ImageError/Kind/noDigit`` unless some pixel rises `max(6 sigma, 12)` levels above the
+  /// median, `sigma` being the robust spread of the pixels (see ``InkCleaning``).
+  func requireContrast(name: String) throws {
+    let (median, sigma) = InkCleaning.robustSpread(pixels)
+    let peak = pixels.max() ?? 0
+    if peak - median < max(6 * sigma, 12) {
+      throw InkCleaning.noDigit(
+        name, "the image is blank (its brightest ink is \(Int(peak - median)) levels above the background)")
+    }
+  }
 }
 
 /// Which way round the digit is (the model expects white ink on a black background).

@@ -23,6 +23,9 @@ public struct ImageError: Error, CustomStringConvertible, Equatable, Sendable {
     case outOfMemory
     /// The image size is not accepted by the requested preprocessing (``DigitPreprocessing/none``).
     case unsupportedSize
+    /// Preprocessing found no digit: the image is blank (uniform, or only noise and specks once the
+    /// background is removed). The file is not classified.
+    case noDigit
     /// An argument was invalid (pixel count mismatch, non-positive size, ...).
     case invalidArgument
   }

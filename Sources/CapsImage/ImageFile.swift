@@ -69,15 +69,15 @@ public enum ImageFile {
 
   /// Reads a PNG file and prepares the `size x size` white-on-black model input.
   ///
-  /// Equivalent to ``readPNG(atPath:limits:alphaBackground:)`` followed by
-  /// ``GrayImage/digitInput(name:mode:polarity:size:)``.
-  /// - Throws: ``ImageError`` naming `path`.
+  /// Equivalent to ``PNGCodec/decodeSamples(_:name:limits:)`` followed by
+  /// ``DecodedPNG/digitInput(name:mode:polarity:alpha:size:)``.
+  /// - Throws: ``ImageError`` naming `path` (``ImageError/Kind/noDigit`` for a blank image).
   public static func readDigit(
-    atPath path: String, mode: DigitPreprocessing = .mnist, polarity: Polarity = .auto, size: Int = 28,
-    limits: ImageLimits = .standard
+    atPath path: String, mode: DigitPreprocessing = .mnist, polarity: Polarity = .auto,
+    alpha: AlphaHandling = .auto, size: Int = 28, limits: ImageLimits = .standard
   ) throws -> GrayImage {
-    try readPNG(atPath: path, limits: limits).digitInput(
-      name: path, mode: mode, polarity: polarity, size: size)
+    try PNGCodec.decodeSamples(readBytes(atPath: path, limits: limits), name: path, limits: limits)
+      .digitInput(name: path, mode: mode, polarity: polarity, alpha: alpha, size: size)
   }
 
   /// Writes an image as an 8-bit grayscale PNG, atomically: the data goes to a temporary file in the same

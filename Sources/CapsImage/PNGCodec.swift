@@ -115,7 +115,7 @@ public enum PNGCodec {
           bytes.baseAddress, bytes.count, &cLimits, &header, text.baseAddress, text.count)
       }
     }
-    guard status == Int32(CPS_PNG_OK) else { throw error(status, message, name) }
+    guard status == Int32(CPS_PNG_OK) else { throw error(status, message, name, data) }
     return try swiftHeader(header, name: name)
   }
 
@@ -132,6 +132,16 @@ public enum PNGCodec {
   public static func decode(
     _ data: [UInt8], name: String, limits: ImageLimits = .standard, alphaBackground: Float = 0
   ) throws -> GrayImage {
+    try decodeSamples(data, name: name, limits: limits).luminance(background: alphaBackground)
+  }
+
+  /// Decodes a PNG file held in memory into its samples (every channel, before any conversion to gray);
+  /// see ``DecodedPNG``.
+  ///
+  /// - Throws: ``ImageError`` as ``decode(_:name:limits:alphaBackground:)``.
+  public static func decodeSamples(_ data: [UInt8], name: String, limits: ImageLimits = .standard) throws
+    -> DecodedPNG
+  {
     var image = cps_png_image()
     var cLimits = limits.cLimits
     var message = [CChar](repeating: 0, count: Int(CPS_PNG_MESSAGE_CAPACITY))
@@ -140,9 +150,11 @@ public enum PNGCodec {
         cps_png_decode(bytes.baseAddress, bytes.count, &cLimits, &image, text.baseAddress, text.count)
       }
     }
-    defer { cps_png_image_free(&image) }
-    guard status == Int32(CPS_PNG_OK) else { throw error(status, message, name) }
-    return try luminance(of: image, name: name, background: alphaBackground)
+    guard status == Int32(CPS_PNG_OK) else {
+      cps_png_image_free(&image)
+      throw error(status, message, name, data)
+    }
+    return try DecodedPNG(taking: image, name: name)
   }
 
   /// Encodes an image as an 8-bit grayscale PNG.
@@ -176,12 +188,18 @@ public enum PNGCodec {
     return Array(UnsafeBufferPointer(start: data, count: buffer.size))
   }
 
-  private static func error(_ status: Int32, _ message: [CChar], _ name: String) -> ImageError {
+  private static func error(_ status: Int32, _ message: [CChar], _ name: String, _ data: [UInt8] = [])
+    -> ImageError
+  {
     let text = String(
       decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     let kind: ImageError.Kind
     switch Int(status) {
-    case Int(CPS_PNG_ERR_NOT_PNG): kind = .notPNG
+    case Int(CPS_PNG_ERR_NOT_PNG):
+      if let format = ImageSignature(of: data[...]) {
+        return ImageError(source: name, kind: .notPNG, detail: "\(format.name) file, not PNG")
+      }
+      kind = .notPNG
     case Int(CPS_PNG_ERR_TRUNCATED): kind = .truncated
     case Int(CPS_PNG_ERR_CORRUPT): kind = .corrupt
     case Int(CPS_PNG_ERR_ZERO_SIZE): kind = .zeroSize
@@ -201,23 +219,68 @@ public enum PNGCodec {
       width: Int(header.width), height: Int(header.height), bitDepth: Int(header.bit_depth),
       colorType: colorType, isInterlaced: header.interlaced != 0, hasTransparencyChunk: header.has_trns != 0)
   }
+}
 
-  /// Converts the expanded samples (8 or 16 bits; gray, gray+alpha, RGB or RGBA) to luminance.
-  private static func luminance(of image: cps_png_image, name: String, background: Float) throws
-    -> GrayImage
-  {
+/// A decoded PNG image: every channel of every pixel, de-interlaced and expanded to 8 or 16 bits per sample
+/// (palette images become RGB, tRNS becomes an alpha channel, low-bit gray is scaled to 8 bits).
+///
+/// Holds the decoder's buffer (`width * height * channels` samples) until it is released.
+public final class DecodedPNG {
+  /// Width in pixels.
+  public let width: Int
+  /// Height in pixels.
+  public let height: Int
+  /// 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA.
+  public let channels: Int
+  /// Whether samples are 16-bit (else 8-bit).
+  public let isWide: Bool
+  private var image: cps_png_image
+  private let base: UnsafeMutablePointer<UInt8>
+  private let rowBytes: Int
+
+  init(taking image: cps_png_image, name: String) throws {
+    var image = image
     let width = Int(image.header.width)
-    let height = Int(image.header.height)
     let channels = Int(image.channels)
     let wide = image.sample_bits == 16
-    let rowBytes = image.row_bytes
     guard let base = image.pixels, (1...4).contains(channels),
-      rowBytes == width * channels * (wide ? 2 : 1)
+      image.row_bytes == width * channels * (wide ? 2 : 1)
     else {
+      cps_png_image_free(&image)
       throw ImageError(source: name, kind: .corrupt, detail: "corrupt PNG (unexpected decoded layout)")
     }
+    self.image = image
+    self.base = base
+    self.width = width
+    self.height = Int(image.header.height)
+    self.channels = channels
+    self.isWide = wide
+    self.rowBytes = image.row_bytes
+  }
+
+  deinit { cps_png_image_free(&image) }
+
+  /// Whether the image has an alpha channel (its own, or from a tRNS chunk).
+  public var hasAlpha: Bool { channels == 2 || channels == 4 }
+
+  /// Writes row `y`'s samples, interleaved (`width * channels` values), on the 0...255 scale into `row`
+  /// (16-bit samples divided by 257).
+  public func samples(row y: Int, into row: UnsafeMutableBufferPointer<Float>) {
+    precondition((0..<height).contains(y) && row.count >= width * channels, "row out of range")
+    let start = base + y * rowBytes
+    if isWide {
+      for i in 0..<(width * channels) {
+        row[i] = Float(UInt16(start[2 * i]) << 8 | UInt16(start[2 * i + 1])) / 257
+      }
+    } else {
+      for i in 0..<(width * channels) { row[i] = Float(start[i]) }
+    }
+  }
+
+  /// The luminance image (see ``PNGCodec``), with alpha composited over the gray level `background`.
+  public func luminance(background: Float = 0) -> GrayImage {
     let samples = UnsafeBufferPointer(start: base, count: rowBytes * height)
-    let hasAlpha = channels == 2 || channels == 4
+    let wide = isWide
     let maxSample: UInt32 = wide ? 65535 : 255
     let backgroundLevel = Double(background)
     var pixels = [Float](repeating: 0, count: width * height)

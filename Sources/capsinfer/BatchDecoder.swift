@@ -11,6 +11,7 @@ final class BatchDecoder: @unchecked Sendable {
   struct Settings {
     var preprocessing: DigitPreprocessing
     var polarity: Polarity
+    var alpha: AlphaHandling
     /// Side of the square model input.
     var size: Int
   }
@@ -71,7 +72,8 @@ final class BatchDecoder: @unchecked Sendable {
   private func decode(_ path: String, into batch: Batch) {
     do {
       let image = try ImageFile.readDigit(
-        atPath: path, mode: settings.preprocessing, polarity: settings.polarity, size: settings.size)
+        atPath: path, mode: settings.preprocessing, polarity: settings.polarity, alpha: settings.alpha,
+        size: settings.size)
       let index = batch.imageCount
       let size = batch.imageSize
       guard image.pixels.count == size else {

@@ -51,6 +51,19 @@ struct CapsInfer: ParsableCommand {
     })
   var preprocess: DigitPreprocessing = .mnist
 
+  @Option(
+    help: ArgumentHelp(
+      "How transparent pixels are read: auto (a transparent canvas means the alpha channel is the drawing; other transparency is composited over the border colour), ink (alpha is the drawing), over-black or over-white. Default: auto.",
+      valueName: "mode"),
+    completion: .list(AlphaHandling.allCases.map(\.rawValue)),
+    transform: { text in
+      guard let mode = AlphaHandling(rawValue: text) else {
+        throw ValidationError("--alpha takes auto, ink, over-black or over-white (got '\(text)')")
+      }
+      return mode
+    })
+  var alpha: AlphaHandling = .auto
+
   @Flag(
     inversion: .prefixedNo,
     help: """
@@ -137,7 +150,8 @@ struct CapsInfer: ParsableCommand {
     let decoder = BatchDecoder(
       inputs: InputPaths(arguments: paths, recursive: recursive),
       settings: .init(
-        preprocessing: preprocess, polarity: invert.map { $0 ? .invert : .keep } ?? .auto, size: c.inputSize),
+        preprocessing: preprocess, polarity: invert.map { $0 ? .invert : .keep } ?? .auto, alpha: alpha,
+        size: c.inputSize),
       batchSize: batchSize)
     let formatter = ResultFormatter(
       format: format, labels: network.metadata.classLabels, topK: min(topK ?? 2, c.outputCapsules))
