@@ -26,8 +26,12 @@ extension DecodedPNG {
   /// - A `size x size` image, and every image in modes ``DigitPreprocessing/scale`` and
   ///   ``DigitPreprocessing/none``, is used as it is: luminance (``PNGCodec``), alpha according to
   ///   `alpha` (``AlphaHandling``; composited over black unless the canvas is transparent), polarity, then
-  ///   ``GrayImage/digitInput(name:mode:polarity:size:)``. A clean MNIST-style file is thus fed to the model
-  ///   unchanged.
+  ///   ``GrayImage/digitInput(name:mode:polarity:size:)``. A clean MNIST-style file (background exactly 0
+  ///   on the border after polarity) is thus fed to the model unchanged. In mode ``DigitPreprocessing/mnist``
+  ///   a `size x size` image whose border is not 0 (paper or sensor noise) has its levels cleaned as in
+  ///   ``InkCleaning`` with the border median as background, and keeps its geometry. With a forced
+  ///   polarity (``Polarity/invert`` or ``Polarity/keep``) the image is used as it is, without cleaning or
+  ///   the blank check.
   /// - Other sizes in mode ``DigitPreprocessing/mnist`` go through background removal (see
   ///   ``DigitPreprocessing/mnist``).
   ///
@@ -44,6 +48,14 @@ extension DecodedPNG {
     guard mode == .mnist, width != size || height != size else {
       let (gray, drawn) = asIs(alpha: alpha)
       let image = try gray.digitInput(name: name, mode: mode, polarity: drawn ? .keep : polarity, size: size)
+      // A polarity forced by the caller is taken as it is: the image is what they asked the model to see.
+      if polarity != .auto && !drawn { return image }
+      let plane = Plane(width: image.width, height: image.height, values: image.pixels)
+      if mode == .mnist && plane.borderMedian != 0 {
+        // Not a clean digit (paper or sensor noise around it): levels cleaned, geometry kept.
+        let cleaned = try InkCleaning.clean(plane, name: name, background: .borderMedian)
+        return GrayImage(unchecked: cleaned.width, cleaned.height, cleaned.values)
+      }
       try image.requireContrast(name: name)
       return image
     }

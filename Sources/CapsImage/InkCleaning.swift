@@ -8,25 +8,53 @@ struct Plane {
     get { values[y * width + x] }
     set { values[y * width + x] = newValue }
   }
+
+  /// The median of the first and last rows and columns.
+  var borderMedian: Float {
+    var border = [Float]()
+    for y in 0..<height {
+      for x in 0..<width where y == 0 || y == height - 1 || x == 0 || x == width - 1 {
+        border.append(self[x, y])
+      }
+    }
+    border.sort()
+    return border[border.count / 2]
+  }
 }
 
 extension InkProjection {
   /// The projected image (ink positive), box-averaged by the smallest integer factor that brings its
-  /// longer side to at most `maxSide`. One pass over the decoded rows; memory is the output only.
+  /// longer side to at most `maxSide`. One pass over the decoded rows; memory is the output and one row.
   func plane(of png: DecodedPNG, maxSide: Int) -> Plane {
     let factor = max(1, (max(png.width, png.height) + maxSide - 1) / maxSide)
     let width = (png.width + factor - 1) / factor
     let height = (png.height + factor - 1) / factor
+    let channels = png.channels
     var sums = [Float](repeating: 0, count: width * height)
-    var counts = [Float](repeating: 0, count: width * height)
-    PixelSampler(png).forEachRow(0..<png.height) { y, pixelAt in
-      let row = (y / factor) * width
-      for x in 0..<png.width {
-        sums[row + x / factor] += value(pixelAt(x))
-        counts[row + x / factor] += 1
+    var row = [Float](repeating: 0, count: png.width * channels)
+    sums.withUnsafeMutableBufferPointer { sums in
+      row.withUnsafeMutableBufferPointer { row in
+        for y in 0..<png.height {
+          png.samples(row: y, into: row)
+          let samples = UnsafeBufferPointer(row)
+          let base = (y / factor) * width
+          for column in 0..<width {
+            var sum: Float = 0
+            for x in (column * factor)..<min(png.width, (column + 1) * factor) {
+              sum += value(PixelSampler.pixel(samples, x * channels, channels))
+            }
+            sums[base + column] += sum
+          }
+        }
       }
     }
-    for i in sums.indices { sums[i] /= counts[i] }
+    for y in 0..<height {
+      let rows = min(png.height, (y + 1) * factor) - y * factor
+      for x in 0..<width {
+        let columns = min(png.width, (x + 1) * factor) - x * factor
+        sums[y * width + x] /= Float(rows * columns)
+      }
+    }
     return Plane(width: width, height: height, values: sums)
   }
 }
@@ -41,19 +69,33 @@ extension InkProjection {
 /// 2. **Noise.** The residual's median `m` and its robust spread `sigma` (1.4826 x the median absolute
 ///    deviation) give the noise floor `low = m + 4 sigma`.
 /// 3. **Marks.** Pixels above `low` are grouped into 8-connected components. The digit is the component
-///    with the largest ink mass plus every component with at least 5% of its mass lying within half the
-///    digit's size of it (broken strokes), and small pieces inside its box. Everything else (noise, dust,
+///    with the largest ink mass plus every component with at least 2% of its mass lying within half the
+///    digit's size of it (broken strokes), and pieces of at least 0.5% inside its box. Everything else (noise, dust,
 ///    specks, distant marks) becomes 0, so it cannot widen the crop.
 /// 4. **No digit.** The image is blank when nothing rises above the floor, when the largest mark spans
 ///    less than 2.5% of the image's longer side (or 3 pixels), or when its peak is under
 ///    `max(6 sigma, 12)` levels above the background.
-/// 5. **Ink scale.** Kept pixels map linearly from `low` (0) to the 75th percentile of the kept residuals
-///    (255), clamped: background exactly 0, ink graded up to 255 with its anti-aliased edges, as MNIST
+/// 5. **Ink scale.** Kept pixels map linearly from `low` (0) to the median of the kept residuals (255),
+///    clamped: background exactly 0, ink graded up to 255 with its anti-aliased edges, as MNIST
 ///    digits are.
 enum InkCleaning {
+  /// What is taken as the background level.
+  enum Background {
+    /// The smooth surface of step 1, for images large enough to hold cells of background.
+    case surface
+    /// One level, the median of the outermost pixels (for small images such as a 28x28 digit).
+    case borderMedian
+  }
+
   /// The result: the cleaned plane (0 outside the digit, 0...255 inside).
-  static func clean(_ plane: Plane, name: String) throws -> Plane {
-    let residual = subtractingBackground(plane)
+  static func clean(_ plane: Plane, name: String, background: Background = .surface) throws -> Plane {
+    let residual: Plane
+    switch background {
+    case .surface: residual = subtractingBackground(plane)
+    case .borderMedian:
+      let level = plane.borderMedian
+      residual = Plane(width: plane.width, height: plane.height, values: plane.values.map { $0 - level })
+    }
     let (median, sigma) = robustSpread(residual.values)
     let low = median + 4 * sigma
     let marks = Components(residual, above: low)
@@ -81,7 +123,7 @@ enum InkCleaning {
       inkValues.append(residual.values[i])
     }
     inkValues.sort()
-    let high = max(inkValues[inkValues.count * 3 / 4], low + 1)
+    let high = max(inkValues[inkValues.count / 2], low + 1)
     var out = Plane(
       width: plane.width, height: plane.height, values: .init(repeating: 0, count: plane.values.count))
     for (i, label) in marks.labels.enumerated() where label >= 0 && kept[Int(label)] {
@@ -247,7 +289,9 @@ struct Components {
         let near =
           m.minX <= box.maxX + reach && m.maxX >= box.minX - reach && m.minY <= box.maxY + reach
           && m.maxY >= box.minY - reach
-        guard (near && m.mass >= 0.05 * main.mass) || (inside && m.mass >= 0.01 * main.mass) else { continue }
+        guard (near && m.mass >= 0.02 * main.mass) || (inside && m.mass >= 0.005 * main.mass) else {
+          continue
+        }
         kept[i] = true
         box = (min(box.minX, m.minX), min(box.minY, m.minY), max(box.maxX, m.maxX), max(box.maxY, m.maxY))
         changed = true

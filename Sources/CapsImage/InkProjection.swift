@@ -19,7 +19,8 @@ public enum AlphaHandling: String, CaseIterable, Equatable, Sendable {
 /// median colour of a frame around the border, the ink the mean colour of the 1% of pixels farthest
 /// from it. Ink is thus the positive direction whatever its colour or polarity (blue ballpoint on
 /// yellow paper keeps its full contrast, where luminance loses part of it), and the result is
-/// 0 at the background colour, on the 0...255 scale of the image's samples.
+/// 0 at the background colour, on the 0...255 scale of the image's samples (the root mean square over
+/// the colour channels).
 struct InkProjection {
   /// The composited colour of a pixel: (gray, 0, 0) for gray images, (r, g, b) otherwise.
   typealias Colour = SIMD3<Float>
@@ -35,7 +36,8 @@ struct InkProjection {
 
   let compositing: Compositing
   let background: Colour
-  /// Unit vector from the background colour towards the ink colour; zero when the image is uniform.
+  /// The direction from the background colour towards the ink colour, of length 1 for gray images and
+  /// 1/sqrt(3) for colour ones (so values are on the scale of one channel); zero when the image is uniform.
   let direction: Colour
 
   /// Estimates compositing, background and ink direction from `png`.
@@ -54,7 +56,8 @@ struct InkProjection {
       direction = Colour(1, 0, 0)
     } else {
       let samples = sampler.grid().map { Self.colour($0, compositing) - background }
-      direction = Self.inkDirection(samples)
+      // Scaled so that a gray difference of d levels in every channel projects to d (the RMS over channels).
+      direction = Self.inkDirection(samples) / (png.channels >= 3 ? Float(3).squareRoot() : 1)
       let sum = direction.x + (png.channels >= 3 ? direction.y + direction.z : 0)
       if (polarity == .invert && sum > 0) || (polarity == .keep && sum < 0) { direction = -direction }
     }

@@ -1,3 +1,5 @@
+import CapsImage
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Musl)
@@ -97,7 +99,7 @@ struct InputPaths: IteratorProtocol {
       } else if Self.hasPNGExtension(name) {
         return .file(path)
       } else {
-        skipped.files += 1
+        skipped.countFile(named: name)
       }
     }
     return nil
@@ -156,15 +158,39 @@ struct FileIdentity: Equatable {
 struct SkipCounts {
   /// Files without a .png extension.
   var files = 0
+  /// Of those, how many have the extension of a known image format, by format name (`JPEG`, `GIF`, ...).
+  var imageFormats: [String: Int] = [:]
   /// Subdirectories (without --recursive).
   var directories = 0
   /// Directories reached again through a symlink while being listed.
   var loops = 0
 
-  /// For example "3 non-PNG files, 1 subdirectory (use --recursive)"; nil when nothing was skipped.
+  /// Counts a skipped file, by the image format its extension names.
+  mutating func countFile(named name: String) {
+    files += 1
+    if let dot = name.lastIndex(of: "."),
+      let format = ImageSignature(fileExtension: String(name[name.index(after: dot)...]))
+    {
+      imageFormats[format.name, default: 0] += 1
+    }
+  }
+
+  /// For example "3 non-PNG files (2 JPEG, 1 other), 1 subdirectory (use --recursive)"; nil when nothing
+  /// was skipped.
   var description: String? {
     var parts: [String] = []
-    if files > 0 { parts.append("\(files) non-PNG \(files == 1 ? "file" : "files")") }
+    if files > 0 {
+      var text = "\(files) non-PNG \(files == 1 ? "file" : "files")"
+      if !imageFormats.isEmpty {
+        var kinds = imageFormats.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map {
+          "\($0.value) \($0.key)"
+        }
+        let others = files - imageFormats.values.reduce(0, +)
+        if others > 0 { kinds.append("\(others) other") }
+        text += " (\(kinds.joined(separator: ", ")))"
+      }
+      parts.append(text)
+    }
     if directories > 0 {
       parts.append("\(directories) \(directories == 1 ? "subdirectory" : "subdirectories") (use --recursive)")
     }

@@ -80,7 +80,11 @@ struct PNGEncodingTests {
     #expect(try ImageFile.readPNG(atPath: path) == second)
     #expect(try ImageFile.readPNGHeader(atPath: path).isInterlaced)
     #expect(Self.listing(directory) == ["out.png"])
-    #expect(try ImageFile.readDigit(atPath: path, mode: .scale).width == 28)
+    // Random noise holds no digit: refused, not classified.
+    #expect {
+      try ImageFile.readDigit(atPath: path, mode: .scale)
+    } throws: { ($0 as? ImageError)?.kind == .noDigit }
+    #expect(try ImageFile.readDigit(atPath: path, mode: .scale, polarity: .keep).width == 28)
 
     let missingDirectory = "\(directory)/missing/out.png"
     #expect(throws: ImageError.self) { try ImageFile.writePNG(first, toPath: missingDirectory) }
