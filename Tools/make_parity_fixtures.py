@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(TOOLS, "examples"))
 import capsnet  # noqa: E402
 import checkpoints  # noqa: E402
 import mnist  # noqa: E402
+import pngwriter  # noqa: E402
 import record_activations as ra  # noqa: E402
 from types_major_capsnet import TypesMajorCapsNet  # noqa: E402
 
@@ -40,6 +41,8 @@ TINY = dict(conv1_channels=8, primary_types=6, primary_dim=4, out_caps=10, out_d
             decoder=())
 SCALE_CONV1, SCALE_CONV2 = 2.0, 5.0
 COUNT = 32
+PNG_COUNT = 6
+SIDE = 28
 STAGES = {"conv2": "conv2", "primary": "primary"}
 
 
@@ -149,6 +152,23 @@ def main():
                                        stages={"conv1": "conv1:relu", "conv2": "conv2",
                                                "primary": ("conv2", lambda x2: capsnet.squash(large.primary(x2)))},
                                        description="capsnet.py:CapsNet large_conv2.pth")
+
+    # The user's own PNG files: 16-bit gray, so that the decoded values v16/257 are not integers
+    # (the activations then carry float32 pixels), recorded from the types-major module.
+    png_dir = out("png16")
+    os.makedirs(png_dir, exist_ok=True)
+    png_paths = []
+    for k in range(PNG_COUNT):
+        v16 = pixels[k].astype(np.int64) * 257 + (np.arange(SIDE * SIDE).reshape(SIDE, SIDE) * 37 + k) % 200
+        name = os.path.join(png_dir, f"d{indices[k]}_gray16.png")
+        pngwriter.write_png(name, np.minimum(v16, 65535).astype(np.uint16), color_type=0, bit_depth=16)
+        png_paths.append(name)
+    png_pixels, _, _ = ra.png_digits(png_paths)
+    assert png_pixels.dtype == np.float32 and not np.array_equal(png_pixels, np.round(png_pixels))
+    ra.record_activations(model, out("png16.activations.h5"), pixels=png_pixels, labels=labels[:PNG_COUNT],
+                          indices=indices[:PNG_COUNT],
+                          stages={"primary": "primary"}, force=True,
+                          description="types_major_capsnet.py:TypesMajorCapsNet on png16/*.png")
 
     # Two CapsNets in one checkpoint: neither name is preferred, so --key is needed. They share every
     # tensor (saved once) but conv2.bias, which the teacher has plus 1.

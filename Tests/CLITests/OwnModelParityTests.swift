@@ -155,4 +155,31 @@ import Testing
     #expect(gramAI.status == 1)
     #expect(try runTool("capsconv", ["import", modelFile, "--primary-order", "sideways"]).status == 64)
   }
+
+  /// The user's own PNG files, recorded as record_activations.py decodes them (16-bit gray, so the
+  /// values v/257 are not integers and the file carries float32 pixels): verify passes, and
+  /// capsinfer, decoding the files itself, predicts what the user's module predicted.
+  @Test func ownPNGFilesRecordedByTheModuleAgreeWithCapsinfer() throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let reference = Self.parity("png16.activations.h5")
+    let activations = try ReferenceActivations.read(at: reference)
+    #expect(activations.pixels.values.contains { $0 != $0.rounded() })
+    let (pass, _) = try Self.verifyJSON([
+      Self.parity("types_major.pth"), "--reference", reference, "--primary-order", "types-major",
+    ])
+    #expect(pass.status == 0, "\(pass.stdout)\(pass.stderr)")
+
+    let model = folder.appendingPathComponent("m.caps.h5").path
+    let imported = try runTool(
+      "capsconv", ["import", Self.parity("types_major.pth"), "--primary-order", "types-major", "-o", model])
+    #expect(imported.status == 0, "\(imported.stderr)")
+    let files = activations.indices.map { Self.parity("png16/d\($0)_gray16.png") }
+    #expect(files.count == activations.count)
+    let classified = try runTool("capsinfer", ["--model", model, "--format", "csv"] + files)
+    #expect(classified.status == 0, "\(classified.stderr)")
+    let rows = classified.stdout.split(separator: "\n").dropFirst().map { $0.split(separator: ",") }
+    #expect(rows.map { String($0[0]) } == files)
+    #expect(rows.map { Int($0[1]) ?? -1 } == activations.predictions)
+  }
 }
