@@ -267,7 +267,12 @@ def _flatten(value):
 
 
 def final_output(result, n, selector=None):
-    """(digit capsules or None, lengths) from what forward returned."""
+    """(digit capsules or None, lengths, description) from what forward returned.
+
+    The output capsules are the first float tensor [N, J, M] that is not an image ([N, 28, 28]);
+    failing that, the lengths are the [N, J] tensor with the fewest columns (a flattened
+    reconstruction [N, 784] has more). `selector` (a tuple index or dict key) overrides the search.
+    """
     if selector is not None:
         if isinstance(result, dict):
             result = result[selector if selector in result else str(selector)]
@@ -275,11 +280,12 @@ def final_output(result, n, selector=None):
             result = result[int(selector)]
     tensors = [t for t in _flatten(result) if t.is_floating_point() and t.shape[:1] == (n,)]
     for t in tensors:
-        if t.dim() == 3:
-            return t, t.norm(dim=-1)
-    for t in tensors:
-        if t.dim() == 2:
-            return None, t
+        if t.dim() == 3 and tuple(t.shape[1:]) != (SIDE, SIDE):
+            return t, t.norm(dim=-1), f"output capsules {list(t.shape)}"
+    flat = [t for t in tensors if t.dim() == 2]
+    if flat:
+        t = min(flat, key=lambda t: t.shape[1])
+        return None, t, f"capsule lengths {list(t.shape)}"
     shapes = [list(t.shape) for t in _flatten(result)]
     raise ValueError(f"forward returned no output capsules [N, J, M] or lengths [N, J] for N = {n} "
                      f"(tensors {shapes}); pick one with --output")
@@ -368,7 +374,9 @@ def record_activations(model, out_path, *, pixels, labels=None, indices=None, st
     missing = [s for s in stages if s not in recorded]
     if missing:
         raise ValueError(f"stages {missing}: their modules were not called by forward")
-    caps, lengths = final_output(result, n, output)
+    caps, lengths, found = final_output(result, n, output)
+    if not quiet:
+        print(f"final output: {found}" + ("" if output is None else f" (--output {output})"))
     data = {"pixels": pixels, "input": x.numpy().astype(np.float32)}
     if labels is not None:
         data["labels"] = np.asarray(labels, dtype=np.int64)
