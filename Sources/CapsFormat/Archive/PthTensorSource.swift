@@ -5,9 +5,10 @@ import Foundation
 ///
 /// The archive holds `<stem>/data.pkl` (the pickled object), `<stem>/data/<key>` (one raw storage per
 /// key) and `<stem>/byteorder` (absent in older files: little-endian). Opening validates the archive,
-/// decodes the pickle with `Unpickler` (which executes nothing), finds the state_dict (plain, or inside
-/// a checkpoint dict: see `stateDict(in:path:entry:key:)`) and checks that every storage it names exists with the size the pickle
-/// gives. Tensors are read one at a time, converted to Float, honouring offset and strides.
+/// decodes the pickle with `Unpickler` (which executes nothing), finds the state_dict (plain, or
+/// inside a checkpoint dict: see `stateDict(in:path:entry:key:)`) and checks that every storage it
+/// names exists with the size the pickle gives. Tensors are read one at a time, converted to Float,
+/// honouring offset and strides.
 struct PthTensorSource: TensorSource {
   let path: String
   /// Keys followed to reach the state_dict, e.g. `["state_dict"]`; empty for a plain one.
