@@ -27,7 +27,8 @@ extension CapsConv {
     @Option(help: "Absolute tolerance per element (default: 1e-4 x the stage's largest |reference|).")
     var atol: Double?
 
-    @Option(help: "Relative tolerance on the capsule lengths (their atol: 1e-5 x the largest length, or --atol).")
+    @Option(
+      help: "Relative tolerance on the capsule lengths (their atol: 1e-5 x the largest length, or --atol).")
     var lengthRtol: Double = 1e-5
 
     @Option(
