@@ -220,7 +220,11 @@ def build_model(spec, args_json=None, kv_args=(), weights=None, key=None, quiet=
         if missing or unexpected:
             raise ValueError(f"{weights}: does not fit {spec}: missing {sorted(missing)}, "
                              f"unexpected {sorted(unexpected)}")
-        model.load_state_dict(sd, strict=True)
+        try:
+            model.load_state_dict(sd, strict=True)
+        except RuntimeError as e:  # shape mismatches: the constructor arguments do not fit
+            raise ValueError(f"{weights}: does not fit {spec} with these arguments: "
+                             f"{' '.join(str(e).split())[:400]}") from None
         if not quiet:
             print(f"loaded {weights}" + (f" (state_dict from {where!r})" if where else ""))
     return model
