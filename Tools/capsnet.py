@@ -29,10 +29,13 @@ class CapsConfig:
     conv1_kernel: int = 9
     conv2_kernel: int = 9
     conv2_stride: int = 2
+    # Widths of the decoder's Linear layers (the last is input_size**2); () for no decoder.
+    decoder: tuple = (512, 1024, IMAGE_SIZE * IMAGE_SIZE)
+    input_size: int = IMAGE_SIZE
 
     @property
     def conv1_size(self):
-        return IMAGE_SIZE - self.conv1_kernel + 1
+        return self.input_size - self.conv1_kernel + 1
 
     @property
     def grid(self):
@@ -96,14 +99,12 @@ class CapsNet(nn.Module):
         self.conv2 = nn.Conv2d(c.conv1_channels, c.primary_types * c.primary_dim,
                                kernel_size=c.conv2_kernel, stride=c.conv2_stride)
         self.digit_capsules = DigitCapsules(c.in_caps, c.out_caps, c.primary_dim, c.out_dim, c.iterations)
-        self.decoder = nn.Sequential(
-            nn.Linear(c.out_caps * c.out_dim, 512),
-            nn.ReLU(),
-            nn.Linear(512, 1024),
-            nn.ReLU(),
-            nn.Linear(1024, IMAGE_SIZE * IMAGE_SIZE),
-            nn.Sigmoid(),
-        )
+        layers = []
+        width = c.out_caps * c.out_dim
+        for k, out in enumerate(c.decoder):
+            layers += [nn.Linear(width, out), nn.Sigmoid() if k == len(c.decoder) - 1 else nn.ReLU()]
+            width = out
+        self.decoder = nn.Sequential(*layers) if layers else None
 
     def primary(self, x2):
         n = x2.shape[0]
@@ -112,9 +113,12 @@ class CapsNet(nn.Module):
         return x2.reshape(n, c.primary_dim, c.in_caps).permute(0, 2, 1)
 
     def decode(self, v, pred):
+        if self.decoder is None:
+            return None
         mask = F.one_hot(pred, num_classes=self.config.out_caps).to(v.dtype)
         flat = (v * mask[:, :, None]).reshape(v.shape[0], -1)
-        return self.decoder(flat).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+        side = self.config.input_size
+        return self.decoder(flat).reshape(-1, side, side)
 
     def forward(self, x):
         """x: normalised [N,1,28,28]. Returns (v [N,J,M], reconstruction [N,28,28], pred [N])."""
@@ -146,7 +150,8 @@ class CapsNet(nn.Module):
         out["lengths"] = lengths
         pred = (v * v).sum(-1).argmax(-1)
         out["prediction"] = pred
-        out["reconstruction"] = self.decode(v, pred)
+        if self.decoder is not None:
+            out["reconstruction"] = self.decode(v, pred)
         return out
 
 
@@ -178,7 +183,12 @@ def normalise_keys(sd):
 
 
 def infer_config(shapes, iterations=3):
-    """Infer a CapsConfig from a {key: shape} mapping and check that the shapes agree."""
+    """Infer a CapsConfig from a {key: shape} mapping and check that the shapes agree.
+
+    Nothing is fixed but the architecture: conv1/primary widths and kernels, capsule counts and
+    dimensions, and the decoder (any number of Linear layers `decoder.0, .2, .4, ...`, or none) all
+    come from the shapes, as in CapsKit's reader.
+    """
     def shape(key):
         if key not in shapes:
             raise ValueError(f"missing tensor {key!r}")
@@ -188,18 +198,33 @@ def infer_config(shapes, iterations=3):
     c2w = shape("conv2.weight")
     w = shape("digit_capsules.weight")
     if len(c1w) != 4 or c1w[1] != 1 or c1w[2] != c1w[3]:
-        raise ValueError(f"conv1.weight has shape {c1w}, expected [C1,1,k,k]")
+        raise ValueError(f"conv1.weight has shape {list(c1w)}, expected [C1,1,k,k]")
     if len(c2w) != 4 or c2w[2] != c2w[3]:
-        raise ValueError(f"conv2.weight has shape {c2w}, expected [C2,C1,k,k]")
+        raise ValueError(f"conv2.weight has shape {list(c2w)}, expected [C2,C1,k,k]")
     if len(w) != 4:
-        raise ValueError(f"digit_capsules.weight has shape {w}, expected [I,J,D,M]")
+        raise ValueError(f"digit_capsules.weight has shape {list(w)}, expected [I,J,D,M]")
     i_caps, j_caps, d, m = w
     c2 = c2w[0]
-    if c2 % d:
+    if d < 1 or c2 % d:
         raise ValueError(f"conv2 outputs {c2} not divisible by primary dim {d}")
+    decoder = []
+    while f"decoder.{2 * len(decoder)}.weight" in shapes:
+        dw = shape(f"decoder.{2 * len(decoder)}.weight")
+        if len(dw) != 2:
+            raise ValueError(f"decoder.{2 * len(decoder)}.weight has shape {list(dw)}, expected [out,in]")
+        decoder.append(dw[0])
+    input_size = IMAGE_SIZE
+    if decoder:
+        side = int(round(decoder[-1] ** 0.5))
+        if side * side != decoder[-1]:
+            raise ValueError(f"the decoder's last layer has {decoder[-1]} outputs, not a square image")
+        input_size = side
     cfg = CapsConfig(conv1_channels=c1w[0], primary_types=c2 // d, primary_dim=d,
                      out_caps=j_caps, out_dim=m, iterations=iterations,
-                     conv1_kernel=c1w[2], conv2_kernel=c2w[2])
+                     conv1_kernel=c1w[2], conv2_kernel=c2w[2], decoder=tuple(decoder), input_size=input_size)
+    if cfg.grid < 1:
+        raise ValueError(f"kernels {cfg.conv1_kernel} and {cfg.conv2_kernel} leave no primary grid "
+                         f"on a {input_size}x{input_size} input")
     if cfg.in_caps != i_caps:
         raise ValueError(f"digit_capsules.weight has {i_caps} input capsules, conv2 gives {cfg.in_caps}")
     expected = expected_shapes(cfg)
@@ -214,20 +239,19 @@ def infer_config(shapes, iterations=3):
 
 def expected_shapes(cfg):
     c = cfg
-    hw = IMAGE_SIZE * IMAGE_SIZE
-    return {
+    out = {
         "conv1.weight": (c.conv1_channels, 1, c.conv1_kernel, c.conv1_kernel),
         "conv1.bias": (c.conv1_channels,),
         "conv2.weight": (c.primary_types * c.primary_dim, c.conv1_channels, c.conv2_kernel, c.conv2_kernel),
         "conv2.bias": (c.primary_types * c.primary_dim,),
         "digit_capsules.weight": (c.in_caps, c.out_caps, c.primary_dim, c.out_dim),
-        "decoder.0.weight": (512, c.out_caps * c.out_dim),
-        "decoder.0.bias": (512,),
-        "decoder.2.weight": (1024, 512),
-        "decoder.2.bias": (1024,),
-        "decoder.4.weight": (hw, 1024),
-        "decoder.4.bias": (hw,),
     }
+    width = c.out_caps * c.out_dim
+    for k, out_width in enumerate(c.decoder):
+        out[f"decoder.{2 * k}.weight"] = (out_width, width)
+        out[f"decoder.{2 * k}.bias"] = (out_width,)
+        width = out_width
+    return out
 
 
 def model_from_state_dict(sd, iterations=3):

@@ -67,6 +67,13 @@ struct MetadataAttributes {
     if let labels = strings["class_labels"] { metadata.classLabels = labels }
     metadata.sourceName = strings["source_name"]?.first
     metadata.sourceSHA256 = strings["source_sha256"]?.first
+    if let order = strings["source_primary_order"]?.first {
+      if let parsed = PrimaryCapsuleOrder(rawValue: order) {
+        metadata.sourcePrimaryOrder = parsed
+      } else {
+        problems.append("metadata 'source_primary_order' is '\(order)', expected dims-major or types-major")
+      }
+    }
     return metadata
   }
 
@@ -98,6 +105,7 @@ struct MetadataAttributes {
     strings["class_labels"] = metadata.classLabels
     if let name = metadata.sourceName { strings["source_name"] = [name] }
     if let digest = metadata.sourceSHA256 { strings["source_sha256"] = [digest] }
+    if let order = metadata.sourcePrimaryOrder { strings["source_primary_order"] = [order.rawValue] }
   }
 
   private init(formatVersion: Int) { self.formatVersion = formatVersion }

@@ -20,6 +20,12 @@ public enum ModelFile {
     public var defaultPrimaryStride: Int = 2
     /// The checkpoint's layout; nil detects it from the keys, shapes and (Keras) HDF5 attributes.
     public var layout: CheckpointLayout? = nil
+    /// The primary-capsule order of a reference-layout checkpoint; nil assumes the reference
+    /// (dims-major). It cannot be read from the file; a types-major checkpoint is converted.
+    public var primaryOrder: PrimaryCapsuleOrder? = nil
+    /// The entry of a `torch.save` checkpoint dict holding the state_dict (`a/b` when nested);
+    /// nil finds it (see docs/FORMAT.md §4).
+    public var stateDictKey: String? = nil
 
     /// The defaults listed above.
     public init() {}
@@ -37,6 +43,10 @@ public enum ModelFile {
     public var layout: CheckpointLayout = .reference
     /// True when the layout was detected, false when `ReadOptions.layout` gave it.
     public var layoutWasDetected = true
+    /// The primary-capsule order the checkpoint was read in (nil for a model file or another
+    /// layout, whose order is known), and whether `ReadOptions.primaryOrder` gave it.
+    public var primaryOrder: PrimaryCapsuleOrder? = nil
+    public var primaryOrderWasGiven = false
   }
 
   /// Largest number of output capsules (classes) accepted; each gets a label in memory.
@@ -76,7 +86,48 @@ public enum ModelFile {
       provenance.renamedKeys.insert(
         "state_dict taken from '\(archive.wrappers.joined(separator: "/"))'", at: 0)
     }
+    try applyPrimaryOrder(to: &model, provenance: &provenance, options: options, path: opened.source.path)
     return (model, provenance)
+  }
+
+  /// Converts a reference-layout checkpoint's conv2 from `options.primaryOrder` to the reference
+  /// order and records the order in the metadata; refuses the option where the order is known.
+  private static func applyPrimaryOrder(
+    to model: inout CapsModel, provenance: inout Provenance, options: ReadOptions, path: String
+  ) throws(FormatError) {
+    let isCheckpoint = provenance.layout == .reference && !provenance.hasMetadata
+    if let order = options.primaryOrder, !isCheckpoint {
+      let reason =
+        provenance.hasMetadata
+        ? "is a CapsKit model file, already in the reference primary order (imported from a \(model.metadata.sourcePrimaryOrder?.rawValue ?? "dims-major") checkpoint)"
+        : "is a \(provenance.layout.implementation) checkpoint, whose primary order the converter knows"
+      throw .unexpectedContent(
+        path: path,
+        reason: "\(reason); --primary-order \(order.rawValue) applies to reference-layout checkpoints only")
+    }
+    guard isCheckpoint else { return }
+    let order = options.primaryOrder ?? .dimsMajor
+    provenance.primaryOrder = order
+    provenance.primaryOrderWasGiven = options.primaryOrder != nil
+    var metadata = model.metadata
+    metadata.sourcePrimaryOrder = order
+    var weights = model.weights
+    if order != .dimsMajor {
+      let c = model.configuration
+      for key in ["conv2.weight", "conv2.bias"] {
+        guard let tensor = weights[key] else { continue }
+        weights[key] = TensorLayoutOps.reorderRows(tensor) {
+          order.sourceChannel(forReferenceChannel: $0, types: c.primaryTypes, dimension: c.primaryDimension)
+        }
+      }
+    }
+    do {
+      model = try CapsModel(
+        configuration: model.configuration, metadata: metadata, weights: weights,
+        allowNonFinite: options.allowNonFinite, origin: path)
+    } catch {
+      throw .invalidModel(error)
+    }
   }
 
   /// Reads and validates a model from any tensor source.

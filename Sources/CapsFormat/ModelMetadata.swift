@@ -6,6 +6,27 @@ public enum RoutingSoftmaxAxis: String, Sendable, Codable, CaseIterable {
   case outputCapsules = "output_capsules"
 }
 
+/// Where a checkpoint's primary convolution puts capsule component d of type t among its T·D output
+/// channels. Both conventions give identical shapes, so a checkpoint cannot tell them apart; import
+/// converts either to the reference order by permuting conv2's output channels (weight and bias).
+public enum PrimaryCapsuleOrder: String, Sendable, Codable, CaseIterable {
+  /// labml's reference: channel d·T + t (`x.view(N, D, T·G·G).permute(0, 2, 1)`); what CapsKit stores.
+  case dimsMajor = "dims-major"
+  /// Channel t·D + d (`x.view(N, T, D, G, G)`), the other common reshape.
+  case typesMajor = "types-major"
+
+  /// The channel of a checkpoint in this order that holds reference channel `channel` (= d·T + t).
+  public func sourceChannel(forReferenceChannel channel: Int, types: Int, dimension: Int) -> Int {
+    switch self {
+    case .dimsMajor: channel
+    case .typesMajor: (channel % types) * dimension + channel / types
+    }
+  }
+
+  /// The formula, for messages.
+  public var channelFormula: String { self == .dimsMajor ? "channel d*T + t" : "channel t*D + d" }
+}
+
 /// Input preprocessing: `(pixel / 255 - mean) / std`, computed in Float.
 public struct InputNormalization: Sendable, Equatable, Codable {
   /// Subtracted after dividing by 255.
@@ -44,6 +65,10 @@ public struct ModelMetadata: Sendable, Equatable {
   public var sourceName: String?
   /// SHA-256 (lowercase hex) of the file the weights were imported from, if known.
   public var sourceSHA256: String?
+  /// The primary-capsule order of the checkpoint the weights were imported from, if known. The
+  /// weights themselves are always in the reference order (dims-major); `verify` compares a
+  /// recorded `conv2` stage in this order.
+  public var sourcePrimaryOrder: PrimaryCapsuleOrder?
 
   /// Metadata with the reference defaults for everything not given.
   public init(

@@ -7,7 +7,7 @@ public struct ReferenceActivations: Sendable {
   public let count: Int
   /// Routing iterations the reference ran.
   public let routingIterations: Int
-  /// Raw pixels, `count * size * size` values on the 0...255 scale.
+  /// Raw pixels, `count * size * size` values on the 0...255 scale (stored as uint8 or float32).
   public let pixels: Tensor
   /// MNIST indices and true labels of the images (empty when absent).
   public let indices: [Int]
@@ -45,9 +45,14 @@ public struct ReferenceActivations: Sendable {
       guard names.contains("pixels"), names.contains("prediction") else {
         throw FormatError.unexpectedContent(path: path, reason: "missing dataset 'pixels' or 'prediction'")
       }
-      let (pixelShape, rawPixels) = try file.read("pixels", as: UInt8.self, maxCount: maxElements)
+      // uint8, or float32 for images whose decoded values are not integers (16-bit PNGs).
+      let (pixelShape, pixelValues) = try file.read("pixels", as: Float.self, maxCount: maxElements)
       guard let count = pixelShape.first, count > 0 else {
         throw FormatError.unexpectedContent(path: path, reason: "dataset 'pixels' is empty")
+      }
+      if let bad = pixelValues.firstIndex(where: { !(0...255).contains($0) }) {
+        throw FormatError.unexpectedContent(
+          path: path, reason: "'pixels' value \(pixelValues[bad]) at flat index \(bad) is outside 0...255")
       }
       var stages: [String: Tensor] = [:]
       for name in stageNames where names.contains(name) {
@@ -73,7 +78,7 @@ public struct ReferenceActivations: Sendable {
       }
       return ReferenceActivations(
         path: path, count: count, routingIterations: iterations,
-        pixels: Tensor(shape: pixelShape, values: rawPixels.map { Float($0) }),
+        pixels: Tensor(shape: pixelShape, values: pixelValues),
         indices: try integers("indices"),
         labels: try integers("labels"), predictions: predictions, stages: stages)
     }

@@ -3,18 +3,43 @@ import CapsFormat
 /// Compares the runtime with reference activations stage by stage; the code path behind
 /// `capsconv verify` and the parity tests.
 public enum ParityCheck {
-  /// Largest absolute error allowed per stage.
-  public struct Tolerances: Sendable {
-    /// For every stage not overridden (default 1e-4).
-    public var absolute: Double = 1e-4
-    /// Per stage name (`lengths` defaults to 1e-5).
-    public var perStage: [String: Double] = ["lengths": 1e-5]
+  /// The error allowed on one stage, per element as NumPy's `allclose`:
+  /// `|runtime - reference| <= atol + rtol * |reference|`.
+  public struct Tolerance: Sendable, Encodable, Equatable {
+    /// rtol, relative to each reference element.
+    public var relative: Double
+    /// atol; nil makes it `absoluteScale` times the largest |reference| of the stage, because the
+    /// rounding error of a float32 sum grows with its terms, not with its result: an element near
+    /// zero in a stage whose values reach 500 carries the error of sums of hundreds.
+    public var absolute: Double?
+    /// atol as a fraction of the stage's largest reference magnitude, when `absolute` is nil.
+    public var absoluteScale: Double
 
-    /// 1e-4 on every stage, 1e-5 on the lengths.
+    /// A tolerance; see the properties.
+    public init(relative: Double, absolute: Double? = nil, absoluteScale: Double) {
+      self.relative = relative
+      self.absolute = absolute
+      self.absoluteScale = absoluteScale
+    }
+
+    /// The atol used for a stage whose largest reference magnitude is `largest`.
+    public func atol(largest: Double) -> Double { absolute ?? absoluteScale * largest }
+  }
+
+  /// The tolerance of every stage.
+  public struct Tolerances: Sendable {
+    /// For every stage not in `perStage`: rtol 1e-4, atol 1e-4 x the stage's largest |reference|.
+    public var standard = Tolerance(relative: 1e-4, absoluteScale: 1e-4)
+    /// Per stage name; `lengths`, which decide the class, get rtol 1e-5 and atol 1e-5 x largest.
+    public var perStage: [String: Tolerance] = ["lengths": Tolerance(relative: 1e-5, absoluteScale: 1e-5)]
+
+    /// The defaults above. They pass a correct model at any scale (measured errors are below 1e-6
+    /// relative to each stage's largest value) and fail any indexing error (errors of the order of
+    /// the values themselves).
     public init() {}
 
     /// The tolerance for stage `name`.
-    public func tolerance(for name: String) -> Double { perStage[name] ?? absolute }
+    public func tolerance(for name: String) -> Tolerance { perStage[name] ?? standard }
   }
 
   /// The comparison of one stage over all images.
@@ -27,11 +52,19 @@ public enum ParityCheck {
     public var maxAbsoluteError: Double
     /// Largest absolute error divided by the largest reference magnitude of the stage.
     public var maxRelativeError: Double
+    /// Largest |runtime - reference| / |reference| over the elements whose reference is not 0.
+    public var maxElementRelativeError: Double
+    /// Largest |reference| of the stage.
+    public var largestReference: Double
     /// Index (in the reference tensor) of the largest absolute error.
     public var worstIndex: [Int]
-    /// The largest absolute error allowed.
-    public var tolerance: Double
-    /// Whether `maxAbsoluteError <= tolerance`.
+    /// The tolerance applied.
+    public var tolerance: Tolerance
+    /// The atol that was used (`tolerance.absolute`, or the scale times `largestReference`).
+    public var absoluteTolerance: Double
+    /// Elements outside `atol + rtol * |reference|` (or NaN).
+    public var failingElements: Int
+    /// Whether every element is within tolerance.
     public var passed: Bool
   }
 
@@ -41,6 +74,10 @@ public enum ParityCheck {
     public var stages: [StageResult]
     /// Stages of the reference that could not be compared, with the reason.
     public var skipped: [String]
+    /// Stages the runtime computes that the reference file does not carry (not compared).
+    public var absent: [String]
+    /// The order `conv2` was compared in (that of the imported checkpoint).
+    public var conv2Order: PrimaryCapsuleOrder
     /// The runtime's predicted class per image.
     public var predictions: [Int]
     /// The reference's predicted class per image.
@@ -49,6 +86,8 @@ public enum ParityCheck {
     public var mismatchedImages: [Int]
     /// Every stage within tolerance and every prediction identical.
     public var passed: Bool { stages.allSatisfy(\.passed) && mismatchedImages.isEmpty }
+    /// The first stage, in forward order, outside its tolerance.
+    public var firstFailingStage: String? { stages.first { !$0.passed }?.stage }
   }
 
   /// Runs `network` on the reference's pixels (one batch) and compares every stage present in both.
@@ -81,14 +120,23 @@ public enum ParityCheck {
 
     var results: [StageResult] = []
     var skipped: [String] = []
+    var absent: [String] = []
+    let conv2Order = network.metadata.sourcePrimaryOrder ?? .dimsMajor
     for name in ReferenceActivations.stageNames {
-      guard let expected = reference.stages[name] else { continue }
+      guard let expected = reference.stages[name] else {
+        if let stage = InferenceStage(rawValue: name), session.canReport(stage) { absent.append(name) }
+        continue
+      }
       guard let stage = InferenceStage(rawValue: name), session.canReport(stage) else {
         skipped.append("\(name): the model has no such stage")
         continue
       }
       let imageAxis = name == "coupling" ? 1 : 0
-      let perImage = (0..<reference.count).map { session.stageOutput(stage, image: $0) }
+      var perImage = (0..<reference.count).map { session.stageOutput(stage, image: $0) }
+      if name == "conv2", conv2Order != .dimsMajor {
+        // The reference recorded conv2 in its own channel order: compare in that order.
+        perImage = perImage.map { inSourceOrder($0, order: conv2Order, configuration: c) }
+      }
       var expectedShape = expected.shape
       expectedShape.remove(at: imageAxis)
       guard perImage[0].shape.reduce(1, *) == expectedShape.reduce(1, *) else {
@@ -97,7 +145,9 @@ public enum ParityCheck {
         results.append(
           StageResult(
             stage: name, shape: expected.shape, maxAbsoluteError: .infinity, maxRelativeError: .infinity,
-            worstIndex: [], tolerance: tolerances.tolerance(for: name), passed: false))
+            maxElementRelativeError: .infinity, largestReference: 0, worstIndex: [],
+            tolerance: tolerances.tolerance(for: name), absoluteTolerance: 0,
+            failingElements: expected.count, passed: false))
         continue
       }
       results.append(
@@ -107,9 +157,26 @@ public enum ParityCheck {
     let predictions = (0..<reference.count).map { session.prediction(at: $0) }
     let mismatched = (0..<reference.count).filter { predictions[$0] != reference.predictions[$0] }
     return Report(
-      stages: results, skipped: skipped, predictions: predictions,
+      stages: results, skipped: skipped, absent: absent, conv2Order: conv2Order, predictions: predictions,
       referencePredictions: reference.predictions,
       mismatchedImages: mismatched)
+  }
+
+  /// A runtime conv2 output [T*D, G, G] (reference channel order) in the checkpoint's `order`.
+  private static func inSourceOrder(
+    _ tensor: Tensor, order: PrimaryCapsuleOrder, configuration c: CapsNetConfiguration
+  ) -> Tensor {
+    guard let channels = tensor.shape.first, channels == c.primaryTypes * c.primaryDimension else {
+      return tensor
+    }
+    let width = tensor.count / channels
+    var values = [Float](repeating: 0, count: tensor.count)
+    for channel in 0..<channels {
+      let to = order.sourceChannel(
+        forReferenceChannel: channel, types: c.primaryTypes, dimension: c.primaryDimension)
+      for k in 0..<width { values[to * width + k] = tensor.values[channel * width + k] }
+    }
+    return Tensor(shape: tensor.shape, values: values)
   }
 
   private static func compare(
@@ -120,9 +187,13 @@ public enum ParityCheck {
     let outer = shape[..<imageAxis].reduce(1, *)
     let images = shape[imageAxis]
     let inner = shape[(imageAxis + 1)...].reduce(1, *)
+    let largest = expected.values.reduce(0.0) { max($0, abs(Double($1))) }
+    let tolerance = tolerances.tolerance(for: name)
+    let atol = tolerance.atol(largest: largest)
     var worst = 0.0
     var worstFlat = 0
-    var largest = 0.0
+    var worstRelative = 0.0
+    var failing = 0
     for o in 0..<outer {
       for image in 0..<images {
         let values = actual[image].values
@@ -130,12 +201,13 @@ public enum ParityCheck {
           let flat = (o * images + image) * inner + k
           let reference = Double(expected.values[flat])
           let error = abs(Double(values[o * inner + k]) - reference)
-          largest = max(largest, abs(reference))
           // NaN never compares greater; treat it as the worst possible error.
           if error > worst || error.isNaN && !worst.isNaN {
             worst = error
             worstFlat = flat
           }
+          if !(error <= atol + tolerance.relative * abs(reference)) { failing += 1 }
+          if reference != 0 { worstRelative = max(worstRelative, error / abs(reference)) }
         }
       }
     }
@@ -145,10 +217,11 @@ public enum ParityCheck {
       index.insert(remainder % extent, at: 0)
       remainder /= extent
     }
-    let tolerance = tolerances.tolerance(for: name)
     return StageResult(
       stage: name, shape: shape, maxAbsoluteError: worst,
       maxRelativeError: largest > 0 ? worst / largest : worst,
-      worstIndex: index, tolerance: tolerance, passed: worst <= tolerance)
+      maxElementRelativeError: worstRelative, largestReference: largest,
+      worstIndex: index, tolerance: tolerance, absoluteTolerance: atol, failingElements: failing,
+      passed: failing == 0)
   }
 }

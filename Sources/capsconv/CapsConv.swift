@@ -79,5 +79,6 @@ extension ModelMetadata {
     return
       "\(routingIterations) routing iterations, softmax over \(axis) capsules, squash epsilon \(squashEpsilon), "
       + "input (x/255 - \(normalization.mean)) / \(normalization.std)"
+      + (sourcePrimaryOrder.map { ", imported from a \($0.rawValue) checkpoint" } ?? "")
   }
 }

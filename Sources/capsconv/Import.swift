@@ -20,6 +20,17 @@ extension CapsConv {
     @Option(help: "The checkpoint's layout: reference, gram-ai or keras (default: detected).")
     var layout: String?
 
+    @Option(
+      help: ArgumentHelp(
+        "The primary-capsule order of a reference-layout checkpoint: dims-major (labml, default) or types-major.",
+        discussion:
+          "dims-major: conv2 channel d*T + t (x.view(N, D, T*G*G).permute(0, 2, 1)); types-major: channel t*D + d (x.view(N, T, D, G, G)). The shapes are the same, so the order cannot be read from the checkpoint; types-major is converted by permuting conv2's output channels."
+      ))
+    var primaryOrder: String?
+
+    @Option(help: "The entry of a torch.save checkpoint dict that holds the state_dict (a/b when nested).")
+    var key: String?
+
     @Option(name: .shortAndLong, help: "Output file (default: <stem>.caps.h5 beside the input).")
     var output: String?
 
@@ -54,6 +65,25 @@ extension CapsConv {
       if let softmaxAxis, RoutingSoftmaxAxis(rawValue: softmaxAxis) == nil {
         throw ValidationError("--softmax-axis takes input_capsules or output_capsules")
       }
+      if let primaryOrder, PrimaryCapsuleOrder(rawValue: primaryOrder) == nil {
+        throw ValidationError("--primary-order takes dims-major or types-major")
+      }
+    }
+
+    /// What import says about the primary-capsule order, every time it reads a reference checkpoint.
+    static func primaryOrderNote(_ provenance: ModelFile.Provenance) -> [String] {
+      guard let order = provenance.primaryOrder else { return [] }
+      let how =
+        provenance.primaryOrderWasGiven
+        ? "--primary-order"
+          + (order == .dimsMajor ? "" : "; conv2 channels permuted to the reference d*T + t")
+        : "assumed: the labml reference"
+      return [
+        "\(order.rawValue) (\(order.channelFormula); \(how))",
+        "cannot be read from a checkpoint (both orders have the same shapes); check it with",
+        "Tools/record_activations.py on your own module, then capsconv verify; if your model reshapes",
+        "conv2's output as x.view(N, T, D, G, G), import with --primary-order types-major",
+      ]
     }
 
     static func parseNormalization(_ text: String) -> InputNormalization? {
@@ -86,6 +116,8 @@ extension CapsConv {
         }
         var options = ModelFile.ReadOptions()
         options.layout = layout.flatMap(CheckpointLayout.init(rawValue:))
+        options.primaryOrder = primaryOrder.flatMap(PrimaryCapsuleOrder.init(rawValue:))
+        options.stateDictKey = key
         var (model, provenance) = try ModelFile.read(at: checkpoint, options: options)
         if let iterations { model.metadata.routingIterations = iterations }
         if let normalize, let normalization = Self.parseNormalization(normalize) {
@@ -114,6 +146,9 @@ extension CapsConv {
         let how = provenance.layoutWasDetected ? "detected" : "--layout"
         print("layout:        \(provenance.layout.rawValue) (\(how); \(provenance.layout.implementation))")
         for note in provenance.renamedKeys { print("keys:          \(note)") }
+        for (index, line) in Self.primaryOrderNote(provenance).enumerated() {
+          print((index == 0 ? "primary order: " : "               ") + line)
+        }
         print("configuration: \(model.configuration.summary)")
         print("inference:     \(model.metadata.summary)")
         print("labels:        \(model.metadata.classLabels.joined(separator: ","))")

@@ -14,9 +14,13 @@ extension CapsConv {
     @Flag(help: "Print JSON instead of tables.")
     var json = false
 
+    @Option(help: "The entry of a torch.save checkpoint dict that holds the state_dict.")
+    var key: String?
+
     func run() throws {
       var options = ModelFile.ReadOptions()
       options.allowNonFinite = true  // inspect reports them instead of refusing the file
+      options.stateDictKey = key
       let report = try reportingInvalidInput {
         let (loaded, provenance) = try ModelFile.read(at: model, options: options)
         return InspectReport(file: model, model: loaded, provenance: provenance)

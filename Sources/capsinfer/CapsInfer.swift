@@ -250,7 +250,10 @@ struct CapsInfer: ParsableCommand {
           ? "" : "\(provenance.layout.implementation) checkpoint converted to the reference layout; "
         printError(
           "\(path): \(converted)no CapsKit metadata; imported in memory with default metadata "
-            + "(\(loaded.metadata.summary))")
+            + "(\(loaded.metadata.summary))"
+            + (provenance.primaryOrder.map {
+              "; primary capsules assumed \($0.rawValue), which a checkpoint cannot show (capsconv import --primary-order)"
+            } ?? ""))
       }
       return CapsNetwork(loaded)
     } catch {

@@ -63,7 +63,7 @@ import Testing
     #expect(pass.status == 0, "\(pass.stdout)\(pass.stderr)")
     #expect(pass.stdout.contains("predicted classes: 16/16 identical"))
     let fail = try runTool(
-      "capsconv", ["verify", model, "--reference", reference, "--tolerance", "0", "--json"])
+      "capsconv", ["verify", model, "--reference", reference, "--atol", "0", "--rtol", "0", "--json"])
     #expect(fail.status == 2)
     let json = try JSONSerialization.jsonObject(with: Data(fail.stdout.utf8)) as? [String: Any]
     #expect(json?["passed"] as? Bool == false)

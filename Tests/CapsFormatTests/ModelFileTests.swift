@@ -14,7 +14,10 @@ import Testing
     #expect(c.primaryTypes == 32 && c.primaryDimension == 8 && c.primaryGrid == 6 && c.inputCapsules == 1152)
     #expect(c.outputCapsules == 10 && c.outputDimension == 16 && c.decoderWidths == [512, 1024, 784])
     #expect(c.parameterCount == 8_215_568)
-    #expect(model.metadata == ModelMetadata.reference(classCount: 10))
+    var expected = ModelMetadata.reference(classCount: 10)
+    expected.sourcePrimaryOrder = .dimsMajor  // assumed for a checkpoint, and recorded
+    #expect(model.metadata == expected)
+    #expect(provenance.primaryOrder == .dimsMajor && !provenance.primaryOrderWasGiven)
   }
 
   @Test func smallModelIsNotTreatedAsStandard() throws {

@@ -19,4 +19,27 @@ import Testing
     #expect(report.predictions == reference.predictions)
     #expect(reference.count >= 16)
   }
+
+  /// verify's rule is NumPy's allclose with an atol that follows each stage's scale: a model whose
+  /// conv2 reaches about 500 (Fixtures/parity/large_conv2, recorded by PyTorch) has rounding errors
+  /// above a fixed 1e-4, which the old absolute tolerance refused, and passes.
+  @Test func toleranceFollowsTheScaleOfEachStage() throws {
+    let (model, _) = try ModelFile.read(at: Fixtures.path("parity/large_conv2.pth"))
+    let reference = try ReferenceActivations.read(at: Fixtures.path("parity/large_conv2.activations.h5"))
+    let network = CapsNetwork(model)
+    let report = try ParityCheck.run(network: network, reference: reference)
+    #expect(report.passed, "\(report.firstFailingStage ?? "classes")")
+    #expect(report.absent == ["u_hat", "coupling"])
+    let conv2 = try #require(report.stages.first { $0.stage == "conv2" })
+    #expect(conv2.largestReference > 400)
+    #expect(conv2.absoluteTolerance == 1e-4 * conv2.largestReference)
+    #expect(conv2.maxAbsoluteError > 1e-4 && conv2.failingElements == 0)
+
+    var fixed = ParityCheck.Tolerances()
+    fixed.standard = ParityCheck.Tolerance(relative: 0, absolute: 1e-4, absoluteScale: 0)  // the old rule
+    let old = try ParityCheck.run(network: network, reference: reference, tolerances: fixed)
+    #expect(old.firstFailingStage == "conv2")
+    let oldConv2 = try #require(old.stages.first { $0.stage == "conv2" })
+    #expect(oldConv2.failingElements > 0 && oldConv2.absoluteTolerance == 1e-4)
+  }
 }

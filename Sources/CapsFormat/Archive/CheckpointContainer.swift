@@ -39,17 +39,26 @@ enum CheckpointContainer: Equatable {
   }
 
   /// The tensor source for `path`: a `.pth` archive or legacy stream, or an HDF5 file.
-  static func openSource(at path: String) throws(FormatError) -> any TensorSource {
+  /// `stateDictKey` names the checkpoint entry holding the state_dict (`.pth` only).
+  static func openSource(at path: String, stateDictKey: String? = nil) throws(FormatError) -> any TensorSource
+  {
     switch sniff(path: path) {
     case .zip:
-      return try PthTensorSource(path: path)
+      return try PthTensorSource(path: path, stateDictKey: stateDictKey)
     case .legacyTorch:
-      return try PthTensorSource(legacyPath: path)
+      return try PthTensorSource(legacyPath: path, stateDictKey: stateDictKey)
     case .legacyTar:
       throw .unexpectedContent(
         path: path,
         reason: "legacy PyTorch tar format; re-save it with torch.save in PyTorch >= 1.6")
     case .hdf5:
+      if let stateDictKey {
+        throw .unexpectedContent(
+          path: path,
+          reason:
+            "--key '\(stateDictKey)' picks an entry of a torch.save checkpoint; this is not one (HDF5 or other)"
+        )
+      }
       do { return try HDF5File.open(path: path) } catch { throw .hdf5(error) }
     }
   }

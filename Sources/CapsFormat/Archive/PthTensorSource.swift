@@ -5,9 +5,10 @@ import Foundation
 ///
 /// The archive holds `<stem>/data.pkl` (the pickled object), `<stem>/data/<key>` (one raw storage per
 /// key) and `<stem>/byteorder` (absent in older files: little-endian). Opening validates the archive,
-/// decodes the pickle with `Unpickler` (which executes nothing), finds the state_dict (plain, or under
-/// `state_dict` / `model`) and checks that every storage it names exists with the size the pickle
-/// gives. Tensors are read one at a time, converted to Float, honouring offset and strides.
+/// decodes the pickle with `Unpickler` (which executes nothing), finds the state_dict (plain, or
+/// inside a checkpoint dict: see `stateDict(in:path:entry:key:)`) and checks that every storage it
+/// names exists with the size the pickle gives. Tensors are read one at a time, converted to Float,
+/// honouring offset and strides.
 struct PthTensorSource: TensorSource {
   let path: String
   /// Keys followed to reach the state_dict, e.g. `["state_dict"]`; empty for a plain one.
@@ -28,7 +29,7 @@ struct PthTensorSource: TensorSource {
   /// Largest `data.pkl` accepted, in bytes.
   static let maxPickleByteCount = 64 << 20
 
-  init(path: String) throws(FormatError) {
+  init(path: String, stateDictKey: String? = nil) throws(FormatError) {
     self.path = path
     let archive = try ZipArchive(path: path)
     let pickles = archive.entries.filter {
@@ -49,7 +50,8 @@ struct PthTensorSource: TensorSource {
     bigEndian = try Self.readByteOrder(archive, stem: stem, path: path)
     let bytes = try archive.contents(of: pickle, maxByteCount: Self.maxPickleByteCount)
     let graph = try Unpickler.load(bytes, entry: pickle.name, path: path)
-    (names, tensors, wrappers) = try Self.stateDict(in: graph, path: path, entry: pickle.name)
+    (names, tensors, wrappers) = try Self.stateDict(
+      in: graph, path: path, entry: pickle.name, key: stateDictKey)
     for name in names {
       guard let storage = tensors[name]?.storage else { continue }
       let entryName = "\(stem)/data/\(storage.key)"
@@ -72,7 +74,7 @@ struct PthTensorSource: TensorSource {
   /// Reads the format of PyTorch < 1.6: five pickles in a row (magic number, protocol version 1001,
   /// system information, the object, the sorted storage keys), then each storage in key order as an
   /// 8-byte element count followed by its elements, in the byte order the system information gives.
-  init(legacyPath path: String) throws(FormatError) {
+  init(legacyPath path: String, stateDictKey: String? = nil) throws(FormatError) {
     self.path = path
     let file = try RandomAccessFile(path: path)
     let head = try file.bytes(at: 0, count: min(file.byteCount, Self.maxPickleByteCount))
@@ -93,7 +95,8 @@ struct PthTensorSource: TensorSource {
     }
     bigEndian = !littleEndian
     let graph = graphs[3]
-    (names, tensors, wrappers) = try Self.stateDict(in: graph, path: path, entry: "legacy object")
+    (names, tensors, wrappers) = try Self.stateDict(
+      in: graph, path: path, entry: "legacy object", key: stateDictKey)
     guard case .list(let keyValues)? = graphs[4].object(graphs[4].root) else {
       throw failure("the legacy storage keys are not a list")
     }
@@ -139,51 +142,125 @@ struct PthTensorSource: TensorSource {
     }
   }
 
-  /// The state_dict: the root dict, or the dict under `state_dict` / `model` (up to two levels).
-  private static func stateDict(in graph: PickleGraph, path: String, entry: String) throws(FormatError)
-    -> (names: [String], tensors: [String: PthTensor], wrappers: [String])
+  /// Entry names preferred, in this order, when several entries hold a dict of tensors.
+  static let preferredWrappers = ["model_state_dict", "state_dict", "model", "net", "module"]
+  /// Key endings that make a dict of tensors look like a CapsNet's state_dict.
+  static let capsNetKeyEndings = [
+    "conv1.weight", "conv2.weight", "digit_capsules.weight", "digit_capsules.route_weights",
+  ]
+
+  /// The state_dict: with `key` (`a/b` for nested dicts), the dict under it; otherwise the root when
+  /// it is a dict of tensors, else the one entry (up to two levels down) that is a dict of tensors
+  /// with string keys. Several such entries are narrowed to those whose keys look like a CapsNet,
+  /// then to the first of `preferredWrappers`; if more than one is left, the error lists them and
+  /// asks for `--key`. (A tutorial checkpoint's `optimizer_state_dict` holds tensors too, but in
+  /// dicts keyed by parameter number, so it is not a candidate.)
+  private static func stateDict(in graph: PickleGraph, path: String, entry: String, key: String?)
+    throws(FormatError) -> (names: [String], tensors: [String: PthTensor], wrappers: [String])
   {
     func failure(_ reason: String) -> FormatError {
       .unexpectedContent(path: path, reason: "\(entry): \(reason)")
     }
-    var value = graph.root
-    var wrappers: [String] = []
-    while true {
-      guard let dictionary = graph.dictionary(value) else {
-        let place = wrappers.isEmpty ? "" : " under '\(wrappers.joined(separator: "/"))'"
-        throw failure("holds a \(graph.kind(of: value))\(place), not a state_dict (a dict of tensors)")
+    func isTensorDictionary(_ value: PickleValue) -> Bool {
+      guard let dictionary = graph.dictionary(value), dictionary.count > 0 else { return false }
+      return zip(dictionary.keys, dictionary.values).allSatisfy { key, item in
+        if case .string = key { return graph.tensor(item) != nil }
+        return false
       }
-      let hasTensors = dictionary.values.contains { graph.tensor($0) != nil }
-      if !hasTensors, wrappers.count < 2 {
-        if let inner = dictionary["state_dict"] ?? dictionary["model"], graph.dictionary(inner) != nil {
-          wrappers.append(dictionary["state_dict"] != nil ? "state_dict" : "model")
-          value = inner
-          continue
-        }
-      }
-      guard hasTensors else {
-        let keys = dictionary.keys.prefix(8).map { key in
-          if case .string(let text) = key { return "'\(text)'" }
-          return graph.kind(of: key)
-        }
-        throw failure(
-          "holds a dict without tensors (keys \(keys.joined(separator: ", "))), and no 'state_dict' or 'model' entry holding one"
-        )
-      }
-      var names: [String] = []
-      var tensors: [String: PthTensor] = [:]
-      for (key, item) in zip(dictionary.keys, dictionary.values) {
-        guard case .string(let name) = key else {
-          throw failure("the state_dict has a key that is a \(graph.kind(of: key)), not a string")
-        }
-        guard let tensor = graph.tensor(item) else {
-          throw failure("state_dict entry '\(name)' is a \(graph.kind(of: item)), not a tensor")
-        }
-        names.append(name)
-        tensors[name] = tensor
-      }
-      return (names, tensors, wrappers)
     }
+    /// Every dict of tensors below `value`, at most `depth` levels down, with its path.
+    func candidates(_ value: PickleValue, prefix: [String], depth: Int) -> [([String], PickleValue)] {
+      guard depth > 0, let dictionary = graph.dictionary(value) else { return [] }
+      var found: [([String], PickleValue)] = []
+      for (key, item) in zip(dictionary.keys, dictionary.values) {
+        guard case .string(let name) = key else { continue }
+        if isTensorDictionary(item) {
+          found.append((prefix + [name], item))
+        } else {
+          found += candidates(item, prefix: prefix + [name], depth: depth - 1)
+        }
+      }
+      return found
+    }
+    func quoted(_ paths: [[String]]) -> String {
+      paths.map { "'\($0.joined(separator: "/"))'" }.joined(separator: ", ")
+    }
+
+    if let key {
+      var value = graph.root
+      for part in key.split(separator: "/", omittingEmptySubsequences: false).map(String.init) {
+        guard let dictionary = graph.dictionary(value), let inner = dictionary[part] else {
+          let found = candidates(graph.root, prefix: [], depth: 2).map(\.0)
+          throw failure(
+            "no entry '\(key)' (--key); dicts of tensors in the file: \(found.isEmpty ? "none" : quoted(found))"
+          )
+        }
+        value = inner
+      }
+      guard isTensorDictionary(value) else {
+        throw failure("entry '\(key)' (--key) is a \(graph.kind(of: value)), not a dict of tensors")
+      }
+      return try tensorsOf(value, in: graph, wrappers: key.split(separator: "/").map(String.init), failure)
+    }
+    guard let root = graph.dictionary(graph.root) else {
+      throw failure("holds a \(graph.kind(of: graph.root)), not a state_dict (a dict of tensors)")
+    }
+    if isTensorDictionary(graph.root) { return try tensorsOf(graph.root, in: graph, wrappers: [], failure) }
+    var found = candidates(graph.root, prefix: [], depth: 2)
+    if found.isEmpty {
+      // A dict that mixes tensors with other values: name the first entry that is not a tensor.
+      if root.values.contains(where: { graph.tensor($0) != nil }) {
+        return try tensorsOf(graph.root, in: graph, wrappers: [], failure)
+      }
+      let keys = root.keys.prefix(8).map { key in
+        if case .string(let text) = key { return "'\(text)'" }
+        return graph.kind(of: key)
+      }
+      throw failure(
+        "holds a dict with keys \(keys.joined(separator: ", ")), and none of its entries is a state_dict (a dict of tensors)"
+      )
+    }
+    if found.count > 1 {
+      let capsNets = found.filter { _, value in
+        graph.dictionary(value)?.keys.contains { key in
+          guard case .string(let name) = key else { return false }
+          return capsNetKeyEndings.contains { name.hasSuffix($0) }
+        } ?? false
+      }
+      if !capsNets.isEmpty { found = capsNets }
+    }
+    if found.count > 1,
+      let preferred = preferredWrappers.lazy.compactMap({ name in found.first { $0.0 == [name] } }).first
+    {
+      found = [preferred]
+    }
+    guard found.count == 1 else {
+      throw failure(
+        "several entries hold a dict of tensors that could be the state_dict: \(quoted(found.map(\.0))); pass --key NAME to choose one"
+      )
+    }
+    return try tensorsOf(found[0].1, in: graph, wrappers: found[0].0, failure)
+  }
+
+  private static func tensorsOf(
+    _ value: PickleValue, in graph: PickleGraph, wrappers: [String], _ failure: (String) -> FormatError
+  ) throws(FormatError) -> (names: [String], tensors: [String: PthTensor], wrappers: [String]) {
+    guard let dictionary = graph.dictionary(value) else {
+      throw failure("holds a \(graph.kind(of: value)), not a state_dict (a dict of tensors)")
+    }
+    var names: [String] = []
+    var tensors: [String: PthTensor] = [:]
+    for (key, item) in zip(dictionary.keys, dictionary.values) {
+      guard case .string(let name) = key else {
+        throw failure("the state_dict has a key that is a \(graph.kind(of: key)), not a string")
+      }
+      guard let tensor = graph.tensor(item) else {
+        throw failure("state_dict entry '\(name)' is a \(graph.kind(of: item)), not a tensor")
+      }
+      names.append(name)
+      tensors[name] = tensor
+    }
+    return (names, tensors, wrappers)
   }
 
   // MARK: TensorSource

@@ -93,9 +93,15 @@ struct Unpickler {
     .unexpectedContent(path: path, reason: "\(entry): \(reason)")
   }
 
-  private func refusal(_ what: String) -> FormatError {
-    failure("refused \(what): a state_dict needs only tensors, dicts and plain values; nothing was executed")
+  private func refusal(_ what: String, hint: String = "") -> FormatError {
+    failure(
+      "refused \(what): a state_dict needs only tensors, dicts and plain values; nothing was executed\(hint)")
   }
+
+  /// The hint for a global that names a class (`__main__.CapsNet`, `torch.nn.modules.conv.Conv2d`):
+  /// most likely a whole model pickled by `torch.save(model)`.
+  static let pickledModuleHint =
+    "; if this is a whole model saved with torch.save(model), save model.state_dict() instead"
 
   // MARK: Reading the byte stream
 
@@ -383,7 +389,8 @@ struct Unpickler {
 
   private func resolve(module: String, name: String) throws(FormatError) -> PickleGlobal {
     guard let global = PickleGlobal(module: module, name: name) else {
-      throw refusal("the global '\(module).\(name)'")
+      let namesClass = module.hasPrefix("torch.nn") || name.first?.isUppercase == true
+      throw refusal("the global '\(module).\(name)'", hint: namesClass ? Self.pickledModuleHint : "")
     }
     return global
   }

@@ -11,7 +11,8 @@ enum LayoutReader {
 
   static func open(path: String, options: ModelFile.ReadOptions) throws(FormatError) -> Opened {
     try FormatError.mapping(path: path) {
-      try convert(try CheckpointContainer.openSource(at: path), options: options)
+      try convert(
+        try CheckpointContainer.openSource(at: path, stateDictKey: options.stateDictKey), options: options)
     }
   }
 
