@@ -153,16 +153,23 @@ public enum ModelFile {
         problems.append(reason)
       }
     }
-    for key in keyToDataset.keys.sorted() where !expectedKeys.contains(key) {
-      problems.append("unexpected tensor '\(key)'")
+    if problems.contains(where: { $0.hasPrefix("missing tensor") }) {
+      let unlisted = file.unlistedEntries()
+      problems += unlisted.prefix(5)
+      if unlisted.count > 5 { problems.append("and \(unlisted.count - 5) more links not followed") }
     }
+    let unexpected = keyToDataset.keys.sorted().filter { !expectedKeys.contains($0) }
+    // A few by name, then a count: thousands of extra datasets make one short line.
+    problems += unexpected.prefix(5).map { "unexpected tensor '\($0)'" }
+    if unexpected.count > 5 { problems.append("\(unexpected.count - 5) more unexpected tensors") }
     problems += configuration.validate()
     guard problems.isEmpty else { throw ModelValidationError(origin: path, problems: uniqued(problems)) }
 
     var weights: [String: Tensor] = [:]
     for (key, _) in expected {
       guard let dataset = keyToDataset[key] else { continue }
-      weights[key] = try file.readTensor(dataset, maxCount: options.maxTensorElements)
+      weights[key] = try file.readTensor(
+        dataset, maxCount: options.maxTensorElements, allowNonFinite: options.allowNonFinite)
     }
     let model = try CapsModel(
       configuration: configuration, metadata: metadata, weights: weights,
@@ -178,16 +185,25 @@ public enum ModelFile {
     return problems.filter { seen.insert($0).inserted }
   }
 
-  /// Maps reference keys to dataset paths: drops one common group, a `module.` prefix
-  /// (DataParallel) and renames the older `reconstruct.` decoder name.
+  /// Maps reference keys to dataset paths: drops the groups common to every path, maps nested
+  /// groups to dotted keys (`conv1/weight` -> `conv1.weight`, when no two paths then collide),
+  /// drops a `module.` prefix (DataParallel) and renames the older `reconstruct.` decoder name.
   static func canonicalKeys(_ paths: [String]) -> (keys: [String: String], renamed: [String]) {
     var names = paths
     var renamed: [String] = []
-    if let first = names.first, let slash = first.firstIndex(of: "/") {
+    while let first = names.first, let slash = first.firstIndex(of: "/") {
       let group = first[...slash]
-      if names.allSatisfy({ $0.hasPrefix(group) }) {
-        names = names.map { String($0.dropFirst(group.count)) }
-        renamed.append("group '\(group.dropLast())' stripped")
+      guard names.allSatisfy({ $0.hasPrefix(group) }) else { break }
+      names = names.map { String($0.dropFirst(group.count)) }
+      renamed.append("group '\(group.dropLast())' stripped")
+    }
+    if let nested = names.first(where: { $0.contains("/") }) {
+      let dotted = names.map { $0.replacingOccurrences(of: "/", with: ".") }
+      if Set(dotted).count == dotted.count {
+        renamed.append(
+          "nested groups mapped to dotted keys (\(nested) -> \(nested.replacingOccurrences(of: "/", with: ".")))"
+        )
+        names = dotted
       }
     }
     if !names.isEmpty, names.allSatisfy({ $0.hasPrefix("module.") }) {
