@@ -728,6 +728,153 @@ def write_many_keys(path):
     return it
 
 
+# ---------------------------------------------------------------------------------------------
+# One state_dict written in the ordinary ways users write it (issue 20's table): each must import
+# to the same weights. The fixtures use a micro CapsNet (state_dict keys and shapes of the
+# reference layout, 28x28 input, conv1 2@9x9, 2 primary types x 2D, 2 classes x 2D, no decoder);
+# `--model FILE --out DIR` writes the same ways for any state_dict (the standard model, to measure).
+
+MODEL_WAYS = [
+    ("defaults", {}),
+    ("resizable", {"resizable": True}),
+    ("resizable_latest", {"libver": "latest", "resizable": True}),
+    ("resizable_v110", {"libver": ("v110", "v110"), "resizable": True}),
+    ("resizable_all_axes_latest", {"libver": "latest", "resizable": "all"}),
+    ("lzf", {"lzf": True}),
+    ("gzip_shuffle_fletcher32_latest", {"libver": "latest", "gzip": True}),
+    ("nested_groups", {"nested": True}),
+    ("big_attribute_latest", {"libver": "latest", "big_attribute": True}),
+    ("track_order_latest", {"libver": "latest", "track_order": True}),
+    ("gzip_v108", {"libver": ("v108", "v108"), "gzip_only": True}),
+]
+
+
+def micro_model():
+    """A micro CapsNet state_dict with values that compress (period 64), so lzf really applies."""
+    shapes = [("conv1.weight", (2, 1, 9, 9)), ("conv1.bias", (2,)), ("conv2.weight", (4, 2, 9, 9)),
+              ("conv2.bias", (4,)), ("digit_capsules.weight", (72, 2, 2, 2))]
+    state = {}
+    for n, (key, shape) in enumerate(shapes):
+        i = np.arange(int(np.prod(shape)), dtype=np.int64)
+        state[key] = (((i * 7919 + n * 104729) % 64 - 32) / 64.0).astype(np.float32).reshape(shape)
+    return state
+
+
+def big_attribute_text(size):
+    line = b"epoch 0001 loss 0.012345 accuracy 0.9910 | "
+    return np.bytes_((line * (size // len(line) + 1))[:size])
+
+
+def write_model_way(path, state, options, big_attribute_size):
+    file_kw = {}
+    if "libver" in options:
+        file_kw["libver"] = options["libver"]
+    if options.get("track_order"):
+        file_kw["track_order"] = True
+    with h5py.File(path, "w", **file_kw) as f:
+        if options.get("big_attribute"):
+            f.attrs["training_log"] = big_attribute_text(big_attribute_size)
+        for key, value in state.items():
+            parent, name = f, key
+            if options.get("nested"):
+                parts = key.split(".")
+                parent, name = f.require_group("/".join(parts[:-1])), parts[-1]
+            kw = {}
+            if options.get("resizable"):
+                kw["chunks"] = True
+                kw["maxshape"] = ((None,) * value.ndim if options["resizable"] == "all"
+                                  else (None,) + value.shape[1:])
+            if options.get("lzf"):
+                kw["compression"] = "lzf"
+            if options.get("gzip"):
+                kw.update(compression="gzip", shuffle=True, fletcher32=True)
+            if options.get("gzip_only"):
+                kw["compression"] = "gzip"
+            parent.create_dataset(name, data=value, track_times=False, **kw)
+
+
+def check_model_way(path, state, options):
+    """h5py reads back every tensor of `state`, bit for bit, under its key (nested: as groups)."""
+    with h5py.File(path, "r") as f:
+        for key, value in state.items():
+            stored = f[key.replace(".", "/") if options.get("nested") else key][()]
+            check(stored.dtype == value.dtype and stored.shape == value.shape, f"{path}: {key} shape/type")
+            check(stored.tobytes() == value.tobytes(), f"{path}: {key} values differ")
+
+
+def write_model_ways(state, out, prefix, big_attribute_size):
+    names = []
+    for way, options in MODEL_WAYS:
+        name = f"{prefix}{way}.h5"
+        write_model_way(os.path.join(out, name), state, options, big_attribute_size)
+        check_model_way(os.path.join(out, name), state, options)
+        names.append(name)
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile models (issue 12): each must be refused quickly, in little memory, with a message that
+# says what was found. Small on disk; what they claim is large.
+
+
+def hostile_fill_nan(path):
+    """conv2.weight declares 2^28 float32 (1 GiB) that were never written, with a NaN fill
+    value; every shape is consistent (conv1 1024@9x9, conv2 1024@16x16 stride 2: a 3x3 grid of 128
+    types of 8D capsules, 2 classes of 2D)."""
+    with h5py.File(path, "w", libver="latest") as f:
+        def zeros(name, shape):  # never written either: zeros, at no storage cost
+            dataset(f, name, shape=shape, dtype="f4")
+        zeros("conv1.weight", (1024, 1, 9, 9))
+        zeros("conv1.bias", (1024,))
+        dataset(f, "conv2.weight", shape=(1024, 1024, 16, 16), dtype="f4", fillvalue=np.nan)
+        zeros("conv2.bias", (1024,))
+        zeros("digit_capsules.weight", (1152, 2, 8, 2))
+
+
+def hostile_gzip_nan(path, elements_log2=22):
+    """The micro model with conv2.weight widened to 2^elements_log2 float32 NaN in gzip chunks
+    (which compress about 1000:1, so the 1/1100 plausibility check passes); shapes consistent
+    (conv1 C@9x9, conv2 4@(k x k) with C*k*k*4 = 2^n)."""
+    channels = 1 << (elements_log2 - 2 - 8)  # conv2 kernel 16x16: 4 * C * 256 elements
+    with h5py.File(path, "w", libver="latest") as f:
+        dataset(f, "conv1.weight", shape=(channels, 1, 9, 9), dtype="f4")  # zeros, no storage
+        dataset(f, "conv1.bias", shape=(channels,), dtype="f4")
+        dataset(f, "conv2.weight", data=np.full((4, channels, 16, 16), np.nan, dtype=np.float32),
+                chunks=(1, min(channels, 256), 16, 16), compression="gzip", compression_opts=9)
+        dataset(f, "conv2.bias", data=np.zeros((4,), dtype=np.float32))
+        # 20 -> 16 after conv1 (k 9 on 28 is 20; conv2 k 16 stride 2 gives a 3x3 grid), 2 types of 2D.
+        dataset(f, "digit_capsules.weight", data=np.zeros((18, 2, 2, 2), dtype=np.float32))
+
+
+def hostile_links(path):
+    """The micro model with conv2.weight an external link and conv2.bias a dangling soft link."""
+    state = micro_model()
+    with h5py.File(path, "w") as f:
+        for key, value in state.items():
+            if key not in ("conv2.weight", "conv2.bias"):
+                dataset(f, key, data=value)
+        f["conv2.weight"] = h5py.ExternalLink("weights.h5", "/conv2.weight")
+        f["conv2.bias"] = h5py.SoftLink("/nowhere/conv2.bias")
+
+
+def hostile_deep(path):
+    """The micro model's tensors three groups down (`checkpoint/model/net/conv1.weight`), beside
+    a group holding one other dataset: no group is common to all, so nothing is stripped."""
+    with h5py.File(path, "w") as f:
+        deep = f.create_group("checkpoint/model/net")
+        for key, value in micro_model().items():
+            dataset(deep, key, data=value)
+        dataset(f.create_group("optimizer"), "step", data=np.zeros((1,), dtype=np.float32))
+
+
+HOSTILE = [
+    ("hostile_fill_nan.h5", hostile_fill_nan),
+    ("hostile_gzip_nan.h5", hostile_gzip_nan),
+    ("hostile_links.h5", hostile_links),
+    ("hostile_deep.h5", hostile_deep),
+]
+
+
 WRITERS = [
     ("v0_contiguous.h5", write_v0_contiguous),
     ("paged.h5", write_paged),
@@ -1073,7 +1220,15 @@ def readme(rows):
         "| --- | --- | --- |",
     ]
     for name, size in rows:
-        lines.append(f"| `{name}` | {size:,} | {what[name]} |")
+        if name.startswith("hostile_"):
+            text = "hostile (issue 12): " + " ".join(dict(HOSTILE)[name].__doc__.split())
+        elif name.startswith("model_"):
+            way = name[len("model_"):-3]
+            text = f"the micro CapsNet state_dict (in expected.json, `model_ways`) written `{way}`: " + \
+                ", ".join(f"{k}={v}" for k, v in dict(MODEL_WAYS)[way].items() or [("h5py", "defaults")])
+        else:
+            text = what[name]
+        lines.append(f"| `{name}` | {size:,} | {text} |")
     return "\n".join(lines) + "\n"
 
 
@@ -1097,6 +1252,13 @@ def main():
         expected["files"][name] = desc
 
     json_path = os.path.join(OUT, "expected.json")
+    for name, writer in HOSTILE:
+        writer(os.path.join(OUT, name))
+    micro = micro_model()
+    expected["model_ways"] = {
+        "files": write_model_ways(micro, OUT, "model_", 6000),
+        "tensors": {k: {"shape": list(v.shape), "values": enc_array(v)} for k, v in micro.items()},
+    }
     with open(json_path, "w", encoding="utf-8") as fh:
         # One line per dataset or attribute (their value lists are long; indenting each value
         # would triple the file).
@@ -1108,9 +1270,19 @@ def main():
     # Self-check: re-open every file and compare with expected.json as written.
     with open(json_path, encoding="utf-8") as fh:
         loaded = json.load(fh)
-    check(sorted(loaded["files"]) == sorted(intents), "expected.json file list")
     rows = []
     total = 0
+    check(sorted(loaded["files"]) == sorted(intents), "expected.json file list")
+    for name, writer in HOSTILE:
+        size = os.path.getsize(os.path.join(OUT, name))
+        rows.append((name, size))
+        total += size
+        print(f"{name}: {size} bytes ({writer.__doc__.split(chr(10))[0]})")
+    for (way, options), name in zip(MODEL_WAYS, loaded["model_ways"]["files"]):
+        check_model_way(os.path.join(OUT, name), micro, options)
+        rows.append((name, os.path.getsize(os.path.join(OUT, name))))
+        total += os.path.getsize(os.path.join(OUT, name))
+        print(f"{name}: {os.path.getsize(os.path.join(OUT, name))} bytes, the micro model written {way}")
     for name, it in intents.items():
         path = os.path.join(OUT, name)
         desc, layouts, st = describe(path)
@@ -1142,12 +1314,32 @@ def main():
     with open(os.path.join(OUT, "README.md"), "w", encoding="utf-8") as fh:
         fh.write(readme(rows))
     total += os.path.getsize(json_path)
-    check(total < 1_000_000, f"folder too large: {total} bytes")
+    check(total < 1_200_000, f"folder too large: {total} bytes")
     print(f"expected.json: {os.path.getsize(json_path)} bytes; total {total} bytes; all checks passed")
+
+
+def main_model(argv):
+    """--model FILE --out DIR: the ways of MODEL_WAYS for FILE's root datasets, with an 800 KB
+    attribute, each checked with h5py; prints the files written."""
+    model = argv[argv.index("--model") + 1]
+    out = argv[argv.index("--out") + 1]
+    os.makedirs(out, exist_ok=True)
+    with h5py.File(model, "r") as f:
+        state = {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
+    for name in write_model_ways(state, out, "", 800_000):
+        print(os.path.join(out, name), os.path.getsize(os.path.join(out, name)))
 
 
 if __name__ == "__main__":
     try:
+        if "--hostile-gzip" in sys.argv:
+            out = sys.argv[sys.argv.index("--hostile-gzip") + 1]
+            hostile_gzip_nan(out, 28)
+            print(out, os.path.getsize(out))
+            sys.exit(0)
+        if "--model" in sys.argv:
+            main_model(sys.argv)
+            sys.exit(0)
         main()
     except Fail as exc:
         print(f"make_hdf5_variants: FAILED: {exc}", file=sys.stderr)

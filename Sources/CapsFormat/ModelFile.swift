@@ -109,7 +109,9 @@ public enum ModelFile {
       shapes: shapes, keys: Set(keyToDataset.keys), attributes: attributes, options: options)
     problems += inferred.problems
     guard let configuration = inferred.configuration else {
-      throw ModelValidationError(origin: path, problems: problems)
+      throw ModelValidationError(
+        origin: path,
+        problems: problems + whatWasFound(file, keys: keyToDataset.keys.sorted(), problems: problems))
     }
     // Sizes come from shapes and attributes the file chose: bound each before any product of them
     // (input side as a PNG's, every other size to 2^20), so that no shape arithmetic can overflow.
@@ -153,11 +155,7 @@ public enum ModelFile {
         problems.append(reason)
       }
     }
-    if problems.contains(where: { $0.hasPrefix("missing tensor") }) {
-      let unlisted = file.unlistedEntries()
-      problems += unlisted.prefix(5)
-      if unlisted.count > 5 { problems.append("and \(unlisted.count - 5) more links not followed") }
-    }
+    problems += whatWasFound(file, keys: [], problems: problems)
     let unexpected = keyToDataset.keys.sorted().filter { !expectedKeys.contains($0) }
     // A few by name, then a count: thousands of extra datasets make one short line.
     problems += unexpected.prefix(5).map { "unexpected tensor '\($0)'" }
@@ -178,6 +176,21 @@ public enum ModelFile {
       model,
       Provenance(hasMetadata: attributes != nil, storedTypes: storedTypes, renamedKeys: renamed)
     )
+  }
+
+  /// When tensors are missing: the links the source did not follow (external, dangling) and,
+  /// given `keys`, the tensors it does hold; a few by name, then a count.
+  private static func whatWasFound(_ file: any TensorSource, keys: [String], problems: [String]) -> [String] {
+    guard problems.contains(where: { $0.hasPrefix("missing tensor") }) else { return [] }
+    let unlisted = file.unlistedEntries()
+    var notes = Array(unlisted.prefix(5))
+    if unlisted.count > 5 { notes.append("\(unlisted.count - 5) more links not followed") }
+    if !keys.isEmpty {
+      let named = keys.prefix(5).map { "'\($0)'" }.joined(separator: ", ")
+      notes.append(
+        "found \(keys.count) tensors: \(named)\(keys.count > 5 ? " and \(keys.count - 5) more" : "")")
+    }
+    return notes
   }
 
   private static func uniqued(_ problems: [String]) -> [String] {
