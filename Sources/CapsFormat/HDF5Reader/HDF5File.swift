@@ -437,17 +437,16 @@ final class HDF5File {
   private func attribute(named name: String, of object: HDF5Object) throws(HDF5Error) -> HDF5AttributeMessage?
   {
     let hash = UInt32(HDF5Checksum.lookup3(Array(name.utf8)[...]))
+    func hasHash(_ record: ArraySlice<UInt8>) -> Bool {
+      let stored = record.suffix(4).enumerated().reduce(UInt32(0)) {
+        $0 | UInt32($1.element) << (8 * UInt32($1.offset))
+      }
+      return record.count >= 4 && stored == hash
+    }
     let found = try messages(
       of: object, compact: HDF5Message.attribute, dense: HDF5Message.attributeInfo, recordType: 8,
-      idOffset: 0,
-      matching: { record in
-        record.count >= 4
-          && record.suffix(4).enumerated().reduce(UInt32(0)) {
-            $0 | UInt32($1.element) << (8 * UInt32($1.offset))
-          }
-            == hash
-      }
-    ) { body throws(HDF5Error) in try HDF5AttributeMessage.decode(body, context: context) }
+      idOffset: 0, matching: hasHash,
+      decode: { body throws(HDF5Error) in try HDF5AttributeMessage.decode(body, context: context) })
     return found.first { $0.name == name }
   }
 
