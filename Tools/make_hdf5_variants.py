@@ -1318,6 +1318,28 @@ def main():
     print(f"expected.json: {os.path.getsize(json_path)} bytes; total {total} bytes; all checks passed")
 
 
+def write_big_corpus(out):
+    """--corpus DIR: files too large to commit, with DIR/expected.json in the fixtures' format
+    (read by HDF5ReaderTests when CAPSKIT_HDF5_CORPUS=DIR): extensible arrays whose data blocks are
+    paged (more than 131,056 chunks), written in full and in part, and a fixed array of 5 pages."""
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "paged_extensible.h5")
+    with h5py.File(path, "w", libver="latest") as f:
+        n = 140_000
+        dataset(f, "full", data=np.array(scramble(n, 251), dtype=np.int8), chunks=(1,), maxshape=(None,))
+        part = dataset(f, "part", shape=(n,), dtype="i1", chunks=(1,), maxshape=(None,), fillvalue=-9)
+        part[131_000:131_100] = np.arange(100, dtype=np.int8)
+        part[139_990:] = np.full(10, 5, dtype=np.int8)
+        dataset(f, "fixed_5_pages", data=np.array(scramble(5000, 127), dtype=np.int8), chunks=(1,))
+    expected = {"files": {}}
+    desc, layouts, _ = describe(path)
+    check(layouts == {"full": "extensible", "part": "extensible", "fixed_5_pages": "fixed"}, f"{layouts}")
+    expected["files"]["paged_extensible.h5"] = desc
+    with open(os.path.join(out, "expected.json"), "w", encoding="utf-8") as fh:
+        json.dump(expected, fh)
+    print(path, os.path.getsize(path))
+
+
 def main_model(argv):
     """--model FILE --out DIR: the ways of MODEL_WAYS for FILE's root datasets, with an 800 KB
     attribute, each checked with h5py; prints the files written."""
@@ -1336,6 +1358,9 @@ if __name__ == "__main__":
             out = sys.argv[sys.argv.index("--hostile-gzip") + 1]
             hostile_gzip_nan(out, 28)
             print(out, os.path.getsize(out))
+            sys.exit(0)
+        if "--corpus" in sys.argv:
+            write_big_corpus(sys.argv[sys.argv.index("--corpus") + 1])
             sys.exit(0)
         if "--model" in sys.argv:
             main_model(sys.argv)

@@ -69,6 +69,14 @@ struct HDF5Dataset {
     }
   }
 
+  /// Bytes that the stored data decodes to: the dataset's for contiguous and compact data, the
+  /// written chunks' for chunked data (unwritten ones read as the fill value at no decoding cost).
+  func decodedByteCount(_ stored: StoredData, logicalBytes: Int) throws(HDF5Error) -> Int {
+    guard case .chunks(let chunks, let records) = stored else { return logicalBytes }
+    let (product, overflow) = records.count.multipliedReportingOverflow(by: try chunkByteCount(chunks))
+    return overflow ? logicalBytes : min(product, logicalBytes)
+  }
+
   /// True when some of the dataset was never written, so that it reads (in part) as the fill value.
   func hasUnwrittenParts(_ stored: StoredData) throws(HDF5Error) -> Bool {
     switch stored {

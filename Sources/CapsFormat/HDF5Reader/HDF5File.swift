@@ -340,12 +340,14 @@ final class HDF5File {
   ) throws(HDF5Error) -> (shape: [Int], values: [T]) {
     guard count > 0 else { return (shape, []) }
     let stored = try dataset.locate()
-    // Deflate cannot compress better than about 1032:1, so fewer stored bytes mean a lie.
+    // Deflate cannot compress better than about 1032:1, so fewer stored bytes than 1/1100 of what
+    // they decode to mean a lie (chunks never written cost nothing: they read as the fill value).
     let storage = stored.byteCount
     let logicalBytes = count * dataset.elementSize
+    let decodedBytes = try dataset.decodedByteCount(stored, logicalBytes: logicalBytes)
     let (scaledStorage, overflow) = storage.multipliedReportingOverflow(by: 1100)
     let unwritten = storage == 0  // never written: the fill value, which costs no storage
-    if !unwritten, !overflow, scaledStorage < logicalBytes {
+    if !unwritten, !overflow, scaledStorage < decodedBytes {
       throw context.storage.corrupt("it claims \(count) elements but stores only \(storage) bytes")
     }
     if refuseNonFinite, let fill = dataset.floatFillValue, !fill.isFinite,
