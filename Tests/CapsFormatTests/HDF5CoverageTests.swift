@@ -22,7 +22,7 @@ import Testing
   }()
 
   @Test func everyWayIsListed() {
-    #expect(Self.modelWays.files.count == 11)
+    #expect(Self.modelWays.files.count == 13)
     #expect(Self.modelWays.tensors.count == 5)
   }
 
