@@ -96,7 +96,9 @@ import Testing
     for (key, (shape, values)) in HDF5ModelWayTests.modelWays.tensors {
       try writer.write(key, shape: shape, values: values.map { Float(Double($0)!) })
     }
-    for index in 0..<20_000 { try writer.write("extra_\(index)", shape: [1], values: [Float(index)]) }
+    // 6,000 made a 170 KB line before (20,000 in the issue: 560 KB); the release tool on 20,000 is
+    // measured in docs/RELIABILITY.md.
+    for index in 0..<6_000 { try writer.write("extra_\(index)", shape: [1], values: [Float(index)]) }
     let image = try writer.fileImage()
     do {
       _ = try ModelFile.read(image: image, name: "extra.h5")
@@ -105,7 +107,7 @@ import Testing
       let text = error.description
       #expect(text.count < 500, "\(text.count) characters")
       #expect(text.contains("unexpected tensor 'extra_0'"), "\(text)")
-      #expect(text.contains("19995 more unexpected tensors"), "\(text)")
+      #expect(text.contains("5995 more unexpected tensors"), "\(text)")
     }
   }
 
