@@ -64,6 +64,7 @@ have empty values. Objects without attributes are not listed under "attributes".
 
 import json
 import os
+import re
 import shutil
 import struct
 import sys
@@ -247,12 +248,13 @@ def write_v0_contiguous(path):
         dataset(sub, "b", data=gb)
         it.ds("g/sub/b", gb, "contiguous")
         f["soft"] = h5py.SoftLink("/g/a")
+        it.ds("soft", ga, "contiguous")
         # libhdf5 cannot keep an external link in a symbol-table group: inserting one converts the
         # group to link messages (the root, with 22 links, would become dense storage). So the
         # external link lives in its own group and the root, g and g/sub stay old-style.
         x = f.create_group("external")
         x["ext"] = h5py.ExternalLink("other.h5", "/x")
-        it.links_skipped += ["soft", "external/ext"]
+        it.links_skipped += ["external/ext"]
 
     def v0_groups(f, st):
         check(f["empty_f32"].id.get_storage_size() == 0, "empty_f32 has storage")
@@ -494,14 +496,8 @@ def write_userblock(path):
 def write_unsupported(path):
     it = Intent("unsupported.h5", 3)
     with h5py.File(path, "w", libver="latest") as f:
-        dataset(f, "extensible", data=f32(ramp(10)), chunks=(4,), maxshape=(None,))
-        it.unsup("extensible", "extensible array chunk index", "extensible")
-        dataset(f, "btree2", data=f32(ramp(16), (4, 4)), chunks=(2, 2), maxshape=(None, None))
-        it.unsup("btree2", "version 2 B-tree chunk index", "btree2")
-        # Repetitive values, so that lzf really compresses (an incompressible chunk is stored raw
-        # with its filter-mask bit set, which any reader can read).
-        dataset(f, "lzf", data=f32(np.tile(ramp(8), 32)), chunks=(128,), compression="lzf")
-        it.unsup("lzf", "lzf filter (id 32000)", "fixed")
+        dataset(f, "scaleoffset", data=f32(ramp(16), (4, 4)), chunks=(2, 2), scaleoffset=3)
+        it.unsup("scaleoffset", "unsupported filter (id 6)", "fixed")
         comp = np.array([(1, 0.5), (-2, 1.5e10), (3, -0.0)], dtype=[("a", "<i4"), ("b", "<f8")])
         dataset(f, "compound", data=comp)
         it.unsup("compound", "compound datatype", "contiguous")
@@ -511,6 +507,211 @@ def write_unsupported(path):
     return it
 
 
+LIBVERS = [("earliest", "earliest"), ("v108", "v108"), ("v110", "v110"), ("v112", "v112"),
+           ("v114", "v114"), ("latest", "latest")]
+
+
+def write_libver(tag):
+    """The same datasets under one libver setting: every chunk index that setting produces, every
+    supported filter, resizable and fixed shapes, nested groups and a few attributes."""
+    low, high = dict(LIBVERS)[tag], "latest"
+    new_indexes = tag not in ("earliest", "v108")
+
+    def writer(path):
+        sb = 0 if not new_indexes and tag == "earliest" else (2 if tag == "v108" else 3)
+        it = Intent(f"libver_{tag}.h5", sb)
+        with h5py.File(path, "w", libver=(low, high)) as f:
+            def put(name, arr, layout, **kw):
+                dataset(f, name, data=arr, **kw)
+                it.ds(name, arr, layout)
+
+            chunked = "btree1" if not new_indexes else None
+            put("contiguous", f32(ramp(12, 0.75, -3.0), (3, 4)), "contiguous")
+            put("gzip", f32(ramp(91, 0.5, -45.0), (7, 13)), chunked or "fixed", chunks=(3, 5),
+                compression="gzip", compression_opts=6)
+            put("shuffle_gzip_fletcher32", f32(scramble(100) / 7.0, (10, 10)), chunked or "fixed",
+                chunks=(4, 4), shuffle=True, compression="gzip", fletcher32=True)
+            put("lzf", f32(np.tile(ramp(8), 32)), chunked or "fixed", chunks=(64,), compression="lzf")
+            # Distinct values that lzf cannot shrink: stored raw, the filter skipped in the mask.
+            put("lzf_raw", f32(scramble(128, 99991) / 3.0), chunked or "fixed", chunks=(64,),
+                compression="lzf")
+            put("shuffle_lzf", f32(scramble(96) / 16.0, (8, 12)), chunked or "fixed", chunks=(4, 6),
+                shuffle=True, compression="lzf")
+            put("resizable_1d", f32(ramp(10, 1.25)), chunked or "extensible", chunks=(4,),
+                maxshape=(None,))
+            put("resizable_inner", f32(ramp(36, -0.5), (4, 9)), chunked or "extensible", chunks=(2, 2),
+                maxshape=(4, None))
+            put("resizable_gzip", f32(ramp(65, 0.25, -32.0), (5, 13)), chunked or "extensible",
+                chunks=(2, 13), maxshape=(None, 13), compression="gzip")
+            put("resizable_2d", f32(scramble(30) / 4.0, (5, 6)), chunked or "btree2", chunks=(2, 2),
+                maxshape=(None, None))
+            put("resizable_2d_lzf", np.array(scramble(42), dtype=np.int16).reshape(6, 7),
+                chunked or "btree2", chunks=(3, 3), maxshape=(None, None), compression="lzf",
+                shuffle=True)
+            # 300 one-element chunks: the extensible array needs secondary blocks.
+            if new_indexes:
+                put("resizable_long", np.array(scramble(300, 255), dtype=np.int8), "extensible",
+                    chunks=(1,), maxshape=(None,))
+            # Partly written: unwritten chunks read as the fill value.
+            part = dataset(f, "resizable_partial", shape=(6, 6), dtype="f4", chunks=(2, 2),
+                           maxshape=(None, 6), fillvalue=-2.5, compression="gzip")
+            full = np.full((6, 6), -2.5, dtype=np.float32)
+            w = f32([[1.0, 2.0], [3.0, 4.0]])
+            part[2:4, 4:6] = w
+            full[2:4, 4:6] = w
+            it.ds("resizable_partial", full, chunked or "extensible")
+            conv1 = f.create_group("conv1")
+            cw = f32(ramp(8, 0.125), (2, 1, 2, 2))
+            dataset(conv1, "weight", data=cw)
+            it.ds("conv1/weight", cw, "contiguous")
+            deep = f.create_group("net").create_group("block")
+            db = f32([0.25, -0.5])
+            dataset(deep, "bias", data=db, chunks=(2,), maxshape=(None,))
+            it.ds("net/block/bias", db, chunked or "extensible")
+            set_attr(it, "/", f, "libver", tag)
+            set_attr(it, "/", f, "epochs", np.int64(6))
+
+        def check_version(f, st):
+            check(st.sb_version == sb, f"libver {tag}: superblock {st.sb_version}, expected {sb}")
+        it.checks.append(check_version)
+        return it
+    return writer
+
+
+def write_paged(path):
+    """Fixed arrays of more than 1024 entries (paged data blocks) and an unwritten page."""
+    it = Intent("paged.h5", 3)
+    with h5py.File(path, "w", libver="latest") as f:
+        a = np.array(scramble(1100, 255), dtype=np.int8)
+        dataset(f, "paged", data=a, chunks=(1,))
+        it.ds("paged", a, "fixed")
+        b = np.array(scramble(1100, 201), dtype=np.int16)
+        dataset(f, "paged_gzip", data=b, chunks=(1,), compression="gzip")
+        it.ds("paged_gzip", b, "fixed")
+        # Only the second page holds a written chunk; the first page is never written.
+        c = dataset(f, "second_page_only", shape=(1100,), dtype="i1", chunks=(1,), fillvalue=7)
+        c[1050] = -3
+        cc = np.full((1100,), 7, dtype=np.int8)
+        cc[1050] = -3
+        it.ds("second_page_only", cc, "fixed")
+
+    def pages(f, st):
+        check(f["second_page_only"].id.get_num_chunks() == 1, "second_page_only chunks")
+    it.checks.append(pages)
+    return it
+
+
+def write_heap_objects(path):
+    """Huge fractal-heap objects (attributes above the heap's 4 KiB managed-object limit), many
+    attributes (dense storage), soft links to datasets, a dangling soft link and an external
+    link. (Committed datatypes are in the Debian file: h5py cannot commit one without times.)"""
+    it = Intent("heap_objects.h5", 3)
+    with h5py.File(path, "w", libver="latest") as f:
+        text = "".join(f"{i:05d} training log line|" for i in range(300))
+        set_attr(it, "/", f, "training_log", np.bytes_(text.encode()))
+        set_attr(it, "/", f, "losses", np.array(scramble(2100, 30011), dtype=np.int16))
+        for i in range(24):
+            set_attr(it, "/", f, f"attr{i:02d}", np.int64(i * 3 - 7))
+        target = f.create_group("weights")
+        tw = f32([1.5, -2.5, 0.125])
+        dataset(target, "w", data=tw)
+        it.ds("weights/w", tw, "contiguous")
+        f["alias"] = h5py.SoftLink("/weights/w")
+        it.ds("alias", tw, "contiguous")
+        target["relative"] = h5py.SoftLink("w")
+        it.ds("weights/relative", tw, "contiguous")
+        f["dangling"] = h5py.SoftLink("/nowhere")
+        f["outside"] = h5py.ExternalLink("other.h5", "/x")
+        it.links_skipped += ["dangling", "outside"]
+
+    def heap(f, st):
+        check(st.attribute_storage("/") == "dense", "root attributes should be dense")
+    it.checks.append(heap)
+    return it
+
+
+DEBIAN_C = r"""
+/* Written by Tools/make_hdf5_variants.py: the same kinds of datasets through the C library of the
+   system (Debian's libhdf5 1.10), with libver bounds v110, so that files from another libhdf5
+   than h5py's are read too. Values are i * 0.25 - 3 (float32) unless noted. */
+#include <hdf5.h>
+#include <stdio.h>
+static float v[4096];
+static hid_t type;
+static int put(hid_t loc, const char *name, int rank, const hsize_t *dims, const hsize_t *maxdims,
+               const hsize_t *chunk, int gzip) {
+    hid_t space = H5Screate_simple(rank, dims, maxdims), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0);
+    if (chunk) H5Pset_chunk(dcpl, rank, chunk);
+    if (gzip) { H5Pset_shuffle(dcpl); H5Pset_deflate(dcpl, gzip); }
+    hid_t ds = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    herr_t status = H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    H5Dclose(ds); H5Pclose(dcpl); H5Sclose(space);
+    return status < 0;
+}
+int main(int argc, char **argv) {
+    for (int i = 0; i < 4096; i++) v[i] = i * 0.25f - 3.0f;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110);
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_obj_track_times(fcpl, 0);
+    hid_t file = H5Fcreate(argv[1], H5F_ACC_TRUNC, fcpl, fapl);
+    hid_t ocpl = H5Pcreate(H5P_GROUP_CREATE), tcpl = H5Pcreate(H5P_DATATYPE_CREATE);
+    H5Pset_obj_track_times(ocpl, 0);
+    H5Pset_obj_track_times(tcpl, 0);
+    /* A committed (shared) datatype, used by the dataset "committed" and its attribute "scale". */
+    hid_t committed = H5Tcopy(H5T_IEEE_F32LE);
+    H5Tcommit2(file, "float_t", committed, H5P_DEFAULT, tcpl, H5P_DEFAULT);
+    type = committed;
+    hsize_t d6[1] = {6};
+    int shared = put(file, "committed", 1, d6, NULL, NULL, 0);
+    hid_t ds = H5Dopen2(file, "committed", H5P_DEFAULT), scalar = H5Screate(H5S_SCALAR);
+    hid_t attr = H5Acreate2(ds, "scale", committed, scalar, H5P_DEFAULT, H5P_DEFAULT);
+    float half = 0.5f;
+    shared |= H5Awrite(attr, H5T_NATIVE_FLOAT, &half) < 0;
+    H5Aclose(attr); H5Sclose(scalar); H5Dclose(ds);
+    type = H5T_IEEE_F32LE;
+    hsize_t d2[2] = {6, 10}, c2[2] = {4, 4}, u2[2] = {H5S_UNLIMITED, H5S_UNLIMITED},
+            u1[2] = {H5S_UNLIMITED, 10}, d1[1] = {1030}, c1[1] = {1};
+    int bad = shared | put(file, "contiguous", 2, d2, NULL, NULL, 0);
+    bad |= put(file, "fixed_gzip", 2, d2, NULL, c2, 5);
+    bad |= put(file, "extensible", 2, d2, u1, c2, 0);
+    bad |= put(file, "btree2_gzip", 2, d2, u2, c2, 4);
+    bad |= put(file, "paged", 1, d1, NULL, c1, 0);
+    hid_t group = H5Gcreate2(file, "conv1", H5P_DEFAULT, ocpl, H5P_DEFAULT);
+    bad |= put(group, "weight", 2, d2, NULL, NULL, 0);
+    H5Gclose(group);
+    H5Tclose(committed); H5Pclose(ocpl); H5Pclose(tcpl); H5Pclose(fcpl);
+    H5Fclose(file);
+    H5Pclose(fapl);
+    return bad;
+}
+"""
+
+
+def write_debian(path):
+    """The file of DEBIAN_C, compiled against the system libhdf5 (skipped, with a message, when
+    its headers or a C compiler are missing: the committed file stays)."""
+    import subprocess
+    import tempfile
+    it = Intent("debian_libhdf5.h5", 3)
+    v = (np.arange(4096, dtype=np.float64) * 0.25 - 3.0).astype(np.float32)
+    for name, shape, layout in [("contiguous", (6, 10), "contiguous"), ("fixed_gzip", (6, 10), "fixed"),
+                                ("extensible", (6, 10), "extensible"), ("btree2_gzip", (6, 10), "btree2"),
+                                ("paged", (1030,), "fixed"), ("conv1/weight", (6, 10), "contiguous")]:
+        it.ds(name, v[:int(np.prod(shape))].reshape(shape), layout)
+    it.ds("committed", v[:6], "contiguous")
+    it.attr("committed", "scale", "doubles", enc_array(np.float32(0.5)))
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "writer.c")
+        with open(source, "w") as fh:
+            fh.write(DEBIAN_C)
+        binary = os.path.join(tmp, "writer")
+        cmd = ["cc", "-O1", "-o", binary, source, "-I/usr/include/hdf5/serial",
+               "-L/usr/lib/x86_64-linux-gnu/hdf5/serial", "-lhdf5"]
+        subprocess.run(cmd, check=True)
+        subprocess.run([binary, path], check=True)
+    return it
 def write_many_keys(path):
     it = Intent("many_keys.h5", 0)
     with h5py.File(path, "w", libver="earliest") as f:
@@ -527,8 +728,167 @@ def write_many_keys(path):
     return it
 
 
+# ---------------------------------------------------------------------------------------------
+# One state_dict written in the ordinary ways users write it (issue 20's table): each must import
+# to the same weights. The fixtures use a micro CapsNet (state_dict keys and shapes of the
+# reference layout, 28x28 input, conv1 2@9x9, 2 primary types x 2D, 4 classes x 2D, no decoder);
+# `--model FILE --out DIR` writes the same ways for any state_dict (the standard model, to measure).
+
+MODEL_WAYS = [
+    ("defaults", {}),
+    ("resizable", {"resizable": True}),
+    ("resizable_latest", {"libver": "latest", "resizable": True}),
+    ("resizable_v110", {"libver": ("v110", "v110"), "resizable": True}),
+    ("resizable_all_axes_latest", {"libver": "latest", "resizable": "all"}),
+    ("lzf", {"lzf": True}),
+    ("gzip_shuffle_fletcher32_latest", {"libver": "latest", "gzip": True}),
+    ("nested_groups", {"nested": True}),
+    ("big_attribute_latest", {"libver": "latest", "big_attribute": True}),
+    ("track_order_latest", {"libver": "latest", "track_order": True}),
+    ("gzip_v108", {"libver": ("v108", "v108"), "gzip_only": True}),
+    # Beyond the table: one-element chunks (a paged fixed array for the 1,152-element tensor) and
+    # CapsKit metadata beside the big attribute (a model file's attributes are all read, so the
+    # huge heap object is too). Both make the fuzzer's seeds reach that code.
+    ("paged_latest", {"libver": "latest", "element_chunks": True}),
+    ("metadata_big_attribute_latest", {"libver": "latest", "big_attribute": True, "metadata": True}),
+]
+
+
+def micro_model():
+    """A micro CapsNet state_dict with values that compress (period 64), so lzf really applies."""
+    shapes = [("conv1.weight", (2, 1, 9, 9)), ("conv1.bias", (2,)), ("conv2.weight", (4, 2, 9, 9)),
+              ("conv2.bias", (4,)), ("digit_capsules.weight", (72, 4, 2, 2))]
+    state = {}
+    for n, (key, shape) in enumerate(shapes):
+        i = np.arange(int(np.prod(shape)), dtype=np.int64)
+        state[key] = (((i * 7919 + n * 104729) % 64 - 32) / 64.0).astype(np.float32).reshape(shape)
+    return state
+
+
+def big_attribute_text(size):
+    line = b"epoch 0001 loss 0.012345 accuracy 0.9910 | "
+    return np.bytes_((line * (size // len(line) + 1))[:size])
+
+
+def write_model_way(path, state, options, big_attribute_size):
+    file_kw = {}
+    if "libver" in options:
+        file_kw["libver"] = options["libver"]
+    if options.get("track_order"):
+        file_kw["track_order"] = True
+    with h5py.File(path, "w", **file_kw) as f:
+        if options.get("big_attribute"):
+            f.attrs["training_log"] = big_attribute_text(big_attribute_size)
+        if options.get("metadata"):
+            f.attrs["capskit_format_version"] = np.int64(1)
+        for key, value in state.items():
+            parent, name = f, key
+            if options.get("nested"):
+                parts = key.split(".")
+                parent, name = f.require_group("/".join(parts[:-1])), parts[-1]
+            kw = {}
+            if options.get("resizable"):
+                kw["chunks"] = True
+                kw["maxshape"] = ((None,) * value.ndim if options["resizable"] == "all"
+                                  else (None,) + value.shape[1:])
+            if options.get("lzf"):
+                kw["compression"] = "lzf"
+            if options.get("gzip"):
+                kw.update(compression="gzip", shuffle=True, fletcher32=True)
+            if options.get("gzip_only"):
+                kw["compression"] = "gzip"
+            if options.get("element_chunks") and value.size > 1024:
+                kw["chunks"] = (1,) * value.ndim
+            parent.create_dataset(name, data=value, track_times=False, **kw)
+
+
+def check_model_way(path, state, options):
+    """h5py reads back every tensor of `state`, bit for bit, under its key (nested: as groups)."""
+    with h5py.File(path, "r") as f:
+        for key, value in state.items():
+            stored = f[key.replace(".", "/") if options.get("nested") else key][()]
+            check(stored.dtype == value.dtype and stored.shape == value.shape, f"{path}: {key} shape/type")
+            check(stored.tobytes() == value.tobytes(), f"{path}: {key} values differ")
+
+
+def write_model_ways(state, out, prefix, big_attribute_size):
+    names = []
+    for way, options in MODEL_WAYS:
+        name = f"{prefix}{way}.h5"
+        write_model_way(os.path.join(out, name), state, options, big_attribute_size)
+        check_model_way(os.path.join(out, name), state, options)
+        names.append(name)
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile models (issue 12): each must be refused quickly, in little memory, with a message that
+# says what was found. Small on disk; what they claim is large.
+
+
+def hostile_fill_nan(path):
+    """conv2.weight declares 2^28 float32 (1 GiB) that were never written, with a NaN fill
+    value; every shape is consistent (conv1 1024@9x9, conv2 1024@16x16 stride 2: a 3x3 grid of 128
+    types of 8D capsules, 2 classes of 2D)."""
+    with h5py.File(path, "w", libver="latest") as f:
+        def zeros(name, shape):  # never written either: zeros, at no storage cost
+            dataset(f, name, shape=shape, dtype="f4")
+        zeros("conv1.weight", (1024, 1, 9, 9))
+        zeros("conv1.bias", (1024,))
+        dataset(f, "conv2.weight", shape=(1024, 1024, 16, 16), dtype="f4", fillvalue=np.nan)
+        zeros("conv2.bias", (1024,))
+        zeros("digit_capsules.weight", (1152, 2, 8, 2))
+
+
+def hostile_gzip_nan(path, elements_log2=22):
+    """The micro model with conv2.weight widened to 2^elements_log2 float32 NaN in gzip chunks
+    (which compress about 1000:1, so the 1/1100 plausibility check passes); shapes consistent
+    (conv1 C@9x9, conv2 4@(k x k) with C*k*k*4 = 2^n)."""
+    channels = 1 << (elements_log2 - 2 - 8)  # conv2 kernel 16x16: 4 * C * 256 elements
+    with h5py.File(path, "w", libver="latest") as f:
+        dataset(f, "conv1.weight", shape=(channels, 1, 9, 9), dtype="f4")  # zeros, no storage
+        dataset(f, "conv1.bias", shape=(channels,), dtype="f4")
+        dataset(f, "conv2.weight", data=np.full((4, channels, 16, 16), np.nan, dtype=np.float32),
+                chunks=(1, min(channels, 256), 16, 16), compression="gzip", compression_opts=9)
+        dataset(f, "conv2.bias", data=np.zeros((4,), dtype=np.float32))
+        # 20 -> 16 after conv1 (k 9 on 28 is 20; conv2 k 16 stride 2 gives a 3x3 grid), 2 types of 2D.
+        dataset(f, "digit_capsules.weight", data=np.zeros((18, 2, 2, 2), dtype=np.float32))
+
+
+def hostile_links(path):
+    """The micro model with conv2.weight an external link and conv2.bias a dangling soft link."""
+    state = micro_model()
+    with h5py.File(path, "w") as f:
+        for key, value in state.items():
+            if key not in ("conv2.weight", "conv2.bias"):
+                dataset(f, key, data=value)
+        f["conv2.weight"] = h5py.ExternalLink("weights.h5", "/conv2.weight")
+        f["conv2.bias"] = h5py.SoftLink("/nowhere/conv2.bias")
+
+
+def hostile_deep(path):
+    """The micro model's tensors three groups down (`checkpoint/model/net/conv1.weight`), beside
+    a group holding one other dataset: no group is common to all, so nothing is stripped."""
+    with h5py.File(path, "w") as f:
+        deep = f.create_group("checkpoint/model/net")
+        for key, value in micro_model().items():
+            dataset(deep, key, data=value)
+        dataset(f.create_group("optimizer"), "step", data=np.zeros((1,), dtype=np.float32))
+
+
+HOSTILE = [
+    ("hostile_fill_nan.h5", hostile_fill_nan),
+    ("hostile_gzip_nan.h5", hostile_gzip_nan),
+    ("hostile_links.h5", hostile_links),
+    ("hostile_deep.h5", hostile_deep),
+]
+
+
 WRITERS = [
     ("v0_contiguous.h5", write_v0_contiguous),
+    ("paged.h5", write_paged),
+    ("heap_objects.h5", write_heap_objects),
+    ("debian_libhdf5.h5", write_debian),
     ("v0_chunked.h5", write_v0_chunked),
     ("latest.h5", write_latest),
     ("latest_dense.h5", write_latest_dense),
@@ -536,7 +896,7 @@ WRITERS = [
     ("userblock.h5", write_userblock),
     ("unsupported.h5", write_unsupported),
     ("many_keys.h5", write_many_keys),
-]
+] + [(f"libver_{tag}.h5", write_libver(tag)) for tag, _ in LIBVERS]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -748,7 +1108,8 @@ def read_attributes(obj):
     return out
 
 
-SUPPORTED_FILTERS = {h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_FLETCHER32}
+SUPPORTED_FILTERS = {h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_FLETCHER32,
+                     h5py.h5z.FILTER_LZF}
 
 
 def unsupported_reason(ds, layout):
@@ -759,10 +1120,6 @@ def unsupported_reason(ds, layout):
         code = dcpl.get_filter(i)[0]
         if code not in SUPPORTED_FILTERS:
             return f"{'lzf' if code == 32000 else 'unsupported'} filter (id {code})"
-    if layout == "extensible":
-        return "extensible array chunk index"
-    if layout == "btree2":
-        return "version 2 B-tree chunk index"
     return None
 
 
@@ -781,13 +1138,17 @@ def describe(path):
             for name in group:
                 link = group.get(name, getlink=True)
                 p = prefix.lstrip("/") + name
-                if not isinstance(link, h5py.HardLink):
+                # Soft links to datasets are read through; other links are skipped.
+                target = group.get(name) if isinstance(link, h5py.SoftLink) else None
+                if not isinstance(link, h5py.HardLink) and not isinstance(target, h5py.Dataset):
                     desc["links_skipped"].append(p)
                     continue
                 obj = group[name]
                 if isinstance(obj, h5py.Group):
                     visit(obj, "/" + p + "/")
                     continue
+                if isinstance(obj, h5py.Datatype):
+                    continue  # a committed datatype: neither group nor dataset
                 layouts[p] = st.layout_tag(obj)
                 attrs = read_attributes(obj)
                 if attrs:
@@ -836,9 +1197,17 @@ def readme(rows):
         "latest_dense.h5": "superblock 3, dense links (40 datasets w00..w39) and dense attributes (a00..a29 + 5000-char long_text) at the root; group `ordered` with track_order=True and 12 datasets in creation order " + ", ".join(ORDERED),
         "attributes.h5": "superblock 0; attribute types: int64/int32/uint8, float64/float32, fixed-length bytes scalar and array (Keras layer_names/weight_names), vlen UTF-8 scalar/array/empty, bool enum (unsupported); on root, group `layer` and dataset `w_dataset`",
         "userblock.h5": "512-byte user block of non-zero bytes, superblock 0 at offset 512 (base address field 512, other addresses relative to it; the end-of-file address field equals the physical file size), 2 float32 datasets",
-        "unsupported.h5": "superblock 3; datasets to refuse: extensible-array and v2-B-tree chunk indexes, lzf filter, compound type; plus readable `ok`",
+        "unsupported.h5": "superblock 3; datasets to refuse: scale-offset filter (id 6), compound type; plus readable `ok`",
         "many_keys.h5": "superblock 0; 300 float32 datasets k000..k299 at the root (multi-level symbol-table B-tree)",
+        "paged.h5": "superblock 3; fixed-array chunk indexes of 1100 entries (paged data blocks): int8 unfiltered, int16 gzip (filtered entries), and one with only a chunk in the second page written (the first page never written, fill 7)",
+        "heap_objects.h5": "superblock 3; dense root attributes including two huge fractal-heap objects (a 7,200-byte string and 2,100 int16, above the heap's 4 KiB managed limit, found through the heap's v2 B-tree), soft links `alias -> /weights/w` and `weights/relative -> w` (read as datasets), a dangling soft link and an external link (skipped)",
+        "debian_libhdf5.h5": "written by the system's libhdf5 (Debian 1.10) through a small C program (source in the script), libver bounds v110: contiguous, fixed array gzip+shuffle, extensible array, v2 B-tree gzip+shuffle, paged fixed array (1030 chunks), nested group conv1/weight, committed datatype `float_t` used by dataset `committed` and its attribute `scale`",
     }
+    for tag, _ in LIBVERS:
+        what[f"libver_{tag}.h5"] = (
+            f"libver ({tag!r}, 'latest'): contiguous, gzip, shuffle+gzip+fletcher32, lzf (compressed and stored raw), shuffle+lzf, resizable 1-D / inner / gzip / partly written (and long, 300 chunks, from v110 on) "
+            + ("(v1 B-tree chunk indexes)" if tag in ("earliest", "v108") else "(extensible arrays, with secondary blocks for the long one) and resizable in two dimensions (v2 B-tree chunk indexes, unfiltered and lzf)")
+            + ", nested groups conv1/weight and net/block/bias, 2 attributes")
     lines = [
         "# Fixtures/hdf5: HDF5 format variants",
         "",
@@ -860,7 +1229,15 @@ def readme(rows):
         "| --- | --- | --- |",
     ]
     for name, size in rows:
-        lines.append(f"| `{name}` | {size:,} | {what[name]} |")
+        if name.startswith("hostile_"):
+            text = "hostile (issue 12): " + " ".join(dict(HOSTILE)[name].__doc__.split())
+        elif name.startswith("model_"):
+            way = name[len("model_"):-3]
+            text = f"the micro CapsNet state_dict (in expected.json, `model_ways`) written `{way}`: " + \
+                ", ".join(f"{k}={v}" for k, v in dict(MODEL_WAYS)[way].items() or [("h5py", "defaults")])
+        else:
+            text = what[name]
+        lines.append(f"| `{name}` | {size:,} | {text} |")
     return "\n".join(lines) + "\n"
 
 
@@ -884,16 +1261,37 @@ def main():
         expected["files"][name] = desc
 
     json_path = os.path.join(OUT, "expected.json")
+    for name, writer in HOSTILE:
+        writer(os.path.join(OUT, name))
+    micro = micro_model()
+    expected["model_ways"] = {
+        "files": write_model_ways(micro, OUT, "model_", 6000),
+        "tensors": {k: {"shape": list(v.shape), "values": enc_array(v)} for k, v in micro.items()},
+    }
     with open(json_path, "w", encoding="utf-8") as fh:
-        json.dump(expected, fh, indent=1, sort_keys=True, ensure_ascii=False)
+        # One line per dataset or attribute (their value lists are long; indenting each value
+        # would triple the file).
+        text = json.dumps(expected, indent=1, sort_keys=True, ensure_ascii=False)
+        text = re.sub(r'\[\n\s*([^\[\]{}]*?)\n\s*\]', lambda m: "[" + re.sub(r",\n\s*", ", ", m.group(1)) + "]", text)
+        fh.write(text)
         fh.write("\n")
 
     # Self-check: re-open every file and compare with expected.json as written.
     with open(json_path, encoding="utf-8") as fh:
         loaded = json.load(fh)
-    check(sorted(loaded["files"]) == sorted(intents), "expected.json file list")
     rows = []
     total = 0
+    check(sorted(loaded["files"]) == sorted(intents), "expected.json file list")
+    for name, writer in HOSTILE:
+        size = os.path.getsize(os.path.join(OUT, name))
+        rows.append((name, size))
+        total += size
+        print(f"{name}: {size} bytes ({writer.__doc__.split(chr(10))[0]})")
+    for (way, options), name in zip(MODEL_WAYS, loaded["model_ways"]["files"]):
+        check_model_way(os.path.join(OUT, name), micro, options)
+        rows.append((name, os.path.getsize(os.path.join(OUT, name))))
+        total += os.path.getsize(os.path.join(OUT, name))
+        print(f"{name}: {os.path.getsize(os.path.join(OUT, name))} bytes, the micro model written {way}")
     for name, it in intents.items():
         path = os.path.join(OUT, name)
         desc, layouts, st = describe(path)
@@ -925,12 +1323,57 @@ def main():
     with open(os.path.join(OUT, "README.md"), "w", encoding="utf-8") as fh:
         fh.write(readme(rows))
     total += os.path.getsize(json_path)
-    check(total < 1_000_000, f"folder too large: {total} bytes")
+    check(total < 1_300_000, f"folder too large: {total} bytes")
     print(f"expected.json: {os.path.getsize(json_path)} bytes; total {total} bytes; all checks passed")
+
+
+def write_big_corpus(out):
+    """--corpus DIR: files too large to commit, with DIR/expected.json in the fixtures' format
+    (read by HDF5ReaderTests when CAPSKIT_HDF5_CORPUS=DIR): extensible arrays whose data blocks are
+    paged (more than 131,056 chunks), written in full and in part, and a fixed array of 5 pages."""
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "paged_extensible.h5")
+    with h5py.File(path, "w", libver="latest") as f:
+        n = 140_000
+        dataset(f, "full", data=np.array(scramble(n, 251), dtype=np.int8), chunks=(1,), maxshape=(None,))
+        part = dataset(f, "part", shape=(n,), dtype="i1", chunks=(1,), maxshape=(None,), fillvalue=-9)
+        part[131_000:131_100] = np.arange(100, dtype=np.int8)
+        part[139_990:] = np.full(10, 5, dtype=np.int8)
+        dataset(f, "fixed_5_pages", data=np.array(scramble(5000, 127), dtype=np.int8), chunks=(1,))
+    expected = {"files": {}}
+    desc, layouts, _ = describe(path)
+    check(layouts == {"full": "extensible", "part": "extensible", "fixed_5_pages": "fixed"}, f"{layouts}")
+    expected["files"]["paged_extensible.h5"] = desc
+    with open(os.path.join(out, "expected.json"), "w", encoding="utf-8") as fh:
+        json.dump(expected, fh)
+    print(path, os.path.getsize(path))
+
+
+def main_model(argv):
+    """--model FILE --out DIR: the ways of MODEL_WAYS for FILE's root datasets, with an 800 KB
+    attribute, each checked with h5py; prints the files written."""
+    model = argv[argv.index("--model") + 1]
+    out = argv[argv.index("--out") + 1]
+    os.makedirs(out, exist_ok=True)
+    with h5py.File(model, "r") as f:
+        state = {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
+    for name in write_model_ways(state, out, "", 800_000):
+        print(os.path.join(out, name), os.path.getsize(os.path.join(out, name)))
 
 
 if __name__ == "__main__":
     try:
+        if "--hostile-gzip" in sys.argv:
+            out = sys.argv[sys.argv.index("--hostile-gzip") + 1]
+            hostile_gzip_nan(out, 28)
+            print(out, os.path.getsize(out))
+            sys.exit(0)
+        if "--corpus" in sys.argv:
+            write_big_corpus(sys.argv[sys.argv.index("--corpus") + 1])
+            sys.exit(0)
+        if "--model" in sys.argv:
+            main_model(sys.argv)
+            sys.exit(0)
         main()
     except Fail as exc:
         print(f"make_hdf5_variants: FAILED: {exc}", file=sys.stderr)

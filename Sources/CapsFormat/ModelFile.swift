@@ -160,7 +160,9 @@ public enum ModelFile {
       shapes: shapes, keys: Set(keyToDataset.keys), attributes: attributes, options: options)
     problems += inferred.problems
     guard let configuration = inferred.configuration else {
-      throw ModelValidationError(origin: path, problems: problems)
+      throw ModelValidationError(
+        origin: path,
+        problems: problems + whatWasFound(file, keys: keyToDataset.keys.sorted(), problems: problems))
     }
     // Sizes come from shapes and attributes the file chose: bound each before any product of them
     // (input side as a PNG's, every other size to 2^20), so that no shape arithmetic can overflow.
@@ -204,16 +206,19 @@ public enum ModelFile {
         problems.append(reason)
       }
     }
-    for key in keyToDataset.keys.sorted() where !expectedKeys.contains(key) {
-      problems.append("unexpected tensor '\(key)'")
-    }
+    problems += whatWasFound(file, keys: [], problems: problems)
+    let unexpected = keyToDataset.keys.sorted().filter { !expectedKeys.contains($0) }
+    // A few by name, then a count: thousands of extra datasets make one short line.
+    problems += unexpected.prefix(5).map { "unexpected tensor '\($0)'" }
+    if unexpected.count > 5 { problems.append("\(unexpected.count - 5) more unexpected tensors") }
     problems += configuration.validate()
     guard problems.isEmpty else { throw ModelValidationError(origin: path, problems: uniqued(problems)) }
 
     var weights: [String: Tensor] = [:]
     for (key, _) in expected {
       guard let dataset = keyToDataset[key] else { continue }
-      weights[key] = try file.readTensor(dataset, maxCount: options.maxTensorElements)
+      weights[key] = try file.readTensor(
+        dataset, maxCount: options.maxTensorElements, allowNonFinite: options.allowNonFinite)
     }
     let model = try CapsModel(
       configuration: configuration, metadata: metadata, weights: weights,
@@ -224,21 +229,45 @@ public enum ModelFile {
     )
   }
 
+  /// When tensors are missing: the links the source did not follow (external, dangling) and,
+  /// given `keys`, the tensors it does hold; a few by name, then a count.
+  private static func whatWasFound(_ file: any TensorSource, keys: [String], problems: [String]) -> [String] {
+    guard problems.contains(where: { $0.hasPrefix("missing tensor") }) else { return [] }
+    let unlisted = file.unlistedEntries()
+    var notes = Array(unlisted.prefix(5))
+    if unlisted.count > 5 { notes.append("\(unlisted.count - 5) more links not followed") }
+    if !keys.isEmpty {
+      let named = keys.prefix(5).map { "'\($0)'" }.joined(separator: ", ")
+      notes.append(
+        "found \(keys.count) tensors: \(named)\(keys.count > 5 ? " and \(keys.count - 5) more" : "")")
+    }
+    return notes
+  }
+
   private static func uniqued(_ problems: [String]) -> [String] {
     var seen = Set<String>()
     return problems.filter { seen.insert($0).inserted }
   }
 
-  /// Maps reference keys to dataset paths: drops one common group, a `module.` prefix
-  /// (DataParallel) and renames the older `reconstruct.` decoder name.
+  /// Maps reference keys to dataset paths: drops the groups common to every path, maps nested
+  /// groups to dotted keys (`conv1/weight` -> `conv1.weight`, when no two paths then collide),
+  /// drops a `module.` prefix (DataParallel) and renames the older `reconstruct.` decoder name.
   static func canonicalKeys(_ paths: [String]) -> (keys: [String: String], renamed: [String]) {
     var names = paths
     var renamed: [String] = []
-    if let first = names.first, let slash = first.firstIndex(of: "/") {
+    while let first = names.first, let slash = first.firstIndex(of: "/") {
       let group = first[...slash]
-      if names.allSatisfy({ $0.hasPrefix(group) }) {
-        names = names.map { String($0.dropFirst(group.count)) }
-        renamed.append("group '\(group.dropLast())' stripped")
+      guard names.allSatisfy({ $0.hasPrefix(group) }) else { break }
+      names = names.map { String($0.dropFirst(group.count)) }
+      renamed.append("group '\(group.dropLast())' stripped")
+    }
+    if let nested = names.first(where: { $0.contains("/") }) {
+      let dotted = names.map { $0.replacingOccurrences(of: "/", with: ".") }
+      if Set(dotted).count == dotted.count {
+        renamed.append(
+          "nested groups mapped to dotted keys (\(nested) -> \(nested.replacingOccurrences(of: "/", with: ".")))"
+        )
+        names = dotted
       }
     }
     if !names.isEmpty, names.allSatisfy({ $0.hasPrefix("module.") }) {

@@ -18,10 +18,26 @@ protocol TensorSource {
   func readTensor(_ name: String, maxCount: Int) throws -> Tensor
   /// CapsKit metadata carried by the source, or nil.
   func metadataAttributes() throws -> MetadataAttributes?
+  /// As `readTensor(_:maxCount:)`; when `allowNonFinite` is false the source may refuse NaN or
+  /// infinite values before it has read (or allocated) the whole tensor.
+  func readTensor(_ name: String, maxCount: Int, allowNonFinite: Bool) throws -> Tensor
+  /// Entries that look like tensors but were not listed (external links, ...), in words.
+  func unlistedEntries() -> [String]
+}
+
+extension TensorSource {
+  func readTensor(_ name: String, maxCount: Int, allowNonFinite: Bool) throws -> Tensor {
+    try readTensor(name, maxCount: maxCount)
+  }
+
+  func unlistedEntries() -> [String] { [] }
 }
 
 extension HDF5File: TensorSource {
-  func tensorNames() throws -> [String] { try datasetPaths(maxDepth: 1) }
+  /// Datasets in nested groups too (`conv1/weight`), which `ModelFile` maps to dotted keys.
+  func tensorNames() throws -> [String] { try datasetPaths(maxDepth: HDF5File.maxListingDepth) }
+
+  func unlistedEntries() -> [String] { unlistedLinks }
 
   func tensorInfo(_ name: String) throws -> TensorInfo {
     let info = try datasetInfo(name)
@@ -29,7 +45,11 @@ extension HDF5File: TensorSource {
   }
 
   func readTensor(_ name: String, maxCount: Int) throws -> Tensor {
-    let (shape, values) = try read(name, as: Float.self, maxCount: maxCount)
+    try readTensor(name, maxCount: maxCount, allowNonFinite: true)
+  }
+
+  func readTensor(_ name: String, maxCount: Int, allowNonFinite: Bool) throws -> Tensor {
+    let (shape, values) = try read(name, as: Float.self, maxCount: maxCount, refuseNonFinite: !allowNonFinite)
     return Tensor(shape: shape, values: values)
   }
 

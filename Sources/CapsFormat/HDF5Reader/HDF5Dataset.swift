@@ -17,7 +17,12 @@ struct HDF5Dataset {
         throw context.storage.corrupt("'\(name)' has no \(what)")
       }
       guard !message.isShared else {
-        throw context.storage.corrupt("'\(name)' uses a shared (committed) \(what), which is not supported")
+        guard type == HDF5Message.datatype else {
+          throw context.storage.corrupt("'\(name)' uses a shared \(what), which is not supported")
+        }
+        // A committed datatype: the dataset's header points at the type's own object.
+        let body = try HDF5SharedMessage.resolve(message.body, type: type, context: context)
+        return HDF5Message(type: type, flags: 0, body: body)
       }
       return message
     }
@@ -41,7 +46,7 @@ struct HDF5Dataset {
   enum StoredData {
     case compact([UInt8])
     case contiguous(address: HDF5Address, size: Int)
-    case chunks(HDF5ChunkLayout, [ChunkRecord])
+    case chunks(HDF5ChunkLayout, [HDF5ChunkRecord])
 
     /// Bytes the data occupies in the file (after compression).
     var byteCount: Int {
@@ -58,15 +63,59 @@ struct HDF5Dataset {
     switch layout {
     case .compact(let bytes): return .compact(bytes)
     case .contiguous(let address, let size): return .contiguous(address: address, size: size)
-    case .chunked(let chunks): return .chunks(chunks, try chunkRecords(chunks))
+    case .chunked(let chunks):
+      let geometry = try self.geometry(chunks)
+      return .chunks(chunks, try chunks.index?.records(geometry) ?? [])
     }
+  }
+
+  /// Bytes that the stored data decodes to: the dataset's for contiguous and compact data, the
+  /// written chunks' for chunked data (unwritten ones read as the fill value at no decoding cost).
+  func decodedByteCount(_ stored: StoredData, logicalBytes: Int) throws(HDF5Error) -> Int {
+    guard case .chunks(let chunks, let records) = stored else { return logicalBytes }
+    let (product, overflow) = records.count.multipliedReportingOverflow(by: try chunkByteCount(chunks))
+    return overflow ? logicalBytes : min(product, logicalBytes)
+  }
+
+  /// True when some of the dataset was never written, so that it reads (in part) as the fill value.
+  func hasUnwrittenParts(_ stored: StoredData) throws(HDF5Error) -> Bool {
+    switch stored {
+    case .compact: return false
+    case .contiguous(let address, _): return address == nil
+    case .chunks(let chunks, let records):
+      let geometry = try self.geometry(chunks)
+      let counts = geometry.grid(maximum: false).map { $0 ?? 0 }
+      let total = counts.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
+      var inside = Set<[Int]>()
+      for record in records where record.offsets.count == shape.count {
+        let scaled = zip(record.offsets, chunks.dims).map { $0 / $1 }
+        if zip(scaled, counts).allSatisfy({ $0 < $1 }) { inside.insert(scaled) }
+      }
+      return inside.count < total
+    }
+  }
+
+  /// The fill value as a Double when the dataset holds floats (nil otherwise); 0 when the file
+  /// defines none.
+  var floatFillValue: Double? {
+    guard case .float(let size, _) = datatype else { return nil }
+    guard let fill, fill.count == size else { return 0 }
+    var output = [Double](repeating: 0, count: 1)
+    _ = fill.withUnsafeBytes { bytes in
+      output.withUnsafeMutableBufferPointer { HDF5Values.convert(bytes, type: datatype, into: $0) }
+    }
+    return output[0]
   }
 
   // MARK: Raw data
 
   /// Fills `output` (exactly the element count times `elementSize` bytes) with the dataset's
   /// elements in C order, as stored (file byte order); unwritten parts get the fill value.
-  func read(_ stored: StoredData, into output: UnsafeMutableRawBufferPointer) throws(HDF5Error) {
+  /// With `refuseNonFinite`, each decoded chunk's part inside the dataset is checked as soon as
+  /// it is copied, and a NaN or infinity in it ends the read before the next chunk is decoded.
+  func read(
+    _ stored: StoredData, into output: UnsafeMutableRawBufferPointer, refuseNonFinite: Bool = false
+  ) throws(HDF5Error) {
     let byteCount = output.count
     switch stored {
     case .compact(let bytes):
@@ -79,7 +128,7 @@ struct HDF5Dataset {
       guard size >= byteCount else { throw corrupt("stores \(size) bytes for \(byteCount)") }
       try context.storage.read(at: address, into: output, what: "data of '\(name)'")
     case .chunks(let chunks, let records):
-      try readChunks(chunks, records, into: output)
+      try readChunks(chunks, records, into: output, refuseNonFinite: refuseNonFinite)
     }
   }
 
@@ -101,29 +150,12 @@ struct HDF5Dataset {
 
   // MARK: Chunks
 
-  /// One stored chunk: where, how many bytes, which filters were skipped, and its first element.
-  struct ChunkRecord {
-    var address: UInt64
-    var size: Int
-    var filterMask: UInt32
-    var offsets: [Int]
-  }
-
   private var shape: [Int] { dataspace.shape }
 
-  /// Chunks per dimension over the maximum extent (how fixed arrays and implicit indexes number them).
-  private func grid(_ chunks: HDF5ChunkLayout, maximum: Bool) throws(HDF5Error) -> [Int] {
-    var result: [Int] = []
-    for (axis, dimension) in shape.enumerated() {
-      var extent = dimension
-      if maximum {
-        guard let bound = dataspace.maxShape[axis] else { throw corrupt("has an unlimited dimension") }
-        extent = max(bound, dimension)
-      }
-      let (whole, part) = extent.quotientAndRemainder(dividingBy: chunks.dims[axis])
-      result.append(whole + (part > 0 ? 1 : 0))
-    }
-    return result
+  private func geometry(_ chunks: HDF5ChunkLayout) throws(HDF5Error) -> HDF5ChunkGeometry {
+    HDF5ChunkGeometry(
+      name: name, shape: shape, maxShape: dataspace.maxShape, chunkDims: chunks.dims,
+      chunkBytes: try chunkByteCount(chunks), filtered: !filters.isEmpty, context: context)
   }
 
   private func chunkByteCount(_ chunks: HDF5ChunkLayout) throws(HDF5Error) -> Int {
@@ -144,130 +176,14 @@ struct HDF5Dataset {
     return count * elementSize
   }
 
-  private func chunkRecords(_ chunks: HDF5ChunkLayout) throws(HDF5Error) -> [ChunkRecord] {
-    let chunkBytes = try chunkByteCount(chunks)
-    guard let address = chunks.address else { return [] }
-    let rank = shape.count
-    switch chunks.index {
-    case .btree1:
-      let keySize = 8 + 8 * (rank + 1)
-      let leaves = try HDF5Trees.btree1Leaves(at: address, type: 1, keySize: keySize, context: context)
-      var records: [ChunkRecord] = []
-      for (key, child) in leaves {
-        var cursor = context.cursor(key, what: "chunk key of '\(name)'")
-        let size = try cursor.size(4, "chunk size")
-        let mask = try cursor.uint32()
-        var offsets: [Int] = []
-        for _ in 0..<rank { offsets.append(try cursor.size(8, limit: 1 << 62, "chunk offset")) }
-        records.append(ChunkRecord(address: child, size: size, filterMask: mask, offsets: offsets))
-      }
-      return records
-    case .single(let filtered):
-      return [
-        ChunkRecord(
-          address: address, size: filtered?.size ?? chunkBytes, filterMask: filtered?.mask ?? 0,
-          offsets: Array(repeating: 0, count: rank))
-      ]
-    case .implicit:
-      var records: [ChunkRecord] = []
-      for (index, offsets) in try chunkPositions(chunks).enumerated() {
-        let (start, overflow) = UInt64(index).multipliedReportingOverflow(by: UInt64(chunkBytes))
-        guard !overflow else { throw corrupt("has too many chunks") }
-        records.append(
-          ChunkRecord(address: address &+ start, size: chunkBytes, filterMask: 0, offsets: offsets))
-      }
-      return records
-    case .fixedArray:
-      return try fixedArrayRecords(chunks, at: address, chunkBytes: chunkBytes)
-    case .unsupported(let what):
-      throw corrupt("uses an \(what), which CapsKit does not read")
-    }
-  }
-
-  /// The first element of every chunk in grid order (C order over the maximum extent, or the
-  /// current one).
-  private func chunkPositions(_ chunks: HDF5ChunkLayout, maximum: Bool = true) throws(HDF5Error) -> [[Int]] {
-    let counts = try grid(chunks, maximum: maximum)
-    var total = 1
-    for count in counts {
-      let (product, overflow) = total.multipliedReportingOverflow(by: count)
-      guard !overflow, product <= HDF5Trees.maxRecords else { throw corrupt("has too many chunks") }
-      total = product
-    }
-    var positions: [[Int]] = []
-    positions.reserveCapacity(total)
-    var index = Array(repeating: 0, count: counts.count)
-    for _ in 0..<total {
-      positions.append(zip(index, chunks.dims).map { $0 * $1 })
-      var axis = counts.count - 1
-      while axis >= 0 {
-        index[axis] += 1
-        if index[axis] < counts[axis] { break }
-        index[axis] = 0
-        axis -= 1
-      }
-    }
-    return positions
-  }
-
-  private func fixedArrayRecords(
-    _ chunks: HDF5ChunkLayout, at address: UInt64, chunkBytes: Int
-  ) throws(HDF5Error) -> [ChunkRecord] {
-    let sizes = context.sizes
-    let what = "fixed array header of '\(name)'"
-    let header = try context.storage.metadata(
-      at: address, count: 4 + 4 + sizes.lengths + sizes.offsets + 4, what: what)
-    var cursor = context.cursor(header, what: what)
-    try cursor.expectSignature("FAHD")
-    try cursor.skip(1)  // version
-    let client = try cursor.uint8()
-    let entrySize = Int(try cursor.uint8())
-    let pageBits = Int(try cursor.uint8())
-    let count = try cursor.length(sizes, limit: HDF5Trees.maxRecords, "entry count")
-    let dataBlock = try cursor.address(sizes)
-    try cursor.expectChecksum(from: 0)
-    let filtered = client == 1
-    let positions = try chunkPositions(chunks)
-    guard positions.count == count, entrySize >= sizes.offsets + (filtered ? 5 : 0), entrySize <= 32 else {
-      throw cursor.fail("\(count) entries of \(entrySize) bytes for \(positions.count) chunks")
-    }
-    guard pageBits >= 64 || count <= 1 << pageBits else {
-      throw cursor.fail("paged fixed arrays are not supported")
-    }
-    guard let dataBlock else { return [] }
-    let blockWhat = "fixed array data block of '\(name)'"
-    let prefix = 6 + sizes.offsets
-    let block = try context.storage.metadata(
-      at: dataBlock, count: prefix + count * entrySize + 4, what: blockWhat)
-    var reader = context.cursor(block, what: blockWhat)
-    try reader.expectSignature("FADB")
-    try reader.skip(2 + sizes.offsets)
-    var records: [ChunkRecord] = []
-    for offsets in positions {
-      let chunkAddress = try reader.address(sizes)
-      var size = chunkBytes
-      var mask: UInt32 = 0
-      if filtered {
-        size = try reader.size(entrySize - sizes.offsets - 4, "chunk size")
-        mask = try reader.uint32()
-      } else {
-        try reader.skip(entrySize - sizes.offsets)
-      }
-      if let chunkAddress {
-        records.append(ChunkRecord(address: chunkAddress, size: size, filterMask: mask, offsets: offsets))
-      }
-    }
-    try reader.expectChecksum(from: 0)
-    return records
-  }
-
   private func readChunks(
-    _ chunks: HDF5ChunkLayout, _ records: [ChunkRecord], into output: UnsafeMutableRawBufferPointer
+    _ chunks: HDF5ChunkLayout, _ records: [HDF5ChunkRecord], into output: UnsafeMutableRawBufferPointer,
+    refuseNonFinite: Bool
   ) throws(HDF5Error) {
-    let chunkBytes = try chunkByteCount(chunks)
-    let counts = try grid(chunks, maximum: false)
+    let geometry = try self.geometry(chunks)
+    let chunkBytes = geometry.chunkBytes
+    let counts = geometry.grid(maximum: false).map { $0 ?? 0 }
     var seen = Set<[Int]>()
-    var covered = 0
     var buffer = [UInt8](repeating: 0, count: chunkBytes)
     // Chunks may overhang the dataset's edges, but not so far that decoding them costs much more
     // than the data: at most 16 times the dataset plus 16 MiB decoded in all.
@@ -291,22 +207,32 @@ struct HDF5Dataset {
           "has chunks of \(chunks.dims) that would decode to far more than its \(output.count) bytes")
       }
       try decodeChunk(record, chunkBytes: chunkBytes, into: &buffer)
-      buffer.withUnsafeBytes { copy(chunk: $0, at: record.offsets, dims: chunks.dims, into: output) }
-      covered += 1
+      let found = buffer.withUnsafeBytes {
+        copy(chunk: $0, at: record.offsets, dims: chunks.dims, into: output, countNonFinite: refuseNonFinite)
+      }
+      guard found.nan == 0, found.infinite == 0 else {
+        throw corrupt(
+          "has \(found.nan) NaN and \(found.infinite) infinite values in its chunk at \(record.offsets) (not read further)"
+        )
+      }
     }
     let total = counts.reduce(1, *)
-    if covered < total {
+    if seen.count < total {
       // Some chunks were never written: they read as the fill value.
       var filler = [UInt8](repeating: 0, count: chunkBytes)
       filler.withUnsafeMutableBytes { fillAll($0) }
-      for offsets in try chunkPositions(chunks, maximum: false) where !seen.contains(offsets) {
-        filler.withUnsafeBytes { copy(chunk: $0, at: offsets, dims: chunks.dims, into: output) }
+      for scaled in try geometry.scaledPositions(counts) {
+        let offsets = geometry.offsets(scaled)
+        guard !seen.contains(offsets) else { continue }
+        _ = filler.withUnsafeBytes {
+          copy(chunk: $0, at: offsets, dims: chunks.dims, into: output, countNonFinite: false)
+        }
       }
     }
   }
 
   /// Reads one chunk and undoes its filters; the result is exactly `chunkBytes` long.
-  private func decodeChunk(_ record: ChunkRecord, chunkBytes: Int, into buffer: inout [UInt8])
+  private func decodeChunk(_ record: HDF5ChunkRecord, chunkBytes: Int, into buffer: inout [UInt8])
     throws(HDF5Error)
   {
     let active = filters.enumerated().filter { record.filterMask & (1 << UInt32($0.offset)) == 0 }.map(
@@ -353,6 +279,15 @@ struct HDF5Dataset {
     case HDF5Filter.deflate:
       guard let expected else { throw corrupt("has a filter pipeline CapsKit cannot size") }
       return try inflate(data, count: expected)
+    case HDF5Filter.lzf:
+      guard let expected else { throw corrupt("has a filter pipeline CapsKit cannot size") }
+      switch HDF5LZF.decode(data, count: expected) {
+      case .success(let bytes): return bytes
+      case .failure(.short(let produced)):
+        throw corrupt("has an lzf chunk that ends after \(produced) of \(expected) bytes")
+      case .failure(.long): throw corrupt("has an lzf chunk longer than its \(expected) bytes")
+      case .failure(.corrupt(let why)): throw corrupt("has a corrupt lzf chunk (\(why))")
+      }
     case HDF5Filter.shuffle:
       let size = filter.values.first.map(Int.init) ?? elementSize
       return Self.unshuffle(data, elementSize: size)
@@ -373,7 +308,9 @@ struct HDF5Dataset {
     default:
       let known =
         Self.filterNames[filter.id].map { " (\($0))" } ?? (filter.name.isEmpty ? "" : " (\(filter.name))")
-      throw corrupt("is compressed with filter \(filter.id)\(known), which CapsKit does not read")
+      throw corrupt(
+        "is compressed with filter \(filter.id)\(known), which CapsKit does not read (it reads deflate, shuffle, fletcher32 and lzf)"
+      )
     }
   }
 
@@ -407,18 +344,28 @@ struct HDF5Dataset {
   }
 
   /// Copies the part of a chunk (of `dims`, first element at `origin`) that lies inside the
-  /// dataset into the C-order output.
+  /// dataset into the C-order output; with `countNonFinite`, counts the NaN and infinite values
+  /// copied.
   private func copy(
-    chunk: UnsafeRawBufferPointer, at origin: [Int], dims: [Int], into output: UnsafeMutableRawBufferPointer
-  ) {
+    chunk: UnsafeRawBufferPointer, at origin: [Int], dims: [Int], into output: UnsafeMutableRawBufferPointer,
+    countNonFinite: Bool
+  ) -> (nan: Int, infinite: Int) {
     let rank = shape.count
     let size = elementSize
+    var found = (nan: 0, infinite: 0)
+    func check(_ bytes: UnsafeRawBufferPointer) {
+      guard countNonFinite else { return }
+      let counts = HDF5Values.nonFiniteCounts(bytes, type: datatype)
+      found.nan += counts.nan
+      found.infinite += counts.infinite
+    }
     if rank == 0 {
       output.copyMemory(from: UnsafeRawBufferPointer(rebasing: chunk[0..<size]))
-      return
+      check(UnsafeRawBufferPointer(output))
+      return found
     }
     let extent = (0..<rank).map { min(dims[$0], shape[$0] - origin[$0]) }
-    guard extent.allSatisfy({ $0 > 0 }) else { return }
+    guard extent.allSatisfy({ $0 > 0 }) else { return found }
     var outputStrides = Array(repeating: 1, count: rank)
     var chunkStrides = Array(repeating: 1, count: rank)
     for axis in stride(from: rank - 2, through: 0, by: -1) {
@@ -434,8 +381,9 @@ struct HDF5Dataset {
         source += index[axis] * chunkStrides[axis]
         target += (origin[axis] + index[axis]) * outputStrides[axis]
       }
-      (output.baseAddress! + target * size).copyMemory(
-        from: chunk.baseAddress! + source * size, byteCount: run)
+      let destination = output.baseAddress! + target * size
+      destination.copyMemory(from: chunk.baseAddress! + source * size, byteCount: run)
+      check(UnsafeRawBufferPointer(start: destination, count: run))
       var axis = rank - 2
       while axis >= 0 {
         index[axis] += 1
@@ -445,5 +393,6 @@ struct HDF5Dataset {
       }
       if axis < 0 { break }
     }
+    return found
   }
 }

@@ -21,13 +21,18 @@ final class HDF5File {
   /// looked up key by key; this keeps that linear in the file's size).
   private let objects = Memo<HDF5Object>()
   private let groupLinks = Memo<[HDF5Link]>()
+  private let linksByName = Memo<[String: HDF5Link]>()
   private let objectAttributes = Memo<[HDF5AttributeMessage]>()
+  /// Links the last `datasetPaths` call did not list, each said in words ("'x' is an external
+  /// link to other.h5:/y"), for messages about missing tensors.
+  private(set) var unlistedLinks: [String] = []
 
   /// Values computed once per object address.
   private final class Memo<Value> {
     private var values: [UInt64: Value] = [:]
 
     func value(_ address: UInt64, _ make: () throws(HDF5Error) -> Value) throws(HDF5Error) -> Value {
+      // (A cache of what the file says: the file's own bounds limit how many entries it gets.)
       if let known = values[address] { return known }
       let value = try make()
       values[address] = value
@@ -35,8 +40,11 @@ final class HDF5File {
     }
   }
 
-  /// Most links one group may have.
+  /// Most links one group may have, and most datasets a listing returns.
   static let maxLinks = 100_000
+  /// Most soft links followed to resolve one path, and deepest group a listing searches.
+  static let maxSoftLinks = 16
+  static let maxListingDepth = 8
   /// Most attributes one object may have, and most elements one attribute may have.
   static let maxAttributes = 10_000
   static let maxAttributeElements = 100_000
@@ -129,13 +137,18 @@ final class HDF5File {
       let nameOffset = try reader.uint(context.sizes.offsets)
       let objectAddress = try reader.address(context.sizes)
       let cacheType = try reader.u32()
-      try reader.skip(20)  // reserved, scratch pad
+      try reader.skip(4)  // reserved
+      let scratch = try reader.take(16)
       let name = try HDF5Trees.heapString(heap, at: nameOffset, context: context)
-      // Cache type 2 is a soft link, whose target lives in the heap; it is not followed.
-      if let objectAddress, cacheType != 2 {
+      if cacheType == 2 {
+        // A soft link: the scratch pad holds the heap offset of its target path.
+        var pad = context.cursor(Array(scratch), what: what)
+        let target = try HDF5Trees.heapString(heap, at: try pad.uint(4), context: context)
+        links.append(HDF5Link(name: name, target: .soft(target)))
+      } else if let objectAddress {
         links.append(HDF5Link(name: name, target: .hard(objectAddress)))
       } else {
-        links.append(HDF5Link(name: name, target: .other))
+        throw reader.fail("entry '\(name)' has no address")
       }
     }
     return links
@@ -145,7 +158,7 @@ final class HDF5File {
   /// message of type `dense` (link info, attribute info) points at, decoded by `decode`.
   private func messages<T>(
     of object: HDF5Object, compact: Int, dense: Int, recordType: UInt8, idOffset: Int,
-    decode: (ArraySlice<UInt8>) throws(HDF5Error) -> T
+    matching: ((ArraySlice<UInt8>) -> Bool)? = nil, decode: (ArraySlice<UInt8>) throws(HDF5Error) -> T
   ) throws(HDF5Error) -> [T] {
     var result: [T] = []
     for message in object.all(compact) {
@@ -154,7 +167,7 @@ final class HDF5File {
     }
     if let info = object.first(dense) {
       let storage = try HDF5DenseStorage.decode(info, context: context)
-      for body in try denseRecords(storage, recordType: recordType, idOffset: idOffset) {
+      for body in try denseRecords(storage, recordType: recordType, idOffset: idOffset, matching: matching) {
         result.append(try decode(body[...]))
       }
     }
@@ -163,9 +176,9 @@ final class HDF5File {
 
   /// The heap objects that a dense storage's name index points at (link or attribute messages);
   /// `idOffset` is where the heap ID starts in a record (after the name hash for links).
-  private func denseRecords(_ dense: HDF5DenseStorage, recordType: UInt8, idOffset: Int) throws(HDF5Error)
-    -> [[UInt8]]
-  {
+  private func denseRecords(
+    _ dense: HDF5DenseStorage, recordType: UInt8, idOffset: Int, matching: ((ArraySlice<UInt8>) -> Bool)?
+  ) throws(HDF5Error) -> [[UInt8]] {
     guard let heapAddress = dense.heapAddress, let index = dense.nameIndexAddress else { return [] }
     let heap = try HDF5FractalHeap(at: heapAddress, context: context)
     let records = try HDF5Trees.btree2Records(at: index, type: recordType, context: context)
@@ -173,7 +186,7 @@ final class HDF5File {
       throw tooManyLinks()
     }
     var result: [[UInt8]] = []
-    for record in records {
+    for record in records where matching?(record[...]) ?? true {
       guard record.count >= idOffset + heap.idLength else {
         throw context.storage.corrupt("v2 B-tree record of \(record.count) bytes is too short")
       }
@@ -182,16 +195,40 @@ final class HDF5File {
     return result
   }
 
-  /// The object at `objectPath` ("/", "", "." or "a/b"), or nil when some link on the way is
-  /// missing or not a hard link.
+  /// The links of a group by name.
+  private func link(_ name: Substring, in group: HDF5Object) throws(HDF5Error) -> HDF5Link? {
+    try linksByName.value(group.address) { () throws(HDF5Error) -> [String: HDF5Link] in
+      var byName: [String: HDF5Link] = [:]
+      for link in try links(of: group) { byName[link.name] = link }
+      return byName
+    }[String(name)]
+  }
+
+  /// The object at `objectPath` ("/", "", "." or "a/b"), following soft links (at most
+  /// `maxSoftLinks` of them, absolute or relative to their group); nil when some link on the way
+  /// is missing, dangling, external or of a user-defined type.
   private func resolve(_ objectPath: String) throws(HDF5Error) -> HDF5Object? {
-    var current = try object(at: rootAddress)
-    for component in objectPath.split(separator: "/") where component != "." {
-      guard current.isGroup else { return nil }
-      guard let link = try links(of: current).first(where: { $0.name == component }),
-        case .hard(let address) = link.target
-      else { return nil }
-      current = try object(at: address)
+    let root = try object(at: rootAddress)
+    var current = root
+    var pending = objectPath.split(separator: "/")[...]
+    var followed = 0
+    while let component = pending.popFirst() {
+      guard component != "." else { continue }
+      guard current.isGroup, let link = try link(component, in: current) else { return nil }
+      switch link.target {
+      case .hard(let address):
+        current = try object(at: address)
+      case .soft(let target):
+        followed += 1
+        guard followed <= Self.maxSoftLinks else {
+          throw context.storage.corrupt(
+            "'\(objectPath)' needs more than \(Self.maxSoftLinks) soft links (a cycle?)")
+        }
+        if target.hasPrefix("/") { current = root }
+        pending = (target.split(separator: "/") + pending)[...]
+      case .external, .other:
+        return nil
+      }
     }
     return current
   }
@@ -204,28 +241,58 @@ final class HDF5File {
 
   // MARK: Listing
 
-  /// Paths of the datasets at the root and inside groups up to `maxDepth` levels down, in name order.
+  /// Paths of the datasets at the root and inside groups up to `maxDepth` levels down, in name
+  /// order; soft links to datasets are listed under the link's path. Each group is searched
+  /// once (hard links may form cycles); links not listed are kept in `unlistedLinks`.
   func datasetPaths(maxDepth: Int = 1) throws(HDF5Error) -> [String] {
     try doing("list group '/'") { () throws(HDF5Error) -> [String] in
       var result: [String] = []
+      var visited: Set<UInt64> = [rootAddress]
+      unlistedLinks = []
       try collectDatasets(
-        in: try object(at: rootAddress), prefix: "", depth: 0, maxDepth: maxDepth, into: &result)
+        in: try object(at: rootAddress), prefix: "", depth: 0, maxDepth: min(maxDepth, Self.maxListingDepth),
+        visited: &visited, into: &result)
       return result
     }
   }
 
   private func collectDatasets(
-    in group: HDF5Object, prefix: String, depth: Int, maxDepth: Int, into result: inout [String]
+    in group: HDF5Object, prefix: String, depth: Int, maxDepth: Int, visited: inout Set<UInt64>,
+    into result: inout [String]
   ) throws(HDF5Error) {
     for link in try links(of: group) {
-      // Soft and external links are skipped rather than followed.
-      guard case .hard(let address) = link.target else { continue }
-      let child = try object(at: address)
+      let path = prefix + link.name
+      let child: HDF5Object
+      switch link.target {
+      case .hard(let address):
+        child = try object(at: address)
+      case .soft:
+        // Listed when it leads to a dataset; groups reached through soft links are not searched.
+        do throws(HDF5Error) {
+          guard let target = try resolve(path), target.isDataset else {
+            unlistedLinks.append("'\(path)' is \(link.kind), which leads to no dataset")
+            continue
+          }
+          child = target
+        } catch {
+          unlistedLinks.append("'\(path)' is \(link.kind) that cannot be resolved (\(error.detail))")
+          continue
+        }
+      case .external, .other:
+        unlistedLinks.append("'\(path)' is \(link.kind), which CapsKit does not follow")
+        continue
+      }
       if child.isDataset {
-        result.append(prefix + link.name)
-      } else if child.isGroup, depth < maxDepth {
+        guard result.count < Self.maxLinks else { throw tooManyLinks() }
+        result.append(path)
+      } else if child.isGroup, depth < maxDepth, case .hard(let address) = link.target,
+        visited.insert(address).inserted
+      {
         try collectDatasets(
-          in: child, prefix: prefix + link.name + "/", depth: depth + 1, maxDepth: maxDepth, into: &result)
+          in: child, prefix: path + "/", depth: depth + 1, maxDepth: maxDepth, visited: &visited,
+          into: &result)
+      } else if child.isGroup, depth >= maxDepth {
+        unlistedLinks.append("group '\(path)' is more than \(maxDepth) levels down and was not searched")
       }
     }
   }
@@ -249,9 +316,12 @@ final class HDF5File {
   }
 
   /// Reads a whole dataset converted to `T`; refuses more than `maxCount` elements before
-  /// allocating, and sizes that the stored bytes cannot plausibly hold.
+  /// allocating, and sizes that the stored bytes cannot plausibly hold. With `refuseNonFinite`,
+  /// a float dataset whose unwritten parts would read as a NaN or infinite fill value is refused
+  /// before anything is allocated, and a chunked one as soon as a decoded chunk holds such a
+  /// value (its output pages are touched only as chunks arrive).
   func read<T: HDF5Element>(
-    _ name: String, as: T.Type, maxCount: Int
+    _ name: String, as: T.Type, maxCount: Int, refuseNonFinite: Bool = false
   ) throws(HDF5Error) -> (shape: [Int], values: [T]) {
     try doing("read '\(name)'") { () throws(HDF5Error) -> (shape: [Int], values: [T]) in
       let dataset = try dataset(name)
@@ -261,36 +331,72 @@ final class HDF5File {
       case .integer, .float: break
       default: throw context.storage.corrupt("'\(name)' is \(dataset.datatype.storedType), not a number")
       }
-      return try values(of: dataset, shape: shape, count: count)
+      return try values(of: dataset, shape: shape, count: count, refuseNonFinite: refuseNonFinite)
     }
   }
 
   private func values<T: HDF5Element>(
-    of dataset: HDF5Dataset, shape: [Int], count: Int
+    of dataset: HDF5Dataset, shape: [Int], count: Int, refuseNonFinite: Bool
   ) throws(HDF5Error) -> (shape: [Int], values: [T]) {
     guard count > 0 else { return (shape, []) }
     let stored = try dataset.locate()
-    // Deflate cannot compress better than about 1032:1, so fewer stored bytes mean a lie.
+    // Deflate cannot compress better than about 1032:1, so fewer stored bytes than 1/1100 of what
+    // they decode to mean a lie (chunks never written cost nothing: they read as the fill value).
     let storage = stored.byteCount
     let logicalBytes = count * dataset.elementSize
+    let decodedBytes = try dataset.decodedByteCount(stored, logicalBytes: logicalBytes)
     let (scaledStorage, overflow) = storage.multipliedReportingOverflow(by: 1100)
     let unwritten = storage == 0  // never written: the fill value, which costs no storage
-    if !unwritten, !overflow, scaledStorage < logicalBytes {
+    if !unwritten, !overflow, scaledStorage < decodedBytes {
       throw context.storage.corrupt("it claims \(count) elements but stores only \(storage) bytes")
     }
-    if T.isNative(dataset.datatype) {
-      var values = [T](repeating: T(hdf5Integer: 0), count: count)
-      try values.withHDF5Bytes { (raw) throws(HDF5Error) in try dataset.read(stored, into: raw) }
-      return (shape, values)
+    if refuseNonFinite, let fill = dataset.floatFillValue, !fill.isFinite,
+      try dataset.hasUnwrittenParts(stored)
+    {
+      throw context.storage.corrupt(
+        "'\(dataset.name)' (\(count) elements) was never written in full and its fill value is \(fill)")
     }
-    var raw = [UInt8](repeating: 0, count: logicalBytes)
-    try raw.withHDF5Bytes { (buffer) throws(HDF5Error) in try dataset.read(stored, into: buffer) }
-    var values = [T](repeating: T(hdf5Integer: 0), count: count)
-    let converted = raw.withUnsafeBytes { source in
-      values.withUnsafeMutableBufferPointer { HDF5Values.convert(source, type: dataset.datatype, into: $0) }
+    // The output is left uninitialised until read: a refused chunk costs no more than its pages.
+    func read(into raw: UnsafeMutableRawBufferPointer) throws(HDF5Error) {
+      try dataset.read(stored, into: raw, refuseNonFinite: refuseNonFinite)
+    }
+    if T.isNative(dataset.datatype) {
+      return (
+        shape,
+        try Self.uninitialized(count) { (buffer: UnsafeMutableBufferPointer<T>) throws(HDF5Error) in
+          try read(into: UnsafeMutableRawBufferPointer(buffer))
+        }
+      )
+    }
+    let raw = try Self.uninitialized(logicalBytes) {
+      (buffer: UnsafeMutableBufferPointer<UInt8>) throws(HDF5Error) in
+      try read(into: UnsafeMutableRawBufferPointer(buffer))
+    }
+    var converted = false
+    let values = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+      converted = raw.withUnsafeBytes { HDF5Values.convert($0, type: dataset.datatype, into: buffer) }
+      initialized = converted ? count : 0
     }
     guard converted else { throw context.storage.corrupt("'\(dataset.name)' is not numeric") }
     return (shape, values)
+  }
+
+  /// An array of `count` trivial values, all written by `fill` (or none kept when it throws).
+  private static func uninitialized<T>(
+    _ count: Int, _ fill: (UnsafeMutableBufferPointer<T>) throws(HDF5Error) -> Void
+  ) throws(HDF5Error) -> [T] {
+    var failure: HDF5Error?
+    let values = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+      do throws(HDF5Error) {
+        try fill(buffer)
+        initialized = count
+      } catch {
+        failure = error
+        initialized = 0
+      }
+    }
+    if let failure { throw failure }
+    return values
   }
 
   static func elementCount(
@@ -327,6 +433,25 @@ final class HDF5File {
     return result
   }
 
+  /// The attribute `name` of an object, decoding no other attribute of its dense storage: the
+  /// name index's records carry the lookup3 hash of each name (their last 4 bytes), as libhdf5
+  /// searches them, so a broken or huge attribute elsewhere does not stand in the way.
+  private func attribute(named name: String, of object: HDF5Object) throws(HDF5Error) -> HDF5AttributeMessage?
+  {
+    let hash = UInt32(HDF5Checksum.lookup3(Array(name.utf8)[...]))
+    func hasHash(_ record: ArraySlice<UInt8>) -> Bool {
+      let stored = record.suffix(4).enumerated().reduce(UInt32(0)) {
+        $0 | UInt32($1.element) << (8 * UInt32($1.offset))
+      }
+      return record.count >= 4 && stored == hash
+    }
+    let found = try messages(
+      of: object, compact: HDF5Message.attribute, dense: HDF5Message.attributeInfo, recordType: 8,
+      idOffset: 0, matching: hasHash,
+      decode: { body throws(HDF5Error) in try HDF5AttributeMessage.decode(body, context: context) })
+    return found.first { $0.name == name }
+  }
+
   /// Names of the root group's attributes, in name order.
   func attributeNames() throws(HDF5Error) -> [String] {
     try doing("list attributes") { () throws(HDF5Error) -> [String] in
@@ -342,7 +467,7 @@ final class HDF5File {
       guard let object = try resolve(objectPath) else {
         throw context.storage.corrupt("no object '\(objectPath)'")
       }
-      guard let attribute = try attributes(of: object).first(where: { $0.name == name }) else { return nil }
+      guard let attribute = try attribute(named: name, of: object) else { return nil }
       return try value(of: attribute)
     }
   }

@@ -168,24 +168,11 @@ enum HDF5Layout {
 
 /// The chunk grid and the index that finds each chunk.
 struct HDF5ChunkLayout {
-  enum Index {
-    /// Version-1 B-tree (layout version 3).
-    case btree1
-    /// One chunk covering the dataset; its filtered size and filter mask when filtered.
-    case single(filtered: (size: Int, mask: UInt32)?)
-    /// Chunks stored one after another in grid order, unfiltered.
-    case implicit
-    /// A fixed array of chunk addresses.
-    case fixedArray
-    /// Indexes CapsKit refuses (extensible array, version-2 B-tree), by name.
-    case unsupported(String)
-  }
-
   /// Chunk dimensions, without the trailing element-size dimension.
   var dims: [Int]
   var elementSize: Int
-  var index: Index
-  var address: HDF5Address
+  /// nil when no chunk was ever written (no index allocated).
+  var index: (any HDF5ChunkIndex)?
 
   static func decode(_ cursor: inout HDF5Cursor, version: UInt8, context: HDF5Context) throws(HDF5Error)
     -> HDF5ChunkLayout
@@ -196,10 +183,10 @@ struct HDF5ChunkLayout {
     guard dimensionality >= 1, dimensionality <= HDF5Dataspace.maxRank + 1 else {
       throw cursor.fail("chunk dimensionality \(dimensionality)")
     }
-    var address: HDF5Address = nil
+    var btreeAddress: HDF5Address = nil
     var dimensionBytes = 4
     if version == 3 {
-      address = try cursor.address(context.sizes)
+      btreeAddress = try cursor.address(context.sizes)
     } else {
       dimensionBytes = Int(try cursor.uint8())
       guard (1...8).contains(dimensionBytes) else {
@@ -212,34 +199,36 @@ struct HDF5ChunkLayout {
       guard value > 0 else { throw cursor.fail("chunk dimension 0") }
       all.append(value)
     }
-    var index = Index.btree1
-    if version >= 4 {
-      let type = try cursor.uint8()
-      switch type {
-      case 1:
-        if flags & 0x02 != 0 {
-          let size = try cursor.length(context.sizes, "filtered chunk size")
-          index = .single(filtered: (size, try cursor.uint32()))
-        } else {
-          index = .single(filtered: nil)
-        }
-      case 2: index = .implicit
-      case 3:
-        try cursor.skip(1)  // page bits
-        index = .fixedArray
-      case 4:
-        try cursor.skip(5)
-        index = .unsupported("extensible array chunk index")
-      case 5:
-        try cursor.skip(6)
-        index = .unsupported("version-2 B-tree chunk index")
-      default:
-        throw cursor.fail("unknown chunk index type \(type)")
-      }
-      address = try cursor.address(context.sizes)
+    let dims = Array(all.dropLast())
+    guard version >= 4 else {
+      return HDF5ChunkLayout(
+        dims: dims, elementSize: all.last!, index: btreeAddress.map { HDF5BTree1ChunkIndex(address: $0) })
     }
-    return HDF5ChunkLayout(
-      dims: Array(all.dropLast()), elementSize: all.last!, index: index, address: address)
+    // Version 4 and 5: the index type, its parameters, then its address.
+    let type = try cursor.uint8()
+    var singleFiltered: (size: Int, mask: UInt32)?
+    switch type {
+    case 1:
+      if flags & 0x02 != 0 {
+        let size = try cursor.length(context.sizes, "filtered chunk size")
+        singleFiltered = (size, try cursor.uint32())
+      }
+    case 2: break
+    case 3: try cursor.skip(1)  // page bits, repeated in the fixed array header
+    case 4: try cursor.skip(5)  // extensible array parameters, repeated in its header
+    case 5: try cursor.skip(6)  // v2 B-tree node size, split and merge percentages
+    default: throw cursor.fail("unknown chunk index type \(type)")
+    }
+    let index: (any HDF5ChunkIndex)? = try cursor.address(context.sizes).map { address in
+      switch type {
+      case 1: HDF5SingleChunkIndex(address: address, filtered: singleFiltered)
+      case 2: HDF5ImplicitChunkIndex(address: address)
+      case 3: HDF5FixedArrayChunkIndex(address: address)
+      case 4: HDF5ExtensibleArrayChunkIndex(address: address)
+      default: HDF5BTree2ChunkIndex(address: address)
+      }
+    }
+    return HDF5ChunkLayout(dims: dims, elementSize: all.last!, index: index)
   }
 }
 
@@ -254,6 +243,8 @@ struct HDF5Filter {
   static let deflate = 1
   static let shuffle = 2
   static let fletcher32 = 3
+  /// h5py's LZF filter (registered id 32000).
+  static let lzf = 32000
 
   static func decodePipeline(_ body: [UInt8], context: HDF5Context) throws(HDF5Error) -> [HDF5Filter] {
     var cursor = context.cursor(body, what: "filter pipeline message")
@@ -310,15 +301,29 @@ enum HDF5FillValue {
   }
 }
 
-/// A link of a new-style group (link message).
+/// A link of a group (link message, or a symbol table entry of an old-style group).
 struct HDF5Link {
   enum Target {
     case hard(UInt64)
-    /// Soft and external links, which CapsKit does not follow.
-    case other
+    /// A path, absolute or relative to the link's group, followed when resolving.
+    case soft(String)
+    /// A file and a path in it, which CapsKit does not follow (named in messages).
+    case external(file: String, path: String)
+    /// A user-defined link type.
+    case other(Int)
   }
   var name: String
   var target: Target
+
+  /// What the link is, for messages ("an external link to other.h5:/x").
+  var kind: String {
+    switch target {
+    case .hard: "a hard link"
+    case .soft(let path): "a soft link to '\(path)'"
+    case .external(let file, let path): "an external link to \(file):\(path)"
+    case .other(let type): "a link of user-defined type \(type)"
+    }
+  }
 
   static func decode(_ body: ArraySlice<UInt8>, context: HDF5Context) throws(HDF5Error) -> HDF5Link {
     var cursor = context.cursor(Array(body), what: "link message")
@@ -331,11 +336,26 @@ struct HDF5Link {
     if flags & 0x10 != 0 { try cursor.skip(1) }
     let nameLength = try cursor.size(1 << Int(flags & 0x03), limit: 1 << 16, "link name length")
     let name = String(decoding: try cursor.take(nameLength), as: UTF8.self)
-    guard type == 0 else { return HDF5Link(name: name, target: .other) }
-    guard let address = try cursor.address(context.sizes) else {
-      throw cursor.fail("hard link '\(name)' has no address")
+    switch type {
+    case 0:
+      guard let address = try cursor.address(context.sizes) else {
+        throw cursor.fail("hard link '\(name)' has no address")
+      }
+      return HDF5Link(name: name, target: .hard(address))
+    case 1:
+      let length = try cursor.u16()
+      return HDF5Link(name: name, target: .soft(String(decoding: try cursor.take(length), as: UTF8.self)))
+    case 64:
+      // A version/flags byte, then the file name and the object path, each NUL-terminated.
+      let length = try cursor.u16()
+      let value = try cursor.take(length).dropFirst()
+      let parts = value.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
+      let file = String(decoding: parts.first ?? [], as: UTF8.self)
+      let path = String(decoding: (parts.count > 1 ? parts[1] : []).prefix { $0 != 0 }, as: UTF8.self)
+      return HDF5Link(name: name, target: .external(file: file, path: path))
+    default:
+      return HDF5Link(name: name, target: .other(Int(type)))
     }
-    return HDF5Link(name: name, target: .hard(address))
   }
 }
 
@@ -379,11 +399,15 @@ struct HDF5AttributeMessage {
     func padded(_ size: Int) -> Int { version == 1 ? (size + 7) & ~7 : size }
     let nameBytes = try cursor.take(padded(nameSize)).prefix(nameSize)
     let name = String(decoding: nameBytes.prefix { $0 != 0 }, as: UTF8.self)
-    if version >= 2, flags & 0x03 != 0 {
-      throw cursor.fail("attribute '\(name)' uses a shared datatype or dataspace, which is not supported")
+    if version >= 2, flags & 0x02 != 0 {
+      throw cursor.fail("attribute '\(name)' uses a shared dataspace, which is not supported")
     }
-    var typeCursor = context.cursor(
-      Array(try cursor.take(padded(datatypeSize))), what: "attribute '\(name)' datatype")
+    var typeBytes = Array(try cursor.take(padded(datatypeSize)))
+    if version >= 2, flags & 0x01 != 0 {
+      // A committed datatype, as for datasets.
+      typeBytes = try HDF5SharedMessage.resolve(typeBytes, type: HDF5Message.datatype, context: context)
+    }
+    var typeCursor = context.cursor(typeBytes, what: "attribute '\(name)' datatype")
     let datatype = try HDF5Datatype.decode(&typeCursor, depth: 0)
     let dataspace = try HDF5Dataspace.decode(Array(try cursor.take(padded(dataspaceSize))), context: context)
     return HDF5AttributeMessage(

@@ -229,3 +229,32 @@ struct HDF5Context {
     HDF5Cursor(bytes, at: position, what: what, storage: storage)
   }
 }
+
+/// A message stored once in another object's header and pointed at (shared message versions 1-3):
+/// how h5py's committed datatypes (`f['t'] = numpy.dtype(...)`) reach the datasets and attributes
+/// that use them.
+enum HDF5SharedMessage {
+  /// The body of the message of `type` that `pointer` (a shared message's body) points at; the
+  /// target must hold that message itself, not another pointer.
+  static func resolve(_ pointer: [UInt8], type: Int, context: HDF5Context) throws(HDF5Error) -> [UInt8] {
+    var cursor = context.cursor(pointer, what: "shared message")
+    let version = try cursor.uint8()
+    let kind = try cursor.uint8()
+    switch version {
+    case 1: try cursor.skip(6)  // reserved
+    case 2: break
+    case 3:
+      guard kind == 2 else {
+        throw cursor.fail("stored in the file's shared message heap, which CapsKit does not read")
+      }
+    default: throw cursor.fail("unsupported version \(version)")
+    }
+    guard let address = try cursor.address(context.sizes) else { throw cursor.fail("undefined address") }
+    let target = try HDF5Object.read(at: address, in: context)
+    guard let message = target.first(type) else {
+      throw cursor.fail("the object at \(address) has no message of type \(type)")
+    }
+    guard !message.isShared else { throw cursor.fail("points at another shared message") }
+    return message.body
+  }
+}

@@ -211,9 +211,11 @@ enum HDF5Trees {
   }
 }
 
-/// A fractal heap (managed and tiny objects; huge and filtered heaps are refused): where dense
+/// A fractal heap (managed, tiny and huge objects; filtered heaps are refused): where dense
 /// link and attribute messages are stored. Indirect blocks are decoded once, however many
-/// objects are looked up through them.
+/// objects are looked up through them. Huge objects (larger than the heap's largest managed
+/// object) live outside the heap, found through their address in the heap ID or through the
+/// heap's v2 B-tree of huge objects (record type 1), and are bounded like any metadata block.
 final class HDF5FractalHeap {
   let address: UInt64
   let idLength: Int
@@ -226,6 +228,9 @@ final class HDF5FractalHeap {
   private let checksummedDirectBlocks: Bool
   private let rootAddress: HDF5Address
   private let rootRows: Int
+  private let hugeObjectTree: HDF5Address
+  /// Huge objects by key (address, length), read from their B-tree on first use.
+  private var hugeObjects: [UInt64: (address: UInt64, length: Int)]?
   /// Child addresses of each indirect block read so far, with its row count.
   private var indirectBlocks: [UInt64: (rows: Int, children: [HDF5Address])] = [:]
   /// Direct blocks whose header has been checked.
@@ -248,7 +253,7 @@ final class HDF5FractalHeap {
     checksummedDirectBlocks = flags & 0x02 != 0
     let maxManagedSize = try cursor.u32()
     _ = try cursor.length(sizes, "next huge object id")
-    _ = try cursor.address(sizes)  // huge object B-tree
+    hugeObjectTree = try cursor.address(sizes)
     _ = try cursor.length(sizes, "free space")
     _ = try cursor.address(sizes)  // free-space manager
     for _ in 0..<8 { _ = try cursor.length(sizes, "heap statistics") }
@@ -292,9 +297,50 @@ final class HDF5FractalHeap {
       var length = Int(flags & 0x0F) + 1
       if idLength > 18 { length = (Int(flags & 0x0F) << 8 | Int(try cursor.uint8())) + 1 }
       return Array(try cursor.take(length))
+    case 1:
+      return try hugeObject(&cursor)
     default:
-      throw cursor.fail("huge fractal heap objects are not supported")
+      throw cursor.fail("unknown heap ID type \((flags >> 4) & 0x03)")
     }
+  }
+
+  private func hugeObject(_ cursor: inout HDF5Cursor) throws(HDF5Error) -> [UInt8] {
+    let sizes = context.sizes
+    let what = "huge fractal heap object"
+    var address: HDF5Address
+    var length: Int
+    if idLength >= 1 + sizes.offsets + sizes.lengths {
+      // The ID holds the object's address and length.
+      address = try cursor.address(sizes)
+      length = try cursor.length(sizes, limit: HDF5Storage.maxMetadataBlock, "huge object length")
+    } else {
+      // The ID holds a key into the heap's B-tree of huge objects.
+      let key = try cursor.uint(min(idLength - 1, 8))
+      if hugeObjects == nil { hugeObjects = try readHugeObjects() }
+      guard let found = hugeObjects?[key] else {
+        throw context.storage.corrupt("fractal heap at \(self.address) has no huge object \(key)")
+      }
+      (address, length) = (found.address, found.length)
+    }
+    guard let address else { throw context.storage.corrupt("\(what) has an undefined address") }
+    return try context.storage.metadata(at: address, count: length, what: what)
+  }
+
+  /// Type 1 records: address, length and key of each huge object, unfiltered.
+  private func readHugeObjects() throws(HDF5Error) -> [UInt64: (address: UInt64, length: Int)] {
+    guard let tree = hugeObjectTree else {
+      throw context.storage.corrupt("fractal heap at \(address) has huge objects but no B-tree for them")
+    }
+    let sizes = context.sizes
+    var result: [UInt64: (address: UInt64, length: Int)] = [:]
+    for record in try HDF5Trees.btree2Records(at: tree, type: 1, context: context) {
+      var cursor = context.cursor(record, what: "huge object record")
+      guard let objectAddress = try cursor.address(sizes) else { throw cursor.fail("undefined address") }
+      let length = try cursor.length(sizes, limit: HDF5Storage.maxMetadataBlock, "huge object length")
+      let key = try cursor.uint(sizes.lengths)
+      result[key] = (objectAddress, length)
+    }
+    return result
   }
 
   /// Size of the blocks in doubling-table row `row` (rows are bounded in `init`, so this fits).

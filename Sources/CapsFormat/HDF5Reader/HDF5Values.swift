@@ -87,6 +87,29 @@ enum HDF5Values {
     return true
   }
 
+  /// How many stored floats of `type` in `raw` are NaN and how many infinite (none for
+  /// integers), from the bits in the file's byte order.
+  static func nonFiniteCounts(_ raw: UnsafeRawBufferPointer, type: HDF5Datatype) -> (nan: Int, infinite: Int)
+  {
+    guard case .float(let size, let bigEndian) = type else { return (0, 0) }
+    var found = (nan: 0, infinite: 0)
+    for index in 0..<(raw.count / size) {
+      var bits: UInt64 = 0
+      for byte in 0..<size {
+        let shift = bigEndian ? size - 1 - byte : byte
+        bits |= UInt64(raw[index * size + byte]) << (8 * UInt64(shift))
+      }
+      let value: Double =
+        switch size {
+        case 2: Double(Float16(bitPattern: UInt16(truncatingIfNeeded: bits)))
+        case 4: Double(Float(bitPattern: UInt32(truncatingIfNeeded: bits)))
+        default: Double(bitPattern: bits)
+        }
+      if value.isNaN { found.nan += 1 } else if value.isInfinite { found.infinite += 1 }
+    }
+    return found
+  }
+
   /// The strings of a string attribute: fixed-length ones cut at their first NUL, variable-length
   /// ones fetched from the global heap.
   static func strings(
