@@ -108,8 +108,8 @@ enum InkCleaning {
     if max(box.width, box.height) < max(3, Int((0.025 * Double(longer)).rounded(.up))) {
       throw noDigit(
         name,
-        "the image is blank after background removal (only specks or noise; the largest mark is "
-          + "\(box.width)x\(box.height) of \(plane.width)x\(plane.height) pixels)")
+        "the image is blank after background removal (only specks or noise; the largest mark spans "
+          + "\(format1(Float(100 * max(box.width, box.height)) / Float(longer)))% of the image's longer side)")
     }
     if main.peak - median < max(6 * sigma, 12) {
       throw noDigit(
