@@ -28,7 +28,7 @@ public struct ImageLimits: Equatable, Sendable {
   /// 8192 x 8192 at most, 16 Mi pixels, 256 MiB files, 8 MiB ancillary chunks.
   public static let standard = ImageLimits()
 
-  fileprivate var cLimits: cps_png_limits {
+  var cLimits: cps_png_limits {
     func clamp32(_ value: Int) -> UInt32 { UInt32(clamping: max(value, 1)) }
     return cps_png_limits(
       max_width: clamp32(maxWidth), max_height: clamp32(maxHeight),
@@ -176,7 +176,7 @@ public enum PNGCodec {
     return Array(UnsafeBufferPointer(start: data, count: buffer.size))
   }
 
-  private static func error(_ status: Int32, _ message: [CChar], _ name: String) -> ImageError {
+  static func error(_ status: Int32, _ message: [CChar], _ name: String) -> ImageError {
     let text = String(
       decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     let kind: ImageError.Kind
@@ -192,7 +192,7 @@ public enum PNGCodec {
     return ImageError(source: name, kind: kind, detail: text.isEmpty ? "PNG error \(status)" : text)
   }
 
-  private static func swiftHeader(_ header: cps_png_header, name: String) throws -> PNGHeader {
+  static func swiftHeader(_ header: cps_png_header, name: String) throws -> PNGHeader {
     guard let colorType = PNGColorType(rawValue: header.color_type) else {
       throw ImageError(
         source: name, kind: .corrupt, detail: "corrupt PNG (invalid colour type \(header.color_type))")
@@ -203,7 +203,7 @@ public enum PNGCodec {
   }
 
   /// Converts the expanded samples (8 or 16 bits; gray, gray+alpha, RGB or RGBA) to luminance.
-  private static func luminance(of image: cps_png_image, name: String, background: Float) throws
+  static func luminance(of image: cps_png_image, name: String, background: Float) throws
     -> GrayImage
   {
     let width = Int(image.header.width)

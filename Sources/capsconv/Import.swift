@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapsFiles
 import CapsFormat
 import Foundation
 
