@@ -92,6 +92,24 @@ public enum FileName {
     }
   }
 
+  /// `path` resolved (symlinks, `.`, `..`; `realpath(3)`), or when it does not exist yet its folder
+  /// resolved and its last component kept, so that two spellings of one file compare equal; `path`
+  /// itself when the folder cannot be resolved either.
+  public static func canonical(_ path: String) -> String {
+    if let whole = withCString(path, { realpath($0, nil) }) {
+      defer { free(whole) }
+      return decode(cString: whole)
+    }
+    let bytes = bytes(path)
+    let slash = bytes.lastIndex(of: UInt8(ascii: "/"))
+    let folder = slash.map { $0 == 0 ? "/" : decode(bytes[..<$0]) } ?? "."
+    let name = decode(bytes[(slash.map { $0 + 1 } ?? 0)...])
+    guard let resolved = withCString(folder, { realpath($0, nil) }) else { return path }
+    defer { free(resolved) }
+    let base = decode(cString: resolved)
+    return base.hasSuffix("/") ? base + name : base + "/" + name
+  }
+
   /// `name` for people: every byte that is not UTF-8 as `\xHH` (upper-case hex).
   public static func display(_ name: String) -> String {
     guard hasEscapedBytes(name) else { return name }

@@ -39,8 +39,17 @@ enum CheckpointContainer: Equatable {
   }
 
   /// The tensor source for `path`: a `.pth` archive or legacy stream, or an HDF5 file.
+  ///
+  /// The file is opened first (a regular file only: a FIFO or a device is refused, naming what it
+  /// is); a file that is none of these but recognisably something else (gzip, safetensors, a ZIP
+  /// archive with bytes in front, ...) is refused naming what it is (``ForeignFormat``).
   static func openSource(at path: String) throws(FormatError) -> any TensorSource {
-    switch sniff(path: path) {
+    let file = try RandomAccessFile(path: path)
+    let container = kind(of: try file.bytes(at: 0, count: min(file.byteCount, 512)))
+    if container == .hdf5, let foreign = ForeignFormat.identify(file) {
+      throw .unexpectedContent(path: path, reason: foreign)
+    }
+    switch container {
     case .zip:
       return try PthTensorSource(path: path)
     case .legacyTorch:
