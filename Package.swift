@@ -52,7 +52,7 @@ let package = Package(
       exclude: ["Resources/small.h5", "Resources/training.json"],
       resources: [.copy("Resources/standard.h5")]),
     .target(name: "CapsTestSupport", dependencies: ["CapsFiles", "CapsFormat"]),
-    .testTarget(name: "CapsFormatTests", dependencies: ["CapsFormat", "CapsTestSupport"]),
+    .testTarget(name: "CapsFormatTests", dependencies: ["CapsFiles", "CapsFormat", "CapsTestSupport"]),
     .testTarget(name: "CapsImageTests", dependencies: ["CapsImage", "CapsFormat", "CapsTestSupport"]),
     .testTarget(
       name: "CapsRuntimeTests",
