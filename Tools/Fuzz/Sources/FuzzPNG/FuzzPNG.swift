@@ -5,13 +5,17 @@ import FuzzDriver
   import Glibc
 #endif
 
-/// The same bytes as a file: a memfd, rewritten for each input and read back through
-/// `/proc/self/fd/N`, so that `ImageFile.readPNG`'s streamed path (64 KiB reads, row-by-row
+/// The same bytes as a file: an unlinked temporary file, rewritten for each input and read back
+/// through `/proc/self/fd/N`, so that `ImageFile.readPNG`'s streamed path (64 KiB reads, row-by-row
 /// conversion) is compared with the in-memory decoder on every input.
 nonisolated(unsafe) private var memoryFile: Int32 = -1
 
 private func streamed(_ bytes: [UInt8]) -> Result<GrayImage, ImageError>? {
-  if memoryFile < 0 { memoryFile = memfd_create("fuzz.png", 0) }
+  if memoryFile < 0 {
+    var template = Array("/tmp/fuzzpng-XXXXXX".utf8CString)
+    memoryFile = mkstemp(&template)
+    if memoryFile >= 0 { unlink(template) }
+  }
   guard memoryFile >= 0, ftruncate(memoryFile, 0) == 0 else { return nil }
   let written = bytes.withUnsafeBytes { pwrite(memoryFile, $0.baseAddress, $0.count, 0) }
   guard written == bytes.count else { return nil }
