@@ -27,21 +27,23 @@ let package = Package(
     .target(name: "CCapsKernels"),
     // SHA-256 of imported files, in C so that debug builds hash a 33 MB checkpoint quickly.
     .target(name: "CSHA256"),
-    .target(name: "CapsFormat", dependencies: ["CHDF5", "CZlib", "CSHA256"]),
+    // File names as bytes, regular-file opening, atomic writes and interrupt cleanup (no C library).
+    .target(name: "CapsFiles"),
+    .target(name: "CapsFormat", dependencies: ["CapsFiles", "CHDF5", "CZlib", "CSHA256"]),
     // libpng reports errors by longjmp, which Swift cannot catch: this C target owns setjmp.
     .target(name: "CPNGSupport", dependencies: ["CPNG"]),
-    .target(name: "CapsImage", dependencies: ["CPNGSupport"]),
+    .target(name: "CapsImage", dependencies: ["CapsFiles", "CPNGSupport"]),
     .target(name: "CapsRuntime", dependencies: ["CapsFormat", "CCapsKernels"]),
     .executableTarget(
       name: "capsconv",
       dependencies: [
-        "CapsFormat", "CapsRuntime",
+        "CapsFiles", "CapsFormat", "CapsRuntime",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(
       name: "capsinfer",
       dependencies: [
-        "CapsFormat", "CapsImage", "CapsRuntime",
+        "CapsFiles", "CapsFormat", "CapsImage", "CapsRuntime",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       // The built-in model. Resources is a git symlink to ../../Fixtures/models (SwiftPM copies a
@@ -49,8 +51,8 @@ let package = Package(
       // models are not shipped.
       exclude: ["Resources/small.h5", "Resources/training.json"],
       resources: [.copy("Resources/standard.h5")]),
-    .target(name: "CapsTestSupport", dependencies: ["CapsFormat"]),
-    .testTarget(name: "CapsFormatTests", dependencies: ["CapsFormat", "CapsTestSupport"]),
+    .target(name: "CapsTestSupport", dependencies: ["CapsFiles", "CapsFormat"]),
+    .testTarget(name: "CapsFormatTests", dependencies: ["CapsFiles", "CapsFormat", "CapsTestSupport"]),
     .testTarget(name: "CapsImageTests", dependencies: ["CapsImage", "CapsFormat", "CapsTestSupport"]),
     .testTarget(
       name: "CapsRuntimeTests",

@@ -14,19 +14,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
 
 // PNG allows at most 2^31 - 1 for width and height.
 #define PNG_DIMENSION_MAX 0x7fffffffu
 
+// Bytes read from a file descriptor at a time.
+#define CPS_WINDOW_BYTES 65536
+
 // State shared with libpng's callbacks.
 typedef struct cps_context {
-  const uint8_t *data;  // reader input
+  const uint8_t *data;  // reader input: the bytes not yet consumed are data[position..<size]
   size_t size;
   size_t position;
   cps_png_buffer *output;  // writer output
   int status;
   char *message;
   size_t message_capacity;
+  // Reading from a file: `window` (CPS_WINDOW_BYTES) is refilled with read(2); `data` points at it.
+  int fd;
+  uint8_t *window;
+  uint64_t consumed;   // bytes of the file before the current window
+  uint64_t max_bytes;  // 0: no limit
+  int at_end;          // read(2) returned 0
+  // Decoding row by row: the caller's sink and one row of samples (freed by the caller of the body).
+  const cps_png_row_sink *sink;
+  uint8_t *row;
 } cps_context;
 
 static int set_message(cps_context *ctx, int status, const char *format, ...) {
@@ -64,17 +78,61 @@ static void on_warning(png_structp png, png_const_charp text) {
   (void)text;
 }
 
+// Reads more of the file into the window; returns 0 at the end of the file, -1 after setting an error.
+static int refill(cps_context *ctx) {
+  if (ctx->fd < 0 || ctx->at_end) {
+    return 0;
+  }
+  ctx->consumed += ctx->size;
+  ctx->size = 0;
+  ctx->position = 0;
+  for (;;) {
+    ssize_t count = read(ctx->fd, ctx->window, CPS_WINDOW_BYTES);
+    if (count < 0 && errno == EINTR) {
+      continue;
+    }
+    if (count < 0) {
+      set_message(ctx, CPS_PNG_ERR_READ, "read error (%s)", strerror(errno));
+      return -1;
+    }
+    if (count == 0) {
+      ctx->at_end = 1;
+      return 0;
+    }
+    ctx->size = (size_t)count;
+    if (ctx->max_bytes > 0 && ctx->consumed + ctx->size > ctx->max_bytes) {
+      set_message(ctx, CPS_PNG_ERR_TOO_LARGE, "file too large (more than %llu bytes)",
+                  (unsigned long long)ctx->max_bytes);
+      return -1;
+    }
+    return 1;
+  }
+}
+
 static void read_callback(png_structp png, png_bytep out, size_t length) {
   cps_context *ctx = (cps_context *)png_get_io_ptr(png);
-  if (ctx == NULL || length > ctx->size - ctx->position) {
-    if (ctx != NULL) {
-      set_message(ctx, CPS_PNG_ERR_TRUNCATED, "truncated file (unexpected end of data at byte %zu)",
-                  ctx->size);
-    }
-    png_error(png, "unexpected end of data");
+  if (ctx == NULL) {
+    png_error(png, "no reader context");
   }
-  memcpy(out, ctx->data + ctx->position, length);
-  ctx->position += length;
+  while (length > 0) {
+    if (ctx->position == ctx->size) {
+      int more = refill(ctx);
+      if (more < 0) {
+        png_error(png, "read failed");
+      }
+      if (more == 0) {
+        set_message(ctx, CPS_PNG_ERR_TRUNCATED, "truncated file (unexpected end of data at byte %llu)",
+                    (unsigned long long)(ctx->consumed + ctx->size));
+        png_error(png, "unexpected end of data");
+      }
+    }
+    size_t available = ctx->size - ctx->position;
+    size_t count = length < available ? length : available;
+    memcpy(out, ctx->data + ctx->position, count);
+    ctx->position += count;
+    out += count;
+    length -= count;
+  }
 }
 
 static void write_callback(png_structp png, png_bytep bytes, size_t length) {
@@ -208,14 +266,35 @@ static int read_header_inner(png_structp png, png_infop info, cps_context *ctx,
 typedef int (*reader_body)(png_structp png, png_infop info, cps_context *ctx, const cps_png_limits *limits,
                            void *out);
 
+// Reads the first bytes of a file into the window: at least the signature and IHDR (33 bytes),
+// unless the file is shorter.
+static int read_prefix(cps_context *ctx) {
+  while (ctx->size < 33 && !ctx->at_end) {
+    ssize_t count = read(ctx->fd, ctx->window + ctx->size, CPS_WINDOW_BYTES - ctx->size);
+    if (count < 0 && errno == EINTR) {
+      continue;
+    }
+    if (count < 0) {
+      return set_message(ctx, CPS_PNG_ERR_READ, "read error (%s)", strerror(errno));
+    }
+    if (count == 0) {
+      ctx->at_end = 1;
+    }
+    ctx->size += (size_t)count;
+  }
+  return CPS_PNG_OK;
+}
+
 /// Shared by the public entry points: checks the arguments and limits, peeks at the header
 /// (into `header`) before libpng allocates anything, then runs `body` with a libpng reader.
-static int run_reader(const uint8_t *data, size_t size, const cps_png_limits *limits, cps_png_header *header,
-                      reader_body body, void *out, char *message, size_t message_capacity) {
+static int run_reader(const cps_png_source *source, const cps_png_limits *limits, cps_png_header *header,
+                      reader_body body, void *out, const cps_png_row_sink *sink, char *message,
+                      size_t message_capacity) {
   if (message != NULL && message_capacity > 0) {
     message[0] = '\0';
   }
-  if ((data == NULL && size > 0) || header == NULL || out == NULL) {
+  if (source == NULL || (source->fd < 0 && source->data == NULL && source->size > 0) || header == NULL ||
+      out == NULL) {
     if (message != NULL && message_capacity > 0) {
       snprintf(message, message_capacity, "invalid argument (null pointer)");
     }
@@ -226,19 +305,40 @@ static int run_reader(const uint8_t *data, size_t size, const cps_png_limits *li
     return status;
   }
   memset(header, 0, sizeof *header);
-  cps_context ctx = {data, size, 0, NULL, CPS_PNG_OK, message, message_capacity};
-  status = peek_header(&ctx, limits, header);
-  if (status != CPS_PNG_OK) {
-    return status;
+  cps_context ctx;
+  memset(&ctx, 0, sizeof ctx);
+  ctx.status = CPS_PNG_OK;
+  ctx.message = message;
+  ctx.message_capacity = message_capacity;
+  ctx.fd = source->fd;
+  ctx.max_bytes = source->max_bytes;
+  ctx.sink = sink;
+  if (source->fd >= 0) {
+    ctx.window = (uint8_t *)malloc(CPS_WINDOW_BYTES);
+    if (ctx.window == NULL) {
+      return set_message(&ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory (read buffer)");
+    }
+    ctx.data = ctx.window;
+    status = read_prefix(&ctx);
+  } else {
+    ctx.data = source->data;
+    ctx.size = source->size;
   }
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
-  png_infop info = png == NULL ? NULL : png_create_info_struct(png);
-  if (png == NULL || info == NULL) {
+  if (status == CPS_PNG_OK) {
+    status = peek_header(&ctx, limits, header);
+  }
+  if (status == CPS_PNG_OK) {
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
+    png_infop info = png == NULL ? NULL : png_create_info_struct(png);
+    if (png == NULL || info == NULL) {
+      status = set_message(&ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory (cannot create libpng reader)");
+    } else {
+      status = body(png, info, &ctx, limits, out);
+    }
     png_destroy_read_struct(&png, &info, NULL);
-    return set_message(&ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory (cannot create libpng reader)");
   }
-  status = body(png, info, &ctx, limits, out);
-  png_destroy_read_struct(&png, &info, NULL);
+  free(ctx.row);
+  free(ctx.window);
   return status;
 }
 
@@ -247,13 +347,36 @@ static int read_header_body(png_structp png, png_infop info, cps_context *ctx, c
   return read_header_inner(png, info, ctx, limits, (cps_png_header *)out);
 }
 
-int cps_png_read_header(const uint8_t *data, size_t size, const cps_png_limits *limits,
-                        cps_png_header *header, char *message, size_t message_capacity) {
-  return run_reader(data, size, limits, header, read_header_body, header, message, message_capacity);
+int cps_png_read_header_from(const cps_png_source *source, const cps_png_limits *limits,
+                             cps_png_header *header, char *message, size_t message_capacity) {
+  return run_reader(source, limits, header, read_header_body, header, NULL, message, message_capacity);
 }
 
-static int decode_inner(png_structp png, png_infop info, cps_context *ctx, const cps_png_limits *limits,
-                        cps_png_image *image) {
+int cps_png_read_header(const uint8_t *data, size_t size, const cps_png_limits *limits,
+                        cps_png_header *header, char *message, size_t message_capacity) {
+  cps_png_source source = {data, size, -1, 0};
+  return cps_png_read_header_from(&source, limits, header, message, message_capacity);
+}
+
+// The message for a sink's refusal.
+static int sink_failed(cps_context *ctx, int status, const cps_png_layout *layout) {
+  unsigned width = layout->header.width;
+  unsigned height = layout->header.height;
+  switch (status) {
+  case CPS_PNG_ERR_NO_MEMORY:
+    return set_message(ctx, status, "out of memory (%ux%u image)", width, height);
+  case CPS_PNG_ERR_TOO_LARGE:
+    return set_message(ctx, status, "image too large (%ux%u)", width, height);
+  default:
+    return set_message(ctx, status, "decoding stopped by the caller");
+  }
+}
+
+// Decodes row by row into ctx->sink. Without libpng's interlace handling, an Adam7 image arrives
+// as its passes' reduced rows, each handed over with its place in the image, so no whole image is
+// ever held here.
+static int decode_rows_inner(png_structp png, png_infop info, cps_context *ctx,
+                             const cps_png_limits *limits, cps_png_layout *layout) {
   if (setjmp(png_jmpbuf(png))) {
     return ctx->status != CPS_PNG_OK ? ctx->status : CPS_PNG_ERR_CORRUPT;
   }
@@ -264,13 +387,13 @@ static int decode_inner(png_structp png, png_infop info, cps_context *ctx, const
   uint32_t height = png_get_image_height(png, info);
   int bit_depth = png_get_bit_depth(png, info);
   int color_type = png_get_color_type(png, info);
-  if (width != image->header.width || height != image->header.height) {
+  if (width != layout->header.width || height != layout->header.height) {
     return set_message(ctx, CPS_PNG_ERR_CORRUPT, "corrupt PNG (inconsistent IHDR)");
   }
-  image->header.bit_depth = (uint8_t)bit_depth;
-  image->header.color_type = (uint8_t)color_type;
-  image->header.interlaced = png_get_interlace_type(png, info) == PNG_INTERLACE_ADAM7 ? 1 : 0;
-  image->header.has_trns = png_get_valid(png, info, PNG_INFO_tRNS) ? 1 : 0;
+  layout->header.bit_depth = (uint8_t)bit_depth;
+  layout->header.color_type = (uint8_t)color_type;
+  layout->header.interlaced = png_get_interlace_type(png, info) == PNG_INTERLACE_ADAM7 ? 1 : 0;
+  layout->header.has_trns = png_get_valid(png, info, PNG_INFO_tRNS) ? 1 : 0;
 
   if (color_type == PNG_COLOR_TYPE_PALETTE) {
     png_set_palette_to_rgb(png);
@@ -278,10 +401,9 @@ static int decode_inner(png_structp png, png_infop info, cps_context *ctx, const
   if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) {
     png_set_expand_gray_1_2_4_to_8(png);
   }
-  if (image->header.has_trns) {
+  if (layout->header.has_trns) {
     png_set_tRNS_to_alpha(png);
   }
-  int passes = png_set_interlace_handling(png);
   png_read_update_info(png, info);
 
   uint32_t channels = png_get_channels(png, info);
@@ -291,42 +413,126 @@ static int decode_inner(png_structp png, png_infop info, cps_context *ctx, const
       row_bytes != (size_t)width * channels * (sample_bits / 8)) {
     return set_message(ctx, CPS_PNG_ERR_CORRUPT, "corrupt PNG (unsupported pixel layout after expansion)");
   }
-  if (height > SIZE_MAX / row_bytes) {
-    return set_message(ctx, CPS_PNG_ERR_TOO_LARGE, "image too large (%ux%u)", width, height);
+  layout->channels = channels;
+  layout->sample_bits = sample_bits;
+  ctx->row = (uint8_t *)malloc(row_bytes);
+  if (ctx->row == NULL) {
+    return set_message(ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory (one %ux%u row)", width, channels);
   }
-  // Zero-filled so that interlace passes combine into a defined buffer.
-  image->pixels = (uint8_t *)calloc(height, row_bytes);
-  if (image->pixels == NULL) {
-    return set_message(ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory (%ux%u image)", width, height);
+  const cps_png_row_sink *sink = ctx->sink;
+  int status = sink->begin(sink->context, layout);
+  if (status != CPS_PNG_OK) {
+    return sink_failed(ctx, status, layout);
   }
-  image->channels = channels;
-  image->sample_bits = sample_bits;
-  image->row_bytes = row_bytes;
-  for (int pass = 0; pass < passes; pass++) {
+  if (layout->header.interlaced) {
+    for (int pass = 0; pass < 7; pass++) {
+      uint32_t columns = PNG_PASS_COLS(width, pass);
+      uint32_t rows = PNG_PASS_ROWS(height, pass);
+      if (columns == 0 || rows == 0) {
+        continue;
+      }
+      for (uint32_t r = 0; r < rows; r++) {
+        png_read_row(png, ctx->row, NULL);
+        status = sink->row(sink->context, PNG_ROW_FROM_PASS_ROW(r, pass), PNG_PASS_START_COL(pass),
+                           1u << PNG_PASS_COL_SHIFT(pass), columns, ctx->row);
+        if (status != CPS_PNG_OK) {
+          return sink_failed(ctx, status, layout);
+        }
+      }
+    }
+  } else {
     for (uint32_t y = 0; y < height; y++) {
-      png_read_row(png, image->pixels + (size_t)y * row_bytes, NULL);
+      png_read_row(png, ctx->row, NULL);
+      status = sink->row(sink->context, y, 0, 1, width, ctx->row);
+      if (status != CPS_PNG_OK) {
+        return sink_failed(ctx, status, layout);
+      }
     }
   }
   png_read_end(png, NULL);
   return CPS_PNG_OK;
 }
 
-static int decode_body(png_structp png, png_infop info, cps_context *ctx, const cps_png_limits *limits,
-                       void *out) {
-  return decode_inner(png, info, ctx, limits, (cps_png_image *)out);
+static int decode_rows_body(png_structp png, png_infop info, cps_context *ctx,
+                            const cps_png_limits *limits, void *out) {
+  return decode_rows_inner(png, info, ctx, limits, (cps_png_layout *)out);
+}
+
+int cps_png_decode_rows(const cps_png_source *source, const cps_png_limits *limits,
+                        const cps_png_row_sink *sink, cps_png_layout *layout, char *message,
+                        size_t message_capacity) {
+  if (layout != NULL) {
+    memset(layout, 0, sizeof *layout);
+  }
+  if (sink == NULL || sink->begin == NULL || sink->row == NULL) {
+    if (message != NULL && message_capacity > 0) {
+      snprintf(message, message_capacity, "invalid argument (null pointer)");
+    }
+    return CPS_PNG_ERR_INVALID_ARGUMENT;
+  }
+  return run_reader(source, limits, layout == NULL ? NULL : &layout->header, decode_rows_body, layout, sink,
+                    message, message_capacity);
+}
+
+// The whole-image decoder is a row sink that places each (pass) row in one buffer.
+static int image_begin(void *context, const cps_png_layout *layout) {
+  cps_png_image *image = (cps_png_image *)context;
+  size_t row_bytes = (size_t)layout->header.width * layout->channels * (layout->sample_bits / 8);
+  if (layout->header.height > SIZE_MAX / row_bytes) {
+    return CPS_PNG_ERR_TOO_LARGE;
+  }
+  // Zero-filled so that interlace passes combine into a defined buffer.
+  image->pixels = (uint8_t *)calloc(layout->header.height, row_bytes);
+  if (image->pixels == NULL) {
+    return CPS_PNG_ERR_NO_MEMORY;
+  }
+  image->header = layout->header;
+  image->channels = layout->channels;
+  image->sample_bits = layout->sample_bits;
+  image->row_bytes = row_bytes;
+  return CPS_PNG_OK;
+}
+
+static int image_row(void *context, uint32_t y, uint32_t x_start, uint32_t x_step, uint32_t count,
+                     const uint8_t *samples) {
+  cps_png_image *image = (cps_png_image *)context;
+  size_t pixel_bytes = (size_t)image->channels * (image->sample_bits / 8);
+  uint8_t *row = image->pixels + (size_t)y * image->row_bytes;
+  if (x_step == 1) {
+    memcpy(row + (size_t)x_start * pixel_bytes, samples, (size_t)count * pixel_bytes);
+  } else {
+    for (uint32_t i = 0; i < count; i++) {
+      memcpy(row + ((size_t)x_start + (size_t)i * x_step) * pixel_bytes, samples + (size_t)i * pixel_bytes,
+             pixel_bytes);
+    }
+  }
+  return CPS_PNG_OK;
+}
+
+int cps_png_decode_from(const cps_png_source *source, const cps_png_limits *limits, cps_png_image *image,
+                        char *message, size_t message_capacity) {
+  if (image == NULL) {
+    if (message != NULL && message_capacity > 0) {
+      snprintf(message, message_capacity, "invalid argument (null pointer)");
+    }
+    return CPS_PNG_ERR_INVALID_ARGUMENT;
+  }
+  memset(image, 0, sizeof *image);
+  cps_png_row_sink sink = {image, image_begin, image_row};
+  cps_png_layout layout;
+  int status = cps_png_decode_rows(source, limits, &sink, &layout, message, message_capacity);
+  if (status == CPS_PNG_OK) {
+    image->header = layout.header;
+  } else {
+    cps_png_image_free(image);
+  }
+  return status;
 }
 
 int cps_png_decode(const uint8_t *data, size_t size, const cps_png_limits *limits, cps_png_image *image,
                    char *message, size_t message_capacity) {
-  if (image != NULL) {
-    memset(image, 0, sizeof *image);
-  }
-  int status = run_reader(data, size, limits, image == NULL ? NULL : &image->header, decode_body, image,
-                          message, message_capacity);
-  if (status != CPS_PNG_OK && image != NULL) {
-    cps_png_image_free(image);
-  }
-  return status;
+  cps_png_source source = {data, size, -1, 0};
+  return cps_png_decode_from(&source, limits, image, message, message_capacity);
 }
 
 void cps_png_image_free(cps_png_image *image) {

@@ -64,6 +64,16 @@ public struct ModelValidationError: Error, CustomStringConvertible, Sendable {
     self.problems = problems
   }
 
-  /// One line: the origin, then every problem separated by "; ".
-  public var description: String { "\(origin): " + problems.joined(separator: "; ") }
+  /// Problems listed by `description`; the others are counted.
+  public static let listedProblems = 8
+
+  /// One line: the origin, then the first ``listedProblems`` problems separated by "; " and the
+  /// number of the others ("; and 3,992 more problems"), so that thousands of missing layers or
+  /// extra tensors make a short line (the whole list stays in `problems`).
+  public var description: String {
+    var text = "\(origin): " + problems.prefix(Self.listedProblems).joined(separator: "; ")
+    let more = problems.count - Self.listedProblems
+    if more > 0 { text += "; and \(more) more \(more == 1 ? "problem" : "problems")" }
+    return text
+  }
 }

@@ -1,3 +1,4 @@
+import CapsFiles
 import Foundation
 
 /// Reads and writes capsule-network models in HDF5.
@@ -384,9 +385,10 @@ public enum ModelFile {
     try AtomicFile.write(image, to: path, overwrite: overwrite)
   }
 
-  /// Adds source provenance (file name and SHA-256) to a model's metadata.
+  /// Adds source provenance (file name and SHA-256) to a model's metadata; a name that is not UTF-8
+  /// is stored with `\xHH` escapes (``CapsFiles/FileName/display(_:)``), the attribute being UTF-8.
   public static func recordSource(of model: inout CapsModel, path: String) throws(FormatError) {
-    model.metadata.sourceName = URL(fileURLWithPath: path).lastPathComponent
+    model.metadata.sourceName = FileName.display(URL(fileURLWithPath: path).lastPathComponent)
     model.metadata.sourceSHA256 = try SHA256.hexDigest(ofFile: path)
   }
 }

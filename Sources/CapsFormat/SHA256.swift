@@ -1,4 +1,5 @@
 import CSHA256
+import CapsFiles
 import Foundation
 
 /// SHA-256, used to record which file a model was imported from (the C implementation in CSHA256).
@@ -27,8 +28,10 @@ struct SHA256 {
 
   /// Hex digest of a whole file, read in 1 MiB pieces.
   static func hexDigest(ofFile path: String) throws(FormatError) -> String {
-    guard let handle = FileHandle(forReadingAtPath: path) else {
-      throw .file(path: path, reason: "cannot open for reading")
+    let handle: FileHandle
+    switch ReadableFile.open(path) {
+    case .success(let file): handle = FileHandle(fileDescriptor: file.descriptor, closeOnDealloc: true)
+    case .failure(let failure): throw .file(path: path, reason: failure.description)
     }
     defer { try? handle.close() }
     var hasher = SHA256()

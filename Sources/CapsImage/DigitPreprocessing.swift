@@ -46,7 +46,7 @@ extension DecodedPNG {
       throw ImageError(source: name, kind: .invalidArgument, detail: "invalid digit size \(size)")
     }
     guard mode == .mnist, width != size || height != size else {
-      let (gray, drawn) = asIs(alpha: alpha)
+      let (gray, drawn) = try asIs(alpha: alpha)
       let image = try gray.digitInput(name: name, mode: mode, polarity: drawn ? .keep : polarity, size: size)
       // A polarity forced by the caller is taken as it is: the image is what they asked the model to see.
       if polarity != .auto && !drawn { return image }
@@ -69,7 +69,7 @@ extension DecodedPNG {
 
   /// The image as one gray value per pixel without background removal, and whether that is the alpha
   /// channel (a drawing on a transparent canvas, already white on black).
-  private func asIs(alpha: AlphaHandling) -> (GrayImage, drawn: Bool) {
+  private func asIs(alpha: AlphaHandling) throws -> (GrayImage, drawn: Bool) {
     switch InkProjection.compositing(of: self, alpha: alpha) {
     case .alphaIsInk:
       var pixels = [Float]()
@@ -78,10 +78,10 @@ extension DecodedPNG {
         for x in 0..<width { pixels.append(pixelAt(x).alpha) }
       }
       return (GrayImage(unchecked: width, height, pixels), true)
-    case .opaque: return (luminance(), false)
+    case .opaque: return (try luminance(), false)
     case .over(let colour):
       let level = channels >= 3 ? 0.299 * colour.x + 0.587 * colour.y + 0.114 * colour.z : colour.x
-      return (luminance(background: level), false)
+      return (try luminance(background: level), false)
     }
   }
 }

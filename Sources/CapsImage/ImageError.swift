@@ -1,3 +1,5 @@
+import CapsFiles
+
 /// An error from reading, decoding, encoding, writing or preprocessing an image.
 ///
 /// `description` is one line naming the file (or other source) and the problem, for example
@@ -45,5 +47,5 @@ public struct ImageError: Error, CustomStringConvertible, Equatable, Sendable {
   }
 
   /// One line: `"<source>: <detail>"`.
-  public var description: String { "\(source): \(detail)" }
+  public var description: String { "\(FileName.display(source)): \(detail)" }
 }

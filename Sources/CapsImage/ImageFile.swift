@@ -1,3 +1,6 @@
+import CPNGSupport
+import CapsFiles
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Musl)
@@ -7,30 +10,27 @@
 #endif
 
 /// Reading PNG files from disk and writing them atomically.
+///
+/// Files are opened with ``CapsFiles/ReadableFile``: only a regular file is read (a FIFO, a device
+/// such as `/dev/zero`, a socket or a directory is refused before a byte is read, with an
+/// ``ImageError/Kind/unreadable`` error naming what it is). PNG files are decoded as a stream: the
+/// file is read in 64 KiB pieces up to the end of the PNG data (bytes after IEND are never read) and
+/// decoded one row at a time into the luminance image, so memory is the image's `width * height`
+/// floats plus one row, whatever the file's size, colour type or bit depth.
 public enum ImageFile {
   /// Reads a whole file (at most `limits.maxFileBytes` bytes).
   ///
   /// - Throws: ``ImageError`` naming `path`: ``ImageError/Kind/unreadable`` if it cannot be opened or
-  ///   read, ``ImageError/Kind/tooLarge`` if it exceeds the limit.
+  ///   read or is not a regular file, ``ImageError/Kind/tooLarge`` if it exceeds the limit.
   public static func readBytes(atPath path: String, limits: ImageLimits = .standard) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw failure(path, .unreadable, "cannot open", errno) }
-    defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0 else { throw failure(path, .unreadable, "cannot stat", errno) }
-    if (info.st_mode & S_IFMT) == S_IFDIR {
-      throw ImageError(source: path, kind: .unreadable, detail: "is a directory, not a file")
-    }
+    let file = try open(path, limits: limits)
+    defer { close(file.descriptor) }
     let limit = max(limits.maxFileBytes, 0)
-    if Int64(info.st_size) > Int64(limit) {
-      throw ImageError(
-        source: path, kind: .tooLarge, detail: "file too large (\(info.st_size) bytes; limit is \(limit))")
-    }
     var bytes = [UInt8]()
-    bytes.reserveCapacity(Int(max(info.st_size, 0)))
+    bytes.reserveCapacity(file.byteCount)
     var chunk = [UInt8](repeating: 0, count: 1 << 16)
     while true {
-      let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+      let count = chunk.withUnsafeMutableBytes { read(file.descriptor, $0.baseAddress, $0.count) }
       if count < 0 {
         if errno == EINTR { continue }
         throw failure(path, .unreadable, "read error", errno)
@@ -46,14 +46,29 @@ public enum ImageFile {
   }
 
   /// Reads a PNG file's header, validating the signature, IHDR and the chunks before the image data
-  /// (the pixels are not decoded).
+  /// (the pixels are not decoded, and the file is read only up to its first IDAT chunk).
   ///
   /// - Throws: ``ImageError`` naming `path` (see ``PNGCodec/readHeader(_:name:limits:)``).
   public static func readPNGHeader(atPath path: String, limits: ImageLimits = .standard) throws -> PNGHeader {
-    try PNGCodec.readHeader(readBytes(atPath: path, limits: limits), name: path, limits: limits)
+    let file = try open(path, limits: limits)
+    defer { close(file.descriptor) }
+    var source = cps_png_source(
+      data: nil, size: 0, fd: file.descriptor, max_bytes: UInt64(max(limits.maxFileBytes, 1)))
+    var header = cps_png_header()
+    var cLimits = limits.cLimits
+    var message = [CChar](repeating: 0, count: Int(CPS_PNG_MESSAGE_CAPACITY))
+    let status = message.withUnsafeMutableBufferPointer { text in
+      cps_png_read_header_from(&source, &cLimits, &header, text.baseAddress, text.count)
+    }
+    guard status == Int32(CPS_PNG_OK) else {
+      throw decodingError(status, message, path, descriptor: file.descriptor)
+    }
+    return try PNGCodec.swiftHeader(header, name: path)
   }
 
-  /// Reads and decodes a PNG file into a luminance image on the 0...255 scale.
+  /// Reads and decodes a PNG file into a luminance image on the 0...255 scale, streaming (see
+  /// ``ImageFile``): the same pixels as ``PNGCodec/decode(_:name:limits:alphaBackground:)`` on the
+  /// file's bytes, whose conversion is applied to each decoded row.
   ///
   /// - Parameters:
   ///   - path: The file to read; also the name used in error messages.
@@ -63,87 +78,182 @@ public enum ImageFile {
   public static func readPNG(
     atPath path: String, limits: ImageLimits = .standard, alphaBackground: Float = 0
   ) throws -> GrayImage {
-    try PNGCodec.decode(
-      readBytes(atPath: path, limits: limits), name: path, limits: limits, alphaBackground: alphaBackground)
+    let file = try open(path, limits: limits)
+    defer { close(file.descriptor) }
+    var source = cps_png_source(
+      data: nil, size: 0, fd: file.descriptor, max_bytes: UInt64(max(limits.maxFileBytes, 1)))
+    let receiver = LuminanceRows(name: path, background: alphaBackground)
+    var sink = cps_png_row_sink(
+      context: Unmanaged.passUnretained(receiver).toOpaque(),
+      begin: { context, layout in
+        Unmanaged<LuminanceRows>.fromOpaque(context!).takeUnretainedValue().begin(layout!.pointee)
+      },
+      row: { context, y, xStart, xStep, count, samples in
+        Unmanaged<LuminanceRows>.fromOpaque(context!).takeUnretainedValue().row(
+          y: Int(y), xStart: Int(xStart), xStep: Int(xStep), count: Int(count), samples: samples!)
+      })
+    var layout = cps_png_layout()
+    var cLimits = limits.cLimits
+    var message = [CChar](repeating: 0, count: Int(CPS_PNG_MESSAGE_CAPACITY))
+    let status = withExtendedLifetime(receiver) {
+      message.withUnsafeMutableBufferPointer { text in
+        cps_png_decode_rows(&source, &cLimits, &sink, &layout, text.baseAddress, text.count)
+      }
+    }
+    if let failure = receiver.failure { throw failure }
+    guard status == Int32(CPS_PNG_OK) else {
+      throw decodingError(status, message, path, descriptor: file.descriptor)
+    }
+    return GrayImage(unchecked: receiver.width, receiver.height, receiver.pixels)
   }
 
   /// Reads a PNG file and prepares the `size x size` white-on-black model input.
   ///
-  /// Equivalent to ``PNGCodec/decodeSamples(_:name:limits:)`` followed by
+  /// Equivalent to ``readSamples(atPath:limits:)`` followed by
   /// ``DecodedPNG/digitInput(name:mode:polarity:alpha:size:)``.
   /// - Throws: ``ImageError`` naming `path` (``ImageError/Kind/noDigit`` for a blank image).
   public static func readDigit(
     atPath path: String, mode: DigitPreprocessing = .mnist, polarity: Polarity = .auto,
     alpha: AlphaHandling = .auto, size: Int = 28, limits: ImageLimits = .standard
   ) throws -> GrayImage {
-    try PNGCodec.decodeSamples(readBytes(atPath: path, limits: limits), name: path, limits: limits)
+    try readSamples(atPath: path, limits: limits)
       .digitInput(name: path, mode: mode, polarity: polarity, alpha: alpha, size: size)
   }
 
-  /// Writes an image as an 8-bit grayscale PNG, atomically: the data goes to a temporary file in the same
-  /// directory, is flushed to disk, and is then renamed over `path`. On failure `path` is untouched.
+  /// Reads and decodes a PNG file into its samples (every channel; see ``DecodedPNG``), streaming the
+  /// file: memory is the decoded image, whatever follows the PNG data in the file.
+  ///
+  /// - Throws: ``ImageError`` naming `path` (see ``PNGCodec/decodeSamples(_:name:limits:)``).
+  public static func readSamples(atPath path: String, limits: ImageLimits = .standard) throws -> DecodedPNG {
+    let file = try open(path, limits: limits)
+    defer { close(file.descriptor) }
+    var source = cps_png_source(
+      data: nil, size: 0, fd: file.descriptor, max_bytes: UInt64(max(limits.maxFileBytes, 1)))
+    var image = cps_png_image()
+    var cLimits = limits.cLimits
+    var message = [CChar](repeating: 0, count: Int(CPS_PNG_MESSAGE_CAPACITY))
+    let status = message.withUnsafeMutableBufferPointer { text in
+      cps_png_decode_from(&source, &cLimits, &image, text.baseAddress, text.count)
+    }
+    guard status == Int32(CPS_PNG_OK) else {
+      cps_png_image_free(&image)
+      throw decodingError(status, message, path, descriptor: file.descriptor)
+    }
+    return try DecodedPNG(taking: image, name: path)
+  }
+
+  /// Writes an image as an 8-bit grayscale PNG, atomically (``CapsFiles/AtomicReplacement``): the
+  /// data goes to a temporary file in the same directory, is flushed to disk, and is then renamed
+  /// over `path`. On failure `path` is untouched. Without `overwrite`, an existing `path` is an
+  /// error; with it, only a regular file is replaced.
   ///
   /// Pixels are rounded and clamped to 0...255 (see ``GrayImage/bytes``).
   /// - Throws: ``ImageError`` naming `path` (``ImageError/Kind/unwritable`` for file system errors).
-  public static func writePNG(_ image: GrayImage, toPath path: String, interlaced: Bool = false) throws {
+  public static func writePNG(
+    _ image: GrayImage, toPath path: String, interlaced: Bool = false, overwrite: Bool = true
+  ) throws {
     let data = try PNGCodec.encodeGray8(image, interlaced: interlaced, name: path)
-    try writeAtomically(data, toPath: path)
+    try writeAtomically(data, toPath: path, overwrite: overwrite)
   }
 
   /// Writes bytes to `path` via a temporary file in the same directory and a rename.
-  static func writeAtomically(_ data: [UInt8], toPath path: String) throws {
-    let directory: String
-    let base: String
-    if let slash = path.lastIndex(of: "/") {
-      directory = slash == path.startIndex ? "/" : String(path[..<slash])
-      base = String(path[path.index(after: slash)...])
-    } else {
-      directory = "."
-      base = path
-    }
-    guard !base.isEmpty else {
-      throw ImageError(source: path, kind: .unwritable, detail: "not a file path (ends with '/')")
-    }
-    let separator = directory.hasSuffix("/") ? "" : "/"
-    var temporary = ""
-    var fd: Int32 = -1
-    for _ in 0..<16 {
-      let token = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-      temporary = "\(directory)\(separator).\(base).\(getpid()).\(token).tmp"
-      fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-      if fd >= 0 || errno != EEXIST { break }
-    }
-    guard fd >= 0 else { throw failure(path, .unwritable, "cannot create temporary file", errno) }
-    var completed = false
-    defer {
-      if !completed { unlink(temporary) }
-    }
-    var written = 0
-    var writeError: Int32 = 0
-    data.withUnsafeBytes { raw in
-      while written < raw.count {
-        let count = write(fd, raw.baseAddress?.advanced(by: written), raw.count - written)
-        if count < 0 {
-          if errno == EINTR { continue }
-          writeError = errno
-          return
+  static func writeAtomically(_ data: [UInt8], toPath path: String, overwrite: Bool = true) throws {
+    try AtomicReplacement.write(
+      to: path, overwrite: overwrite, failure: { ImageError(source: path, kind: .unwritable, detail: $0) },
+      produce: { (temporary: String) throws(ImageError) in
+        if let reason = AtomicReplacement.writeBytes(data, toNew: temporary) {
+          throw ImageError(source: path, kind: .unwritable, detail: reason)
         }
-        written += count
-      }
+      })
+  }
+
+  /// Opens a regular file, refusing other kinds and files over `limits.maxFileBytes`.
+  private static func open(_ path: String, limits: ImageLimits) throws -> ReadableFile.Opened {
+    let file: ReadableFile.Opened
+    switch ReadableFile.open(path) {
+    case .success(let opened): file = opened
+    case .failure(let failure):
+      throw ImageError(source: path, kind: .unreadable, detail: failure.description)
     }
-    if writeError == 0 && fsync(fd) != 0 { writeError = errno }
-    if close(fd) != 0 && writeError == 0 { writeError = errno }
-    if writeError != 0 { throw failure(path, .unwritable, "write error", writeError) }
-    guard rename(temporary, path) == 0 else {
-      throw failure(path, .unwritable, "cannot rename temporary file into place", errno)
+    let limit = max(limits.maxFileBytes, 0)
+    if file.byteCount > limit {
+      close(file.descriptor)
+      throw ImageError(
+        source: path, kind: .tooLarge, detail: "file too large (\(file.byteCount) bytes; limit is \(limit))")
     }
-    completed = true
+    return file
+  }
+
+  /// The error for a failed decode; a file that is not a PNG is named by its first bytes (read from
+  /// `descriptor`) when they show another image format.
+  private static func decodingError(_ status: Int32, _ message: [CChar], _ path: String, descriptor: Int32)
+    -> ImageError
+  {
+    if status == Int32(CPS_PNG_ERR_NOT_PNG) {
+      var prefix = [UInt8](repeating: 0, count: 16)
+      let count = prefix.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+      return PNGCodec.error(status, message, path, Array(prefix.prefix(max(count, 0))))
+    }
+    guard status == Int32(CPS_PNG_ERR_READ) else { return PNGCodec.error(status, message, path) }
+    let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return ImageError(source: path, kind: .unreadable, detail: text)
   }
 
   private static func failure(_ path: String, _ kind: ImageError.Kind, _ what: String, _ code: Int32)
     -> ImageError
   {
-    let reason = strerror(code).map { String(cString: $0) } ?? "error \(code)"
-    return ImageError(source: path, kind: kind, detail: "\(what) (\(reason))")
+    ImageError(source: path, kind: kind, detail: "\(what) (\(ReadableFile.errnoText(code)))")
+  }
+}
+
+/// The receiver of ``ImageFile/readPNG(atPath:limits:alphaBackground:)``'s rows: each row (or
+/// Adam7 pass row) of samples goes through ``PNGCodec``'s conversion as a one-row image and lands
+/// in place in the luminance buffer; only that buffer is as large as the image.
+private final class LuminanceRows {
+  let name: String
+  let background: Float
+  var layout = cps_png_layout()
+  var width = 0
+  var height = 0
+  var pixels: [Float] = []
+  var failure: ImageError?
+
+  init(name: String, background: Float) {
+    self.name = name
+    self.background = background
+  }
+
+  func begin(_ layout: cps_png_layout) -> Int32 {
+    self.layout = layout
+    width = Int(layout.header.width)
+    height = Int(layout.header.height)
+    pixels = [Float](repeating: 0, count: width * height)
+    return Int32(CPS_PNG_OK)
+  }
+
+  func row(y: Int, xStart: Int, xStep: Int, count: Int, samples: UnsafePointer<UInt8>) -> Int32 {
+    var header = layout.header
+    header.width = UInt32(count)
+    header.height = 1
+    let rowBytes = count * Int(layout.channels) * Int(layout.sample_bits / 8)
+    let one = cps_png_image(
+      header: header, channels: layout.channels, sample_bits: layout.sample_bits, row_bytes: rowBytes,
+      pixels: UnsafeMutablePointer(mutating: samples))
+    do {
+      let values = try PNGCodec.luminance(of: one, name: name, background: background).pixels
+      pixels.withUnsafeMutableBufferPointer { out in
+        var x = y * width + xStart
+        for value in values {
+          out[x] = value
+          x += xStep
+        }
+      }
+      return Int32(CPS_PNG_OK)
+    } catch let error as ImageError {
+      failure = error
+    } catch {
+      failure = ImageError(source: name, kind: .corrupt, detail: "\(error)")
+    }
+    return Int32(CPS_PNG_ERR_CORRUPT)
   }
 }

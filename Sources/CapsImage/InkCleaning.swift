@@ -109,7 +109,8 @@ enum InkCleaning {
       throw noDigit(
         name,
         "the image is blank after background removal (only specks or noise; the largest mark spans "
-          + "\(format1(Float(100 * max(box.width, box.height)) / Float(longer)))% of the image's longer side)")
+          + "\(format1(Float(100 * max(box.width, box.height)) / Float(longer)))% of the image's longer side)"
+      )
     }
     if main.peak - median < max(6 * sigma, 12) {
       throw noDigit(

@@ -28,7 +28,7 @@ public struct ImageLimits: Equatable, Sendable {
   /// 8192 x 8192 at most, 16 Mi pixels, 256 MiB files, 8 MiB ancillary chunks.
   public static let standard = ImageLimits()
 
-  fileprivate var cLimits: cps_png_limits {
+  var cLimits: cps_png_limits {
     func clamp32(_ value: Int) -> UInt32 { UInt32(clamping: max(value, 1)) }
     return cps_png_limits(
       max_width: clamp32(maxWidth), max_height: clamp32(maxHeight),
@@ -188,7 +188,7 @@ public enum PNGCodec {
     return Array(UnsafeBufferPointer(start: data, count: buffer.size))
   }
 
-  private static func error(_ status: Int32, _ message: [CChar], _ name: String, _ data: [UInt8] = [])
+  static func error(_ status: Int32, _ message: [CChar], _ name: String, _ data: [UInt8] = [])
     -> ImageError
   {
     let text = String(
@@ -210,7 +210,7 @@ public enum PNGCodec {
     return ImageError(source: name, kind: kind, detail: text.isEmpty ? "PNG error \(status)" : text)
   }
 
-  private static func swiftHeader(_ header: cps_png_header, name: String) throws -> PNGHeader {
+  static func swiftHeader(_ header: cps_png_header, name: String) throws -> PNGHeader {
     guard let colorType = PNGColorType(rawValue: header.color_type) else {
       throw ImageError(
         source: name, kind: .corrupt, detail: "corrupt PNG (invalid colour type \(header.color_type))")
@@ -218,6 +218,73 @@ public enum PNGCodec {
     return PNGHeader(
       width: Int(header.width), height: Int(header.height), bitDepth: Int(header.bit_depth),
       colorType: colorType, isInterlaced: header.interlaced != 0, hasTransparencyChunk: header.has_trns != 0)
+  }
+
+  /// Converts the expanded samples (8 or 16 bits; gray, gray+alpha, RGB or RGBA) to luminance.
+  static func luminance(of image: cps_png_image, name: String, background: Float) throws
+    -> GrayImage
+  {
+    let width = Int(image.header.width)
+    let height = Int(image.header.height)
+    let channels = Int(image.channels)
+    let wide = image.sample_bits == 16
+    let rowBytes = image.row_bytes
+    guard let base = image.pixels, (1...4).contains(channels),
+      rowBytes == width * channels * (wide ? 2 : 1)
+    else {
+      throw ImageError(source: name, kind: .corrupt, detail: "corrupt PNG (unexpected decoded layout)")
+    }
+    let samples = UnsafeBufferPointer(start: base, count: rowBytes * height)
+    let hasAlpha = channels == 2 || channels == 4
+    let maxSample: UInt32 = wide ? 65535 : 255
+    let backgroundLevel = Double(background)
+    var pixels = [Float](repeating: 0, count: width * height)
+    pixels.withUnsafeMutableBufferPointer { out in
+      for y in 0..<height {
+        var offset = y * rowBytes
+        for x in 0..<width {
+          var values: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
+          for c in 0..<channels {
+            let v: UInt32
+            if wide {
+              v = UInt32(samples[offset]) << 8 | UInt32(samples[offset + 1])
+              offset += 2
+            } else {
+              v = UInt32(samples[offset])
+              offset += 1
+            }
+            switch c {
+            case 0: values.0 = v
+            case 1: values.1 = v
+            case 2: values.2 = v
+            default: values.3 = v
+            }
+          }
+          let level: UInt32
+          let alpha: UInt32
+          if channels >= 3 {
+            level = (299 * values.0 + 587 * values.1 + 114 * values.2 + 500) / 1000
+            alpha = channels == 4 ? values.3 : maxSample
+          } else {
+            level = values.0
+            alpha = channels == 2 ? values.1 : maxSample
+          }
+          let opaque = wide ? Float(level) / 257 : Float(level)
+          let value: Float
+          if !hasAlpha || alpha == maxSample {
+            value = opaque
+          } else if alpha == 0 {
+            value = background
+          } else {
+            let a = Double(alpha)
+            let m = Double(maxSample)
+            value = Float((Double(opaque) * a + backgroundLevel * (m - a)) / m)
+          }
+          out[y * width + x] = value
+        }
+      }
+    }
+    return GrayImage(unchecked: width, height, pixels)
   }
 }
 
@@ -278,57 +345,7 @@ public final class DecodedPNG {
   }
 
   /// The luminance image (see ``PNGCodec``), with alpha composited over the gray level `background`.
-  public func luminance(background: Float = 0) -> GrayImage {
-    let samples = UnsafeBufferPointer(start: base, count: rowBytes * height)
-    let wide = isWide
-    let maxSample: UInt32 = wide ? 65535 : 255
-    let backgroundLevel = Double(background)
-    var pixels = [Float](repeating: 0, count: width * height)
-    pixels.withUnsafeMutableBufferPointer { out in
-      for y in 0..<height {
-        var offset = y * rowBytes
-        for x in 0..<width {
-          var values: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
-          for c in 0..<channels {
-            let v: UInt32
-            if wide {
-              v = UInt32(samples[offset]) << 8 | UInt32(samples[offset + 1])
-              offset += 2
-            } else {
-              v = UInt32(samples[offset])
-              offset += 1
-            }
-            switch c {
-            case 0: values.0 = v
-            case 1: values.1 = v
-            case 2: values.2 = v
-            default: values.3 = v
-            }
-          }
-          let level: UInt32
-          let alpha: UInt32
-          if channels >= 3 {
-            level = (299 * values.0 + 587 * values.1 + 114 * values.2 + 500) / 1000
-            alpha = channels == 4 ? values.3 : maxSample
-          } else {
-            level = values.0
-            alpha = channels == 2 ? values.1 : maxSample
-          }
-          let opaque = wide ? Float(level) / 257 : Float(level)
-          let value: Float
-          if !hasAlpha || alpha == maxSample {
-            value = opaque
-          } else if alpha == 0 {
-            value = background
-          } else {
-            let a = Double(alpha)
-            let m = Double(maxSample)
-            value = Float((Double(opaque) * a + backgroundLevel * (m - a)) / m)
-          }
-          out[y * width + x] = value
-        }
-      }
-    }
-    return GrayImage(unchecked: width, height, pixels)
+  public func luminance(background: Float = 0) throws -> GrayImage {
+    try PNGCodec.luminance(of: image, name: "image", background: background)
   }
 }

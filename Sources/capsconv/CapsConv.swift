@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapsFiles
 import CapsFormat
 import Foundation
 
@@ -13,6 +14,11 @@ struct CapsConv: ParsableCommand {
       2 verification mismatch; 64 bad usage.
       """,
     subcommands: [Import.self, Inspect.self, Export.self, Verify.self, Bench.self])
+
+  /// Parses the command line as bytes (``CapsFiles/FileName``), so that non-UTF-8 paths survive.
+  static func main() {
+    main(Array(FileName.arguments.dropFirst()))
+  }
 }
 
 /// Exit codes shared by the subcommands.
@@ -21,9 +27,9 @@ enum Exit {
   static let mismatch = ExitCode(2)
 }
 
-/// Prints one line to standard error.
+/// Prints one line to standard error (file-name bytes that are not UTF-8 as `\xHH`).
 func printError(_ message: String) {
-  FileHandle.standardError.write(Data(("capsconv: " + message + "\n").utf8))
+  FileHandle.standardError.write(Data(("capsconv: " + FileName.display(message) + "\n").utf8))
 }
 
 /// Runs `body`, turning format errors into one stderr line and exit code 1.
@@ -37,9 +43,7 @@ func reportingInvalidInput<T>(_ body: () throws -> T) throws -> T {
 }
 
 /// Resolves symlinks and `..` so two spellings of one file compare equal.
-func canonicalPath(_ path: String) -> String {
-  URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
-}
+func canonicalPath(_ path: String) -> String { FileName.canonical(path) }
 
 /// Encodes a value as pretty, key-sorted JSON on standard output.
 func printJSON(_ value: some Encodable) throws {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapsFiles
 import CapsFormat
 
 extension CapsConv {
@@ -25,7 +26,7 @@ extension CapsConv {
         let (loaded, _) = try ModelFile.read(at: model)
         try ModelFile.writeStateDict(loaded, to: output, overwrite: force)
         print(
-          "wrote \(output): \(loaded.orderedKeys.count) tensors, \(grouped(loaded.configuration.parameterCount)) parameters"
+          "wrote \(FileName.display(output)): \(loaded.orderedKeys.count) tensors, \(grouped(loaded.configuration.parameterCount)) parameters"
         )
       }
     }

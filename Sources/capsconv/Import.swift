@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapsFiles
 import CapsFormat
 import Foundation
 
@@ -142,7 +143,7 @@ extension CapsConv {
           provenance.hasMetadata
           ? "CapsKit model file"
           : provenance.layout == .reference ? "plain state_dict" : "converted to the reference layout"
-        print("read:          \(checkpoint) (\(kind))")
+        print("read:          \(FileName.display(checkpoint)) (\(kind))")
         let how = provenance.layoutWasDetected ? "detected" : "--layout"
         print("layout:        \(provenance.layout.rawValue) (\(how); \(provenance.layout.implementation))")
         for note in provenance.renamedKeys { print("keys:          \(note)") }
@@ -153,7 +154,7 @@ extension CapsConv {
         print("inference:     \(model.metadata.summary)")
         print("labels:        \(model.metadata.classLabels.joined(separator: ","))")
         print("parameters:    \(grouped(model.configuration.parameterCount))")
-        print("wrote:         \(outputPath)")
+        print("wrote:         \(FileName.display(outputPath))")
       }
     }
   }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CapsFiles
 import CapsFormat
 import CapsImage
 import CapsRuntime
@@ -22,9 +23,19 @@ struct CapsInfer: ParsableCommand {
       be read or decoded gets an error row and one line on standard error; the others are still \
       classified. Capsule lengths are per-class scores in [0, 1), not probabilities.
 
-      Exit codes: 0 every file classified; 1 some file failed (or the model could not be loaded); \
-      64 bad usage.
+      File names are bytes: a name that is not UTF-8 is read as given and printed with \\xHH escapes \
+      in the table and on standard error, as its exact bytes in CSV, and with \\udcHH escapes in \
+      JSON (Python's surrogateescape: os.fsencode gives the bytes back).
+
+      Exit codes: 0 every file classified; 1 some file failed, a named directory held no PNG file, \
+      or no file was given (or the model could not be loaded); 64 bad usage.
       """)
+
+  /// Parses the command line as bytes (``CapsFiles/FileName``), so that non-UTF-8 paths survive.
+  static func main() {
+    InterruptCleanup.install(ignoringBrokenPipes: true)
+    main(Array(FileName.arguments.dropFirst()))
+  }
 
   @Argument(help: "PNG files, directories, or - to read paths from standard input (one per line).")
   var paths: [String] = []
@@ -65,7 +76,7 @@ struct CapsInfer: ParsableCommand {
   var alpha: AlphaHandling = .auto
 
   @Flag(
-    inversion: .prefixedNo,
+    inversion: .prefixedNo, exclusivity: .exclusive,
     help: """
       Always invert (--invert: dark ink on a light background) or never (--no-invert). \
       Default: invert when the border pixels are mostly light.
@@ -87,6 +98,12 @@ struct CapsInfer: ParsableCommand {
       "Write <dir>/<name>.recon.png per classified file: the model's input beside the decoder's reconstruction (56x28).",
       valueName: "dir"))
   var reconstruct: String?
+
+  @Flag(
+    help:
+      "With --reconstruct: replace existing .recon.png files (only regular files, never an input of this run)."
+  )
+  var force = false
 
   @Option(
     help: ArgumentHelp(
@@ -115,6 +132,7 @@ struct CapsInfer: ParsableCommand {
       }
     }
     if let reconstruct, reconstruct.isEmpty { throw ValidationError("--reconstruct needs a directory") }
+    if force && reconstruct == nil { throw ValidationError("--force applies to --reconstruct") }
   }
 
   func run() throws {
@@ -127,14 +145,25 @@ struct CapsInfer: ParsableCommand {
       )
       throw ExitCode.failure
     }
+    if let topK, topK > c.outputCapsules {
+      printError(
+        "--top-k \(topK) is more than the \(c.outputCapsules) classes of \(FileName.display(modelName))")
+      throw ExitCode.validationFailure
+    }
     var reconstructions: ReconstructionWriter?
+    var runFiles: RunFiles?
     if let reconstruct {
       guard c.decoderWidths.last == imageSize else {
-        printError("\(modelName): the model has no decoder producing \(c.inputSize)x\(c.inputSize) images")
+        printError(
+          "\(FileName.display(modelName)): the model has no decoder producing \(c.inputSize)x\(c.inputSize) images"
+        )
         throw ExitCode.validationFailure
       }
       do {
-        reconstructions = try ReconstructionWriter(directory: reconstruct, size: c.inputSize)
+        let files = RunFiles(namedInputs: paths)
+        runFiles = files
+        reconstructions = try ReconstructionWriter(
+          directory: reconstruct, size: c.inputSize, force: force, runFiles: files)
       } catch {
         printError(error.description)
         throw ExitCode.failure
@@ -148,7 +177,7 @@ struct CapsInfer: ParsableCommand {
     let session = InferenceSession(
       network: network, plan: InferencePlan(network: network, maxBatch: batchSize, threads: threadCount))
     let decoder = BatchDecoder(
-      inputs: InputPaths(arguments: paths, recursive: recursive),
+      inputs: InputPaths(arguments: paths, recursive: recursive, outputs: runFiles),
       settings: .init(
         preprocessing: preprocess, polarity: invert.map { $0 ? .invert : .keep } ?? .auto, alpha: alpha,
         size: c.inputSize),
@@ -161,6 +190,10 @@ struct CapsInfer: ParsableCommand {
       let tally = try classify(
         decoder: decoder, session: session, formatter: formatter, reconstructions: reconstructions,
         console: console)
+      if tally.processed == 0 {
+        printError("no files to classify")
+        throw ExitCode.failure
+      }
       if tally.failed > 0 { throw ExitCode.failure }
     } catch let error as StandardOutputError {
       printError(error.description)
@@ -185,7 +218,7 @@ struct CapsInfer: ParsableCommand {
         let failure = row.failure ?? row.image.flatMap { writeFailures[$0] }
         if let failure {
           tally.failed += 1
-          console.error("\(row.path): \(failure)")
+          console.error("\(FileName.display(row.path)): \(failure)")
         }
         if row.scores != nil { tally.classified += 1 }
         tally.processed += 1
@@ -249,7 +282,7 @@ struct CapsInfer: ParsableCommand {
           provenance.layout == .reference
           ? "" : "\(provenance.layout.implementation) checkpoint converted to the reference layout; "
         printError(
-          "\(path): \(converted)no CapsKit metadata; imported in memory with default metadata "
+          "\(FileName.display(path)): \(converted)no CapsKit metadata; imported in memory with default metadata "
             + "(\(loaded.metadata.summary))"
             + (provenance.primaryOrder.map {
               "; primary capsules assumed \($0.rawValue), which a checkpoint cannot show (capsconv import --primary-order)"

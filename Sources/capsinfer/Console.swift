@@ -1,3 +1,4 @@
+import CapsFiles
 import Foundation
 
 #if canImport(Glibc)
@@ -13,11 +14,13 @@ func printError(_ message: String) {
   _ = writeAll("capsinfer: " + message + "\n", to: STDERR_FILENO)
 }
 
-/// Writes all of `text` to a file descriptor, retrying short writes.
-/// - Returns: 0, or the `errno` of the failed write.
+/// Writes all of `text` to a file descriptor, retrying short writes; file-name bytes that are not
+/// UTF-8 (``CapsFiles/FileName``) are written as those bytes.
+/// - Returns: 0, or the `errno` of the failed write (EPIPE when the reader has gone: SIGPIPE is
+///   ignored).
 func writeAll(_ text: String, to descriptor: Int32) -> Int32 {
-  var text = text
-  return text.withUTF8 { bytes in
+  let data = FileName.bytes(text)
+  return data.withUnsafeBufferPointer { bytes in
     var offset = 0
     while offset < bytes.count {
       let count = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)

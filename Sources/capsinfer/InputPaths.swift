@@ -1,3 +1,4 @@
+import CapsFiles
 import CapsImage
 
 #if canImport(Glibc)
@@ -11,6 +12,11 @@ import CapsImage
 /// The files to classify, produced one at a time from the command-line paths: files as given,
 /// directories listed in name order (descending with `recursive`), and `-` read lazily from
 /// standard input, one path per line. Only one directory listing per level is held in memory.
+///
+/// Paths are file-system bytes (``CapsFiles/FileName``): names that are not UTF-8 are kept exactly.
+/// What cannot be classified is reported as a failed item, never dropped: a standard-input line
+/// longer than PATH_MAX or holding a NUL byte, a listed entry whose path exceeds PATH_MAX, a named
+/// directory with no PNG file in it, and (with --reconstruct) a reconstruction of this run.
 struct InputPaths: IteratorProtocol {
   /// A path to classify, or a path that could not be listed.
   enum Item {
@@ -21,6 +27,9 @@ struct InputPaths: IteratorProtocol {
   private var arguments: IndexingIterator<[String]>
   private let recursive: Bool
   private var readingStandardInput = false
+  private var standardInput = LineReader(descriptor: STDIN_FILENO, maxLineBytes: Int(PATH_MAX) - 1)
+  /// Outputs of this run (--reconstruct), never read as inputs.
+  private let outputs: RunFiles?
   /// Directories being listed, innermost last.
   private var listings: [Listing] = []
   /// What was left out of directory listings.
@@ -31,23 +40,51 @@ struct InputPaths: IteratorProtocol {
     var identity: FileIdentity
     var names: [String]
     var next = 0
+    /// Named on the command line or standard input (not reached by --recursive).
+    var isNamed: Bool
+    /// Items produced from this listing and those under it.
+    var produced = 0
   }
 
-  init(arguments: [String], recursive: Bool) {
+  init(arguments: [String], recursive: Bool, outputs: RunFiles? = nil) {
     self.arguments = arguments.makeIterator()
     self.recursive = recursive
+    self.outputs = outputs
   }
 
   mutating func next() -> Item? {
+    let item = nextItem()
+    if case .file(let path) = item, let outputs, let reason = outputs.registerInput(path) {
+      return .failed(path: path, reason: reason)
+    }
+    return item
+  }
+
+  private mutating func nextItem() -> Item? {
     while true {
       if let item = nextFromListings() { return item }
       if readingStandardInput {
-        guard let line = readLine(strippingNewline: true) else {
+        switch standardInput.next() {
+        case .end:
           readingStandardInput = false
-          continue
+        case .line(let bytes):
+          if bytes.isEmpty { continue }
+          let path = FileName.decode(bytes)
+          if bytes.contains(0) {
+            return .failed(
+              path: bytes.split(separator: 0, omittingEmptySubsequences: false).map { FileName.decode($0) }
+                .joined(separator: "\\0"),
+              reason: "the path read from standard input holds a NUL byte")
+          }
+          if let item = open(path, named: true) { return item }
+        case .tooLong(let start):
+          return .failed(
+            path: FileName.decode(start) + "...",
+            reason: "standard input line longer than \(standardInput.maxLineBytes) bytes (PATH_MAX); skipped")
+        case .failed(let code):
+          readingStandardInput = false
+          return .failed(path: "-", reason: "cannot read standard input (\(ReadableFile.errnoText(code)))")
         }
-        if line.isEmpty { continue }
-        if let item = open(line) { return item }
         continue
       }
       guard let argument = arguments.next() else { return nil }
@@ -55,24 +92,24 @@ struct InputPaths: IteratorProtocol {
         readingStandardInput = true
         continue
       }
-      if let item = open(argument) { return item }
+      if let item = open(argument, named: true) { return item }
     }
   }
 
   /// A named path: a directory starts a listing; anything else (even a missing file) is attempted.
-  private mutating func open(_ path: String) -> Item? {
+  private mutating func open(_ path: String, named: Bool) -> Item? {
     guard let identity = FileIdentity(path), identity.isDirectory else { return .file(path) }
-    return beginListing(path, identity: identity)
+    return beginListing(path, identity: identity, named: named)
   }
 
-  private mutating func beginListing(_ directory: String, identity: FileIdentity) -> Item? {
+  private mutating func beginListing(_ directory: String, identity: FileIdentity, named: Bool) -> Item? {
     if listings.contains(where: { $0.identity == identity }) {
       skipped.loops += 1
       return nil
     }
     switch Self.sortedNames(in: directory) {
     case .success(let names):
-      listings.append(Listing(directory: directory, identity: identity, names: names))
+      listings.append(Listing(directory: directory, identity: identity, names: names, isNamed: named))
       return nil
     case .failure(let error):
       return .failed(path: directory, reason: error.reason)
@@ -82,21 +119,33 @@ struct InputPaths: IteratorProtocol {
   private mutating func nextFromListings() -> Item? {
     while let index = listings.indices.last {
       guard listings[index].next < listings[index].names.count else {
-        listings.removeLast()
+        let finished = listings.removeLast()
+        if let parent = listings.indices.last { listings[parent].produced += finished.produced }
+        if finished.isNamed && finished.produced == 0 {
+          return .failed(path: finished.directory, reason: "no PNG files in this directory")
+        }
         continue
       }
       let name = listings[index].names[listings[index].next]
       listings[index].next += 1
       let directory = listings[index].directory
       let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
+      if FileName.bytes(path).count >= Int(PATH_MAX) {
+        listings[index].produced += 1
+        return .failed(path: path, reason: "path longer than PATH_MAX (\(PATH_MAX) bytes); not read")
+      }
       let identity = FileIdentity(path)
       if let identity, identity.isDirectory {
         if recursive {
-          if let item = beginListing(path, identity: identity) { return item }
+          if let item = beginListing(path, identity: identity, named: false) {
+            listings[index].produced += 1
+            return item
+          }
         } else {
           skipped.directories += 1
         }
       } else if Self.hasPNGExtension(name) {
+        listings[index].produced += 1
         return .file(path)
       } else {
         skipped.countFile(named: name)
@@ -123,14 +172,14 @@ struct InputPaths: IteratorProtocol {
 
   /// The entries of `directory` except `.` and `..`, sorted by name.
   private static func sortedNames(in directory: String) -> Result<[String], ListingError> {
-    guard let stream = opendir(directory) else {
+    guard let stream = FileName.withCString(directory, { opendir($0) }) else {
       return .failure(ListingError(reason: "cannot list directory (\(String(cString: strerror(errno))))"))
     }
     defer { closedir(stream) }
     var names: [String] = []
     while let entry = readdir(stream) {
       let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        FileName.decode(raw.prefix { $0 != 0 })
       }
       if name != "." && name != ".." { names.append(name) }
     }
@@ -140,14 +189,14 @@ struct InputPaths: IteratorProtocol {
 }
 
 /// Device and inode of a file (following symlinks), to recognise a directory already being listed.
-struct FileIdentity: Equatable {
+struct FileIdentity: Hashable {
   var device: UInt64
   var inode: UInt64
   var isDirectory: Bool
 
   init?(_ path: String) {
     var info = stat()
-    guard stat(path, &info) == 0 else { return nil }
+    guard FileName.withCString(path, { stat($0, &info) }) == 0 else { return nil }
     device = UInt64(info.st_dev)
     inode = UInt64(info.st_ino)
     isDirectory = (info.st_mode & S_IFMT) == S_IFDIR

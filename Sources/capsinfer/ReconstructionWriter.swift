@@ -1,3 +1,4 @@
+import CapsFiles
 import CapsImage
 import CapsRuntime
 import Foundation
@@ -6,18 +7,23 @@ import Foundation
 /// reconstruction from the predicted capsule (right): `size` rows of `2 * size` pixels.
 ///
 /// Names come from the input file name: `x.png` becomes `<directory>/x.recon.png`; a second input
-/// with the same name in this run gets `x-2.recon.png`, and so on. Files from earlier runs are
-/// replaced. Every file is written atomically (``ImageFile/writePNG(_:toPath:interlaced:)``, which
+/// with the same name in this run gets `x-2.recon.png`, and so on. An existing file is an error
+/// (the row says so) unless `force` is set, and even then a file that is an input of this run
+/// (``RunFiles``) is never replaced, nor anything but a regular file. Every file is written atomically (``ImageFile/writePNG(_:toPath:interlaced:)``, which
 /// also flushes it to disk) on a background queue, so that the disk waits overlap inference.
 final class ReconstructionWriter {
   let directory: String
   let size: Int
+  /// Replace existing files (--force).
+  let force: Bool
+  private let runFiles: RunFiles
   private var used = Set<String>()
   private let queue = DispatchQueue(label: "capsinfer-reconstructions")
 
   /// The files of one batch being written; `wait` returns once they are.
   final class Job: @unchecked Sendable {
     fileprivate var pictures: [(image: Int, path: String, picture: GrayImage)] = []
+    fileprivate var force = false
     // Written before the job is queued and by the queue before `done` is signalled; read after `wait`.
     fileprivate var failures: [Int: String] = [:]
     private let done = DispatchSemaphore(value: 0)
@@ -25,7 +31,7 @@ final class ReconstructionWriter {
     fileprivate func writeAll() {
       for (image, path, picture) in pictures {
         do {
-          try ImageFile.writePNG(picture, toPath: path)
+          try ImageFile.writePNG(picture, toPath: path, overwrite: force)
         } catch let error as ImageError {
           failures[image] = "reconstruction not written: \(error.description)"
         } catch {
@@ -49,30 +55,34 @@ final class ReconstructionWriter {
   }
 
   /// Creates `directory` (and its parents) if needed.
-  init(directory: String, size: Int) throws(DirectoryError) {
+  init(directory: String, size: Int, force: Bool, runFiles: RunFiles) throws(DirectoryError) {
     var prefix = directory.hasPrefix("/") ? "/" : ""
     for component in directory.split(separator: "/") {
       prefix += component
-      if mkdir(prefix, 0o777) != 0 && errno != EEXIST {
+      if FileName.withCString(prefix, { mkdir($0, 0o777) }) != 0 && errno != EEXIST {
         throw DirectoryError(
-          description: "\(directory): cannot create directory \(prefix) (\(String(cString: strerror(errno))))"
-        )
+          description:
+            "\(FileName.display(directory)): cannot create directory \(FileName.display(prefix)) "
+            + "(\(ReadableFile.errnoText(errno)))")
       }
       prefix += "/"
     }
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
+    guard let info = AtomicReplacement.status(of: directory, followingLinks: true),
+      (info.st_mode & S_IFMT) == S_IFDIR
     else {
-      throw DirectoryError(description: "\(directory): not a directory")
+      throw DirectoryError(description: "\(FileName.display(directory)): not a directory")
     }
     self.directory = directory
     self.size = size
+    self.force = force
+    self.runFiles = runFiles
   }
 
   /// Composes the pictures of `batch`'s images from the session's last run (which asked for
   /// reconstructions) and starts writing them.
   func submit(_ batch: Batch, session: InferenceSession) -> Job {
     let job = Job()
+    job.force = force
     let area = size * size
     session.withReconstructions { reconstructions in
       for entry in batch.entries {
@@ -87,7 +97,12 @@ final class ReconstructionWriter {
         }
         do {
           let picture = try GrayImage(width: 2 * size, height: size, pixels: pixels)
-          job.pictures.append((image, uniquePath(for: entry.path), picture))
+          let path = uniquePath(for: entry.path)
+          if let refusal = runFiles.reserveOutput(path) {
+            job.failures[image] = "reconstruction not written: \(FileName.display(path)) \(refusal)"
+          } else {
+            job.pictures.append((image, path, picture))
+          }
         } catch {
           job.failures[image] = "reconstruction not written: \(error)"
         }

@@ -1,3 +1,4 @@
+import CapsFiles
 import Foundation
 
 /// One classified image: the predicted class and every output capsule's length.
@@ -75,7 +76,7 @@ struct ResultFormatter {
         text += Self.padded("-", width) + "  " + Self.padded("-", 6) + "  "
       }
     }
-    text += path
+    text += FileName.display(path)
     if let failure { text += "  error: " + failure }
     text += "\n"
   }
@@ -151,6 +152,9 @@ struct ResultFormatter {
       case _ where scalar.value < 0x20:
         let hex = String(scalar.value, radix: 16)
         result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+      case _ where FileName.escapedByte(scalar) != nil:
+        // A file-name byte that is not UTF-8: Python's surrogateescape code point.
+        result += "\\udc" + String(FileName.escapedByte(scalar)!, radix: 16)
       default: result.unicodeScalars.append(scalar)
       }
     }

@@ -127,3 +127,21 @@ import Testing
     #expect(throws: FormatError.self) { try ModelFile.read(image: [], name: "empty.h5") }
   }
 }
+
+/// Issue 12: thousands of problems (4,000 missing Keras layers, 20,000 extra datasets) made error
+/// lines of hundreds of kilobytes; the line lists the first few and counts the rest.
+@Suite struct LongProblemListTests {
+  @Test func aLongProblemListIsShortenedWithACount() {
+    let problems = (0..<4000).map { "layer 'dense_\($0)' is listed but has no group" }
+    let error = ModelValidationError(origin: "keras.h5 (Keras layout)", problems: problems)
+    #expect(error.description.utf8.count < 600)
+    #expect(
+      error.description.hasPrefix("keras.h5 (Keras layout): layer 'dense_0' is listed but has no group; "))
+    #expect(error.description.contains("layer 'dense_7' is listed"))
+    #expect(!error.description.contains("layer 'dense_8' is listed"))
+    #expect(error.description.hasSuffix("; and 3992 more problems"))
+    #expect(error.problems.count == 4000)
+    let few = ModelValidationError(origin: "m.h5", problems: ["a", "b"])
+    #expect(few.description == "m.h5: a; b")
+  }
+}

@@ -93,7 +93,7 @@ struct PNGEncodingTests {
     } catch let error as ImageError {
       #expect(error.kind == .unwritable)
       #expect(
-        error.description == "\(missingDirectory): cannot create temporary file (No such file or directory)")
+        error.description == "\(missingDirectory): the folder \(directory)/missing does not exist")
     }
     #expect(Self.listing(directory) == ["out.png"])
   }
@@ -111,7 +111,7 @@ struct PNGEncodingTests {
       _ = try ImageFile.readPNG(atPath: "/tmp")
       Issue.record("expected an error")
     } catch let error as ImageError {
-      #expect(error.description == "/tmp: is a directory, not a file")
+      #expect(error.description == "/tmp: is a directory, not a regular file")
     }
 
     let directory = try Self.temporaryDirectory()

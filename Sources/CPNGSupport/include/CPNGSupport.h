@@ -32,6 +32,8 @@ enum {
   CPS_PNG_ERR_NO_MEMORY = 6,
   /// The arguments were invalid (null pointers, zero sizes, ...).
   CPS_PNG_ERR_INVALID_ARGUMENT = 7,
+  /// read(2) failed on the file descriptor of a cps_png_source.
+  CPS_PNG_ERR_READ = 8,
 };
 
 /// Recommended capacity of the message buffers passed to this API.
@@ -86,6 +88,57 @@ typedef struct cps_png_buffer {
   size_t size;
   size_t capacity;
 } cps_png_buffer;
+
+/// Where a PNG stream comes from: bytes in memory, or a file read sequentially.
+typedef struct cps_png_source {
+  /// The bytes, when `fd` is negative.
+  const uint8_t *data;
+  size_t size;
+  /// An open file, read with read(2) from its current position in 64 KiB pieces (never whole), or -1.
+  /// Reading stops at the end of the PNG stream (IEND): bytes after it are never read.
+  int fd;
+  /// With `fd`: the most bytes read before CPS_PNG_ERR_TOO_LARGE; 0 for no limit.
+  uint64_t max_bytes;
+} cps_png_source;
+
+/// The decoded-sample layout of an image, known after the header: the expansion rules of
+/// cps_png_image (palette to RGB, tRNS to alpha, low-bit gray to 8 bits; 16-bit samples
+/// big-endian).
+typedef struct cps_png_layout {
+  cps_png_header header;
+  /// 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA.
+  uint32_t channels;
+  /// 8 or 16.
+  uint32_t sample_bits;
+} cps_png_layout;
+
+/// Receives an image row by row (cps_png_decode_rows). Both functions return CPS_PNG_OK to go on,
+/// or another status, which stops decoding and is returned.
+typedef struct cps_png_row_sink {
+  void *context;
+  /// Called once, after the header and before any row.
+  int (*begin)(void *context, const cps_png_layout *layout);
+  /// `count` pixels of `layout->channels` samples each, for the pixels x = x_start, x_start + x_step,
+  /// ... of row y. Non-interlaced images: every row once, in order, x_start 0, x_step 1, count =
+  /// width. Adam7 images: the rows of the 7 passes in file order (each pixel exactly once).
+  /// `samples` is valid only during the call.
+  int (*row)(void *context, uint32_t y, uint32_t x_start, uint32_t x_step, uint32_t count,
+             const uint8_t *samples);
+} cps_png_row_sink;
+
+/// Decodes a PNG stream row by row into `sink`, holding one row of samples at a time (plus libpng's
+/// own state). `layout` receives the header and sample layout (also on failure, as far as known).
+int cps_png_decode_rows(const cps_png_source *source, const cps_png_limits *limits,
+                        const cps_png_row_sink *sink, cps_png_layout *layout, char *message,
+                        size_t message_capacity);
+
+/// cps_png_read_header for any source (a file is read only up to the first IDAT chunk).
+int cps_png_read_header_from(const cps_png_source *source, const cps_png_limits *limits,
+                             cps_png_header *header, char *message, size_t message_capacity);
+
+/// cps_png_decode for any source.
+int cps_png_decode_from(const cps_png_source *source, const cps_png_limits *limits, cps_png_image *image,
+                        char *message, size_t message_capacity);
 
 /// Reads and validates the signature and the chunks before the image data,
 /// and fills `header`. Checks zero sizes and `limits` before anything else.

@@ -40,9 +40,18 @@ enum CheckpointContainer: Equatable {
 
   /// The tensor source for `path`: a `.pth` archive or legacy stream, or an HDF5 file.
   /// `stateDictKey` names the checkpoint entry holding the state_dict (`.pth` only).
+  ///
+  /// The file is opened first (a regular file only: a FIFO or a device is refused, naming what it
+  /// is); a file that is none of these but recognisably something else (gzip, safetensors, a ZIP
+  /// archive with bytes in front, ...) is refused naming what it is (``ForeignFormat``).
   static func openSource(at path: String, stateDictKey: String? = nil) throws(FormatError) -> any TensorSource
   {
-    switch sniff(path: path) {
+    let file = try RandomAccessFile(path: path)
+    let container = kind(of: try file.bytes(at: 0, count: min(file.byteCount, 512)))
+    if container == .hdf5, let foreign = ForeignFormat.identify(file) {
+      throw .unexpectedContent(path: path, reason: foreign)
+    }
+    switch container {
     case .zip:
       return try PthTensorSource(path: path, stateDictKey: stateDictKey)
     case .legacyTorch:

@@ -1,3 +1,5 @@
+import CapsFiles
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
@@ -14,25 +16,17 @@ final class RandomAccessFile {
   let byteCount: Int
   private let descriptor: Int32
 
-  /// Opens `path` read-only (`open(2)`, `fstat(2)`).
+  /// Opens `path` read-only (``CapsFiles/ReadableFile``: a regular file only, so a FIFO or a device
+  /// is refused before anything is read).
   init(path: String) throws(FormatError) {
-    let descriptor = open(path, O_RDONLY)
-    guard descriptor >= 0 else {
-      throw .file(path: path, reason: "cannot open (\(String(cString: strerror(errno))))")
+    switch ReadableFile.open(path) {
+    case .success(let opened):
+      self.path = path
+      self.descriptor = opened.descriptor
+      self.byteCount = opened.byteCount
+    case .failure(let failure):
+      throw .file(path: path, reason: failure.description)
     }
-    var status = stat()
-    guard fstat(descriptor, &status) == 0 else {
-      let reason = String(cString: strerror(errno))
-      close(descriptor)
-      throw .file(path: path, reason: "cannot read the file size (\(reason))")
-    }
-    guard (status.st_mode & S_IFMT) == S_IFREG else {
-      close(descriptor)
-      throw .file(path: path, reason: "not a regular file")
-    }
-    self.path = path
-    self.descriptor = descriptor
-    self.byteCount = Int(status.st_size)
   }
 
   deinit { close(descriptor) }
