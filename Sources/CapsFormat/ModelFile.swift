@@ -111,30 +111,6 @@ public enum ModelFile {
     guard let configuration = inferred.configuration else {
       throw ModelValidationError(origin: path, problems: problems)
     }
-    // Sizes come from shapes and attributes the file chose: bound each before any product of them
-    // (input side as a PNG's, every other size to 2^20), so that no shape arithmetic can overflow.
-    let c = configuration
-    let sizes: [(String, Int, Int)] =
-      [
-        ("input size", c.inputSize, maxInputSize), ("input channels", c.inputChannels, maxDimension),
-        ("conv1 channels", c.conv1Channels, maxDimension), ("conv1 kernel", c.conv1Kernel, maxDimension),
-        ("primary kernel", c.primaryKernel, maxDimension), ("primary stride", c.primaryStride, maxDimension),
-        ("primary types", c.primaryTypes, maxDimension),
-        ("primary dimension", c.primaryDimension, maxDimension),
-        ("output dimension", c.outputDimension, maxDimension),
-      ] + c.decoderWidths.map { ("decoder width", $0, maxDimension) }
-    for (name, value, limit) in sizes where !(-limit...limit).contains(value) {
-      throw ModelValidationError(
-        origin: path, problems: problems + ["\(name) \(value) is out of range (at most \(limit))"])
-    }
-    // The metadata holds one class label per output capsule: bound the count a shape claims first.
-    guard (0...maxOutputCapsules).contains(configuration.outputCapsules) else {
-      throw ModelValidationError(
-        origin: path,
-        problems: problems + [
-          "\(configuration.outputCapsules) output capsules, more than the \(maxOutputCapsules) accepted"
-        ])
-    }
     let metadata =
       attributes?.metadata(configuration: configuration, problems: &problems)
       ?? ModelMetadata.reference(classCount: configuration.outputCapsules)
@@ -249,11 +225,32 @@ public enum ModelFile {
     var inputSize = attributes?.inputSize ?? options.defaultInputSize
     if attributes?.inputSize == nil, let last = decoderWidths.last, conv1[1] > 0, last % conv1[1] == 0 {
       let side = Int(Double(last / conv1[1]).squareRoot().rounded())
-      if side * side * conv1[1] == last { inputSize = side }
+      let (square, overflow) = side.multipliedReportingOverflow(by: side)
+      if !overflow, square == last / conv1[1] { inputSize = side }
+    }
+    let primaryStride = attributes?.primaryStride ?? options.defaultPrimaryStride
+    // Sizes come from shapes and attributes the file chose: bound each before any product of them
+    // (input side as a PNG's, every other size to 2^20, the classes to 2^16), so that no shape
+    // arithmetic (grid, capsule counts, expected shapes, plans) can overflow.
+    let sizes: [(String, Int, Int)] =
+      [
+        ("input size", inputSize, maxInputSize), ("input channels", conv1[1], maxDimension),
+        ("conv1 channels", conv1[0], maxDimension), ("conv1 kernel", conv1[2], maxDimension),
+        ("conv1 kernel", conv1[3], maxDimension), ("primary kernel", conv2[2], maxDimension),
+        ("primary kernel", conv2[3], maxDimension), ("primary stride", primaryStride, maxDimension),
+        ("primary channels", conv2[0], maxDimension), ("primary dimension", dimension, maxDimension),
+        ("output dimension", routing[3], maxDimension), ("output capsules", routing[1], maxOutputCapsules),
+      ] + decoderWidths.map { ("decoder width", $0, maxDimension) }
+    for (name, value, limit) in sizes where !(-limit...limit).contains(value) {
+      problems.append(
+        name == "output capsules"
+          ? "\(value) output capsules, more than the \(limit) accepted"
+          : "\(name) \(value) is out of range (at most \(limit))")
+      return (nil, problems)
     }
     let configuration = CapsNetConfiguration(
       inputSize: inputSize, inputChannels: conv1[1], conv1Channels: conv1[0], conv1Kernel: conv1[2],
-      primaryKernel: conv2[2], primaryStride: attributes?.primaryStride ?? options.defaultPrimaryStride,
+      primaryKernel: conv2[2], primaryStride: primaryStride,
       primaryTypes: conv2[0] / dimension, primaryDimension: dimension, outputCapsules: routing[1],
       outputDimension: routing[3], decoderWidths: decoderWidths)
     if conv1[2] != conv1[3] {

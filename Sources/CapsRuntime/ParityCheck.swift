@@ -51,7 +51,12 @@ public enum ParityCheck {
     public var passed: Bool { stages.allSatisfy(\.passed) && mismatchedImages.isEmpty }
   }
 
-  /// Runs `network` on the reference's pixels (one batch) and compares every stage present in both.
+  /// Images per run of the comparison: the plan (and the recorded intermediates, about 1.4 MB per
+  /// image for the standard model) is sized for this many, whatever the reference holds.
+  public static let batchSize = 32
+
+  /// Runs `network` on the reference's pixels, `batchSize` images at a time, and compares every
+  /// stage present in both.
   public static func run(
     network: CapsNetwork, reference: ReferenceActivations, tolerances: Tolerances = Tolerances(),
     threads: Int? = nil
@@ -72,39 +77,54 @@ public enum ParityCheck {
           "made with \(reference.routingIterations) routing iterations, the model uses \(network.metadata.routingIterations)"
       )
     }
-    let plan = InferencePlan(
-      network: network, maxBatch: reference.count, threads: threads, recordsIntermediates: true)
+    let plan: InferencePlan
+    do {
+      plan = try InferencePlan.fitting(
+        network: network, maxBatch: min(reference.count, batchSize), threads: threads,
+        recordsIntermediates: true)
+    } catch {
+      throw .unexpectedContent(path: reference.path, reason: error.description)
+    }
     let session = InferenceSession(network: network, plan: plan)
-    reference.pixels.values.withUnsafeBufferPointer {
-      session.run(batch: reference.count, pixels: $0, reconstruct: c.hasDecoder)
-    }
 
-    var results: [StageResult] = []
+    var comparisons: [String: StageComparison] = [:]
     var skipped: [String] = []
-    for name in ReferenceActivations.stageNames {
-      guard let expected = reference.stages[name] else { continue }
-      guard let stage = InferenceStage(rawValue: name), session.canReport(stage) else {
-        skipped.append("\(name): the model has no such stage")
-        continue
+    var predictions: [Int] = []
+    predictions.reserveCapacity(reference.count)
+    var first = 0
+    while first < reference.count {
+      let count = min(plan.maxBatch, reference.count - first)
+      reference.pixels.values.withUnsafeBufferPointer {
+        session.run(
+          batch: count, pixels: UnsafeBufferPointer(rebasing: $0[(first * imageSize)...]),
+          reconstruct: c.hasDecoder)
       }
-      let imageAxis = name == "coupling" ? 1 : 0
-      let perImage = (0..<reference.count).map { session.stageOutput(stage, image: $0) }
-      var expectedShape = expected.shape
-      expectedShape.remove(at: imageAxis)
-      guard perImage[0].shape.reduce(1, *) == expectedShape.reduce(1, *) else {
-        skipped.append(
-          "\(name): reference shape \(expected.shape), runtime gives \(perImage[0].shape) per image")
-        results.append(
-          StageResult(
-            stage: name, shape: expected.shape, maxAbsoluteError: .infinity, maxRelativeError: .infinity,
-            worstIndex: [], tolerance: tolerances.tolerance(for: name), passed: false))
-        continue
+      for name in ReferenceActivations.stageNames {
+        guard let expected = reference.stages[name] else { continue }
+        if first == 0 {
+          guard let stage = InferenceStage(rawValue: name), session.canReport(stage) else {
+            skipped.append("\(name): the model has no such stage")
+            continue
+          }
+          let imageAxis = name == "coupling" ? 1 : 0
+          var expectedShape = expected.shape
+          expectedShape.remove(at: imageAxis)
+          let actualShape = session.stageOutput(stage, image: 0).shape
+          guard actualShape.reduce(1, *) == expectedShape.reduce(1, *) else {
+            skipped.append(
+              "\(name): reference shape \(expected.shape), runtime gives \(actualShape) per image")
+            comparisons[name] = StageComparison(name: name, expected: expected, imageAxis: imageAxis, comparable: false)
+            continue
+          }
+          comparisons[name] = StageComparison(name: name, expected: expected, imageAxis: imageAxis)
+        }
+        guard comparisons[name]?.comparable == true, let stage = InferenceStage(rawValue: name) else { continue }
+        comparisons[name]?.add(first: first, actual: (0..<count).map { session.stageOutput(stage, image: $0) })
       }
-      results.append(
-        compare(
-          name: name, expected: expected, imageAxis: imageAxis, actual: perImage, tolerances: tolerances))
+      predictions += (0..<count).map { session.prediction(at: $0) }
+      first += count
     }
-    let predictions = (0..<reference.count).map { session.prediction(at: $0) }
+    let results = ReferenceActivations.stageNames.compactMap { comparisons[$0]?.result(tolerances) }
     let mismatched = (0..<reference.count).filter { predictions[$0] != reference.predictions[$0] }
     return Report(
       stages: results, skipped: skipped, predictions: predictions,
@@ -112,43 +132,66 @@ public enum ParityCheck {
       mismatchedImages: mismatched)
   }
 
-  private static func compare(
-    name: String, expected: Tensor, imageAxis: Int, actual: [Tensor], tolerances: Tolerances
-  ) -> StageResult {
-    // Reference index -> (image, offset within that image's tensor).
-    let shape = expected.shape
-    let outer = shape[..<imageAxis].reduce(1, *)
-    let images = shape[imageAxis]
-    let inner = shape[(imageAxis + 1)...].reduce(1, *)
+  /// The comparison of one stage, accumulated batch by batch.
+  private struct StageComparison {
+    let name: String
+    let expected: Tensor
+    let imageAxis: Int
+    var comparable = true
     var worst = 0.0
     var worstFlat = 0
     var largest = 0.0
-    for o in 0..<outer {
-      for image in 0..<images {
-        let values = actual[image].values
-        for k in 0..<inner {
-          let flat = (o * images + image) * inner + k
-          let reference = Double(expected.values[flat])
-          let error = abs(Double(values[o * inner + k]) - reference)
-          largest = max(largest, abs(reference))
-          // NaN never compares greater; treat it as the worst possible error.
-          if error > worst || error.isNaN && !worst.isNaN {
-            worst = error
-            worstFlat = flat
+
+    init(name: String, expected: Tensor, imageAxis: Int, comparable: Bool = true) {
+      self.name = name
+      self.expected = expected
+      self.imageAxis = imageAxis
+      self.comparable = comparable
+    }
+
+    /// Compares images `first ..< first + actual.count` (reference index -> image, offset in it).
+    mutating func add(first: Int, actual: [Tensor]) {
+      let shape = expected.shape
+      let outer = shape[..<imageAxis].reduce(1, *)
+      let images = shape[imageAxis]
+      let inner = shape[(imageAxis + 1)...].reduce(1, *)
+      for o in 0..<outer {
+        for (q, tensor) in actual.enumerated() {
+          let image = first + q
+          let values = tensor.values
+          for k in 0..<inner {
+            let flat = (o * images + image) * inner + k
+            let reference = Double(expected.values[flat])
+            let error = abs(Double(values[o * inner + k]) - reference)
+            largest = max(largest, abs(reference))
+            // NaN never compares greater; treat it as the worst possible error.
+            if error > worst || error.isNaN && !worst.isNaN {
+              worst = error
+              worstFlat = flat
+            }
           }
         }
       }
     }
-    var index: [Int] = []
-    var remainder = worstFlat
-    for extent in shape.reversed() {
-      index.insert(remainder % extent, at: 0)
-      remainder /= extent
+
+    func result(_ tolerances: Tolerances) -> StageResult {
+      let shape = expected.shape
+      let tolerance = tolerances.tolerance(for: name)
+      guard comparable else {
+        return StageResult(
+          stage: name, shape: shape, maxAbsoluteError: .infinity, maxRelativeError: .infinity,
+          worstIndex: [], tolerance: tolerance, passed: false)
+      }
+      var index: [Int] = []
+      var remainder = worstFlat
+      for extent in shape.reversed() {
+        index.insert(remainder % extent, at: 0)
+        remainder /= extent
+      }
+      return StageResult(
+        stage: name, shape: shape, maxAbsoluteError: worst,
+        maxRelativeError: largest > 0 ? worst / largest : worst,
+        worstIndex: index, tolerance: tolerance, passed: worst <= tolerance)
     }
-    let tolerance = tolerances.tolerance(for: name)
-    return StageResult(
-      stage: name, shape: shape, maxAbsoluteError: worst,
-      maxRelativeError: largest > 0 ? worst / largest : worst,
-      worstIndex: index, tolerance: tolerance, passed: worst <= tolerance)
   }
 }

@@ -24,7 +24,7 @@ extension CapsConv {
     @Option(help: "Largest absolute error allowed on the capsule lengths.")
     var lengthTolerance: Double = 1e-5
 
-    @Option(help: "Threads (default: all processors).")
+    @Option(help: "Threads, 1...64 (default: one per processor, at most 16).")
     var threads: Int?
 
     @Flag(help: "Print JSON instead of a table.")
@@ -32,7 +32,7 @@ extension CapsConv {
 
     func validate() throws {
       guard tolerance >= 0, lengthTolerance >= 0 else { throw ValidationError("tolerances must be >= 0") }
-      if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+      try validateThreads(threads)
     }
 
     func run() throws {

@@ -81,7 +81,7 @@ struct CapsInfer: ParsableCommand {
       valueName: "n"))
   var batchSize: Int?
 
-  @Option(help: "Inference threads (default: all processors).")
+  @Option(help: "Inference threads, 1...64 (default: one per processor, at most 16).")
   var threads: Int?
 
   func validate() throws {
@@ -94,7 +94,9 @@ struct CapsInfer: ParsableCommand {
     if let batchSize, !(1...4096).contains(batchSize) {
       throw ValidationError("--batch-size takes 1...4096")
     }
-    if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads takes 1...1024") }
+    if let threads, !(1...InferencePlan.maximumThreads).contains(threads) {
+      throw ValidationError("--threads takes 1...\(InferencePlan.maximumThreads)")
+    }
     if let topK {
       guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
       guard format != .csv else {
@@ -128,12 +130,22 @@ struct CapsInfer: ParsableCommand {
       }
     }
 
-    let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
+    let threadCount = threads ?? InferencePlan.defaultThreadCount
     // Measured on 2 cores: 8 to 128 images per batch cost the same CPU time per image; 4 per thread
-    // keeps every thread's convolution group full on larger machines.
-    let batchSize = self.batchSize ?? max(32, 4 * threadCount)
-    let session = InferenceSession(
-      network: network, plan: InferencePlan(network: network, maxBatch: batchSize, threads: threadCount))
+    // keeps every thread's convolution group full on larger machines. No larger than the number of
+    // inputs when only files are given (one digit plans for one image), and halved until the
+    // arena fits its limit.
+    var batchSize = self.batchSize ?? max(32, 4 * threadCount)
+    if let files = InputPaths.countIfOnlyFiles(paths) { batchSize = max(1, min(batchSize, files)) }
+    let plan: InferencePlan
+    do {
+      plan = try InferencePlan.fitting(network: network, maxBatch: batchSize, threads: threadCount)
+    } catch {
+      printError("\(modelName): \(error.description)")
+      throw ExitCode.failure
+    }
+    batchSize = plan.maxBatch
+    let session = InferenceSession(network: network, plan: plan)
     let decoder = BatchDecoder(
       inputs: InputPaths(arguments: paths, recursive: recursive),
       settings: .init(
