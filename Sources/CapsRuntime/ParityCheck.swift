@@ -51,15 +51,15 @@ public enum ParityCheck {
     public var passed: Bool { stages.allSatisfy(\.passed) && mismatchedImages.isEmpty }
   }
 
-  /// Images per run of the comparison: the plan (and the recorded intermediates, about 1.4 MB per
-  /// image for the standard model) is sized for this many, whatever the reference holds.
-  public static let batchSize = 32
+  /// Images per run of the comparison by default: the plan (and the recorded intermediates, about
+  /// 1.4 MB per image for the standard model) is sized for this many, whatever the reference holds.
+  public static let defaultBatchSize = 32
 
   /// Runs `network` on the reference's pixels, `batchSize` images at a time, and compares every
   /// stage present in both.
   public static func run(
     network: CapsNetwork, reference: ReferenceActivations, tolerances: Tolerances = Tolerances(),
-    threads: Int? = nil
+    threads: Int? = nil, batchSize: Int = defaultBatchSize
   ) throws(FormatError) -> Report {
     let c = network.configuration
     let imageSize = c.inputChannels * c.inputSize * c.inputSize
@@ -113,13 +113,17 @@ public enum ParityCheck {
           guard actualShape.reduce(1, *) == expectedShape.reduce(1, *) else {
             skipped.append(
               "\(name): reference shape \(expected.shape), runtime gives \(actualShape) per image")
-            comparisons[name] = StageComparison(name: name, expected: expected, imageAxis: imageAxis, comparable: false)
+            comparisons[name] = StageComparison(
+              name: name, expected: expected, imageAxis: imageAxis, comparable: false)
             continue
           }
           comparisons[name] = StageComparison(name: name, expected: expected, imageAxis: imageAxis)
         }
-        guard comparisons[name]?.comparable == true, let stage = InferenceStage(rawValue: name) else { continue }
-        comparisons[name]?.add(first: first, actual: (0..<count).map { session.stageOutput(stage, image: $0) })
+        guard comparisons[name]?.comparable == true, let stage = InferenceStage(rawValue: name) else {
+          continue
+        }
+        comparisons[name]?.add(
+          first: first, actual: (0..<count).map { session.stageOutput(stage, image: $0) })
       }
       predictions += (0..<count).map { session.prediction(at: $0) }
       first += count

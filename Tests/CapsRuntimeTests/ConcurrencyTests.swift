@@ -17,7 +17,9 @@ import Testing
 
     let threads = 4
     let results = ResultBox(count: threads)
-    let plans = try (0..<threads).map { try InferencePlan(network: network, maxBatch: batch, threads: 1 + $0 % 2) }
+    let plans = try (0..<threads).map {
+      try InferencePlan(network: network, maxBatch: batch, threads: 1 + $0 % 2)
+    }
     DispatchQueue.concurrentPerform(iterations: threads) { index in
       let session = InferenceSession(network: network, plan: plans[index])
       var lengths: [Float] = []

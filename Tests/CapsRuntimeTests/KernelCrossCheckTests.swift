@@ -6,16 +6,17 @@ import Testing
 /// The optimised runtime against the plain Double reference, stage by stage, on odd shapes.
 @Suite struct KernelCrossCheckTests {
   static let cases:
-    [(name: String, configuration: CapsNetConfiguration, axis: RoutingSoftmaxAxis, batch: Int, threads: Int)] = [
-      ("odd, batch 1", oddConfiguration, .inputCapsules, 1, 2),
-      ("odd, batch 3", oddConfiguration, .inputCapsules, 3, 2),
-      ("odd, batch 7, softmax over outputs", oddConfiguration, .outputCapsules, 7, 2),
-      ("medium, batch 7", mediumConfiguration, .inputCapsules, 7, 2),
-      // Fewer images than threads: thread 0 takes groups of 4 then 3, the threads split the columns.
-      ("medium, batch 7, 8 threads", mediumConfiguration, .inputCapsules, 7, 8),
-      // Split by images with groups of 3 (ceil(7 / 3)) on threads 1 and 2.
-      ("odd, batch 7, 3 threads", oddConfiguration, .inputCapsules, 7, 3),
-    ]
+    [(name: String, configuration: CapsNetConfiguration, axis: RoutingSoftmaxAxis, batch: Int, threads: Int)] =
+      [
+        ("odd, batch 1", oddConfiguration, .inputCapsules, 1, 2),
+        ("odd, batch 3", oddConfiguration, .inputCapsules, 3, 2),
+        ("odd, batch 7, softmax over outputs", oddConfiguration, .outputCapsules, 7, 2),
+        ("medium, batch 7", mediumConfiguration, .inputCapsules, 7, 2),
+        // Fewer images than threads: thread 0 takes groups of 4 then 3, the threads split the columns.
+        ("medium, batch 7, 8 threads", mediumConfiguration, .inputCapsules, 7, 8),
+        // Split by images with groups of 3 (ceil(7 / 3)) on threads 1 and 2.
+        ("odd, batch 7, 3 threads", oddConfiguration, .inputCapsules, 7, 3),
+      ]
 
   @Test(arguments: 0..<cases.count)
   func matchesReferenceForward(caseIndex: Int) throws {

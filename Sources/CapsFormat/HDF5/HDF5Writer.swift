@@ -60,6 +60,26 @@ final class HDF5Writer {
   /// Writes a new dataset of `T.fileType`, contiguous (`H5Dcreate2`, `H5Dwrite`).
   func write<T: HDF5Scalar>(_ name: String, shape: [Int], values: [T]) throws(HDF5Error) {
     precondition(shape.reduce(1, *) == values.count, "shape and value count disagree")
+    try create(name, shape: shape, type: T.self) { (dataset: hid_t) throws(HDF5Error) in
+      guard !values.isEmpty else { return }
+      let status = values.withUnsafeBytes {
+        H5Dwrite(
+          dataset, T.nativeType, capskit_h5s_all(), capskit_h5s_all(), capskit_h5p_default(), $0.baseAddress)
+      }
+      guard status >= 0 else { throw failure("write dataset '\(name)'") }
+    }
+  }
+
+  /// Creates a dataset of `T.fileType` without writing it: no storage is allocated and every value
+  /// reads as the fill value. Makes small files that declare large datasets (tests of limits).
+  func declare<T: HDF5Scalar>(_ name: String, shape: [Int], as type: T.Type) throws(HDF5Error) {
+    try create(name, shape: shape, type: type) { (_: hid_t) throws(HDF5Error) in }
+  }
+
+  /// Creates dataset `name` and hands it to `fill` (under the library lock).
+  private func create<T: HDF5Scalar>(
+    _ name: String, shape: [Int], type: T.Type, fill: (hid_t) throws(HDF5Error) -> Void
+  ) throws(HDF5Error) {
     try HDF5Library.withLock { () throws(HDF5Error) in
       let space = try makeSpace(shape)
       defer { H5Sclose(space) }
@@ -68,13 +88,7 @@ final class HDF5Writer {
         capskit_h5p_default())
       guard dataset >= 0 else { throw failure("create dataset '\(name)'") }
       defer { H5Dclose(dataset) }
-      if values.isEmpty { return }
-      let status = values.withUnsafeBytes {
-        H5Dwrite(
-          dataset, T.nativeType, capskit_h5s_all(), capskit_h5s_all(), capskit_h5p_default(),
-          $0.baseAddress)
-      }
-      guard status >= 0 else { throw failure("write dataset '\(name)'") }
+      try fill(dataset)
     }
   }
 

@@ -1,0 +1,121 @@
+import CapsTestSupport
+import Foundation
+import Testing
+
+@testable import CapsFormat
+
+/// Writes a small HDF5 model file (zero-filled datasets of the given shapes, root attributes as
+/// given) into `folder` and returns its path: hostile metadata without a hostile size on disk.
+func writeHostileModel(
+  in folder: URL, name: String = "hostile.h5", shapes: [(String, [Int])],
+  attributes: [(String, HDF5AttributeValue)]
+) throws -> String {
+  let path = folder.appendingPathComponent(name).path
+  let file = try HDF5Writer.createInMemory(path: path)
+  for (key, shape) in shapes {
+    try file.write(key, shape: shape, values: [Float](repeating: 0, count: shape.reduce(1, *)))
+  }
+  for (key, value) in attributes { try file.setAttribute(key, value) }
+  try Data(try file.fileImage()).write(to: URL(fileURLWithPath: path))
+  return path
+}
+
+/// The tensors of a tiny valid model: 8x8 input, conv1 2@3x3, primary 2 types x 2D (3x3, stride 2),
+/// a 2x2 grid (8 input capsules), 3 outputs x 2D.
+let tinyShapes: [(String, [Int])] = [
+  ("conv1.weight", [2, 1, 3, 3]), ("conv1.bias", [2]), ("conv2.weight", [4, 2, 3, 3]), ("conv2.bias", [4]),
+  ("digit_capsules.weight", [8, 3, 2, 2]),
+]
+
+/// The error reading the model at `path`, or "read without error".
+func readError(_ path: String) -> String {
+  do {
+    _ = try ModelFile.read(at: path)
+    return "read without error"
+  } catch {
+    return error.description
+  }
+}
+
+/// Metadata and sizes a file chose: refused with a message before any arithmetic can overflow.
+@Suite struct HostileModelTests {
+  private func message(_ path: String) -> String { readError(path) }
+
+  @Test(arguments: [
+    (Int64(1) << 40, "input size 1099511627776 is out of range (at most 8192)"),
+    (Int64.min, "input size -9223372036854775808 is out of range (at most 8192)"),
+    (Int64.max, "input size 9223372036854775807 is out of range (at most 8192)"),
+  ])
+  func anInputSizeThatWouldOverflowIsRefused(size: Int64, expected: String) throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let path = try writeHostileModel(
+      in: folder, shapes: tinyShapes,
+      attributes: [("capskit_format_version", .integers([1])), ("input_size", .integers([size]))])
+    let text = message(path)
+    #expect(text.contains(expected), "\(text)")
+    #expect(!text.contains("\n"))
+  }
+
+  @Test func aStrideThatWouldOverflowIsRefused() throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let path = try writeHostileModel(
+      in: folder, shapes: tinyShapes,
+      attributes: [("capskit_format_version", .integers([1])), ("primary_stride", .integers([Int64.min]))])
+    #expect(message(path).contains("primary stride -9223372036854775808 is out of range"))
+  }
+
+  /// The tiny model itself reads (so the refusals above are about the metadata alone).
+  @Test func theTinyModelReads() throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let path = try writeHostileModel(
+      in: folder, shapes: tinyShapes,
+      attributes: [("capskit_format_version", .integers([1])), ("input_size", .integers([8]))])
+    let (model, _) = try ModelFile.read(at: path)
+    #expect(model.configuration.inputCapsules == 8 && model.configuration.primaryGrid == 2)
+  }
+}
+
+/// Reference-activation files are checked from their declared sizes before any value is read.
+@Suite struct HostileReferenceTests {
+  private func reference(
+    in folder: URL, images: Int, stages: [(String, [Int])] = []
+  ) throws -> String {
+    let path = folder.appendingPathComponent("reference.h5").path
+    let file = try HDF5Writer.createInMemory(path: path)
+    try file.declare("pixels", shape: [images, 1, 28, 28], as: UInt8.self)
+    try file.declare("prediction", shape: [images], as: Int64.self)
+    for (name, shape) in stages { try file.declare(name, shape: shape, as: Float.self) }
+    try file.setAttribute("format", .strings(["capskit-activations"]))
+    try Data(try file.fileImage()).write(to: URL(fileURLWithPath: path))
+    return path
+  }
+
+  private func message(_ path: String) -> String {
+    do {
+      return "read \(try ReferenceActivations.read(at: path).count) images"
+    } catch {
+      return error.description
+    }
+  }
+
+  /// A few kilobytes claiming 100,000 images: verify planned a batch of all of them (137 GB).
+  @Test func tooManyImagesAreRefused() throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let path = try reference(in: folder, images: 100_000)
+    #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0 < 100_000)
+    #expect(message(path).contains("'pixels' holds 100000 images, more than the 10000 accepted"))
+    #expect(message(try reference(in: folder, images: 10_000)) == "read 10000 images")
+  }
+
+  /// A stage whose declared shape disagrees with the image count is refused before it is read.
+  @Test func aStageOfTheWrongSizeIsRefusedBeforeReading() throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let path = try reference(in: folder, images: 4, stages: [("u_hat", [16384, 16384])])
+    #expect(message(path).contains("'u_hat' has shape [16384, 16384], expected 4 images"))
+  }
+}
