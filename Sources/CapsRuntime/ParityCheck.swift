@@ -47,8 +47,12 @@ public enum ParityCheck {
     public var referencePredictions: [Int]
     /// Images whose predicted class differs from the reference's.
     public var mismatchedImages: [Int]
-    /// Every stage within tolerance and every prediction identical.
-    public var passed: Bool { stages.allSatisfy(\.passed) && mismatchedImages.isEmpty }
+    /// Images whose capsule lengths are not all finite (a NaN result is never a prediction).
+    public var nonFiniteImages: [Int] = []
+    /// Every stage within tolerance, every prediction identical and every length finite.
+    public var passed: Bool {
+      stages.allSatisfy(\.passed) && mismatchedImages.isEmpty && nonFiniteImages.isEmpty
+    }
   }
 
   /// Images per run of the comparison by default: the plan (and the recorded intermediates, about
@@ -91,6 +95,7 @@ public enum ParityCheck {
     var skipped: [String] = []
     var predictions: [Int] = []
     predictions.reserveCapacity(reference.count)
+    var nonFinite: [Int] = []
     var first = 0
     while first < reference.count {
       let count = min(plan.maxBatch, reference.count - first)
@@ -126,6 +131,13 @@ public enum ParityCheck {
           first: first, actual: (0..<count).map { session.stageOutput(stage, image: $0) })
       }
       predictions += (0..<count).map { session.prediction(at: $0) }
+      session.withLengths { lengths in
+        let width = c.outputCapsules
+        for image in 0..<count where !lengths[(image * width)..<((image + 1) * width)].allSatisfy(\.isFinite)
+        {
+          nonFinite.append(first + image)
+        }
+      }
       first += count
     }
     let results = ReferenceActivations.stageNames.compactMap { comparisons[$0]?.result(tolerances) }
@@ -133,7 +145,7 @@ public enum ParityCheck {
     return Report(
       stages: results, skipped: skipped, predictions: predictions,
       referencePredictions: reference.predictions,
-      mismatchedImages: mismatched)
+      mismatchedImages: mismatched, nonFiniteImages: nonFinite)
   }
 
   /// The comparison of one stage, accumulated batch by batch.

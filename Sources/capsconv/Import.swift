@@ -42,8 +42,11 @@ extension CapsConv {
     var force = false
 
     func validate() throws {
-      if let normalize, Self.parseNormalization(normalize) == nil {
-        throw ValidationError("--normalize takes MEAN,STD with a positive STD, e.g. 0.1307,0.3081")
+      if let normalize {
+        guard let normalization = Self.parseNormalization(normalize) else {
+          throw ValidationError("--normalize takes MEAN,STD with a positive STD, e.g. 0.1307,0.3081")
+        }
+        if let problem = normalization.problem { throw ValidationError("--normalize: \(problem)") }
       }
       if let iterations, !(1...100).contains(iterations) {
         throw ValidationError("--iterations takes 1...100")

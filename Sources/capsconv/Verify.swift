@@ -80,6 +80,9 @@ extension CapsConv {
       print(
         "predicted classes: \(matching)/\(report.predictions.count) identical"
           + (report.mismatchedImages.isEmpty ? "" : " (differ at images \(report.mismatchedImages))"))
+      if !report.nonFiniteImages.isEmpty {
+        print("non-finite capsule lengths at images \(report.nonFiniteImages.prefix(20))")
+      }
       print(report.passed ? "PASS" : "FAIL")
     }
   }

@@ -207,7 +207,7 @@ struct CapsInfer: ParsableCommand {
           switch entry.outcome {
           case .failed(let reason): BatchRows.Row(path: entry.path, failure: reason)
           case .image(let index):
-            BatchRows.Row(path: entry.path, image: index, scores: Scores(session: session, image: index))
+            Self.row(path: entry.path, image: index, scores: Scores(session: session, image: index))
           }
         },
         pictures: batch.imageCount > 0 ? reconstructions?.submit(batch, session: session) : nil)
@@ -223,6 +223,19 @@ struct CapsInfer: ParsableCommand {
     try console.finish(
       summary: tally.summary(seconds: seconds, skipped: decoder.skipped), toStandardOutput: format == .table)
     return tally
+  }
+
+  /// A classified image's row; lengths that are not finite (weights or a normalisation that overflow
+  /// Float) make an error row, never a prediction.
+  private static func row(path: String, image: Int, scores: Scores) -> BatchRows.Row {
+    guard scores.lengths.allSatisfy(\.isFinite) else {
+      return BatchRows.Row(
+        path: path,
+        failure:
+          "the model produced non-finite capsule lengths (NaN or infinity: its weights or normalisation overflow Float)"
+      )
+    }
+    return BatchRows.Row(path: path, image: image, scores: scores)
   }
 
   private var modelName: String { model ?? "built-in model" }

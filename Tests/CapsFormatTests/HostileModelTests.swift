@@ -119,3 +119,19 @@ func readError(_ path: String) -> String {
     #expect(message(path).contains("'u_hat' has shape [16384, 16384], expected 4 images"))
   }
 }
+
+/// Metadata numbers are validated in Float, the runtime's precision.
+@Suite struct FloatMetadataTests {
+  @Test(arguments: [("input_std", 1e-300), ("input_std", 1e-45), ("input_mean", 1e300)])
+  func aNormalisationThatOverflowsFloatIsRefused(name: String, value: Double) throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let path = try writeHostileModel(
+      in: folder, shapes: tinyShapes,
+      attributes: [
+        ("capskit_format_version", .integers([1])), ("input_size", .integers([8])), (name, .doubles([value])),
+      ])
+    let text = readError(path)
+    #expect(text.contains("is not finite in Float, the runtime's precision"), "\(text)")
+  }
+}
