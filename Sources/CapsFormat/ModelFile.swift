@@ -301,9 +301,25 @@ public enum ModelFile {
     try AtomicFile.write(image, to: path, overwrite: overwrite)
   }
 
-  /// Adds source provenance (file name and SHA-256) to a model's metadata.
-  public static func recordSource(of model: inout CapsModel, path: String) throws(FormatError) {
+  /// Largest source file whose SHA-256 `recordSource` computes: what the model's tensors can take
+  /// (8 bytes a parameter, float64), four times over for other content such as a Keras optimizer's
+  /// state, plus 64 MiB. Hashing stays proportional to the model, not to what a file appends.
+  public static func sourceDigestLimit(for configuration: CapsNetConfiguration) -> Int {
+    let (tensors, overflow) = configuration.parameterCount.multipliedReportingOverflow(by: 32)
+    return overflow ? .max : tensors + (64 << 20)
+  }
+
+  /// Adds source provenance (file name and SHA-256) to a model's metadata. A file larger than
+  /// `sourceDigestLimit` is not hashed (it is not read past what the model needed): the digest is
+  /// left out and the returned note says why; nil when the digest was recorded.
+  @discardableResult
+  public static func recordSource(of model: inout CapsModel, path: String) throws(FormatError) -> String? {
     model.metadata.sourceName = URL(fileURLWithPath: path).lastPathComponent
-    model.metadata.sourceSHA256 = try SHA256.hexDigest(ofFile: path)
+    let limit = sourceDigestLimit(for: model.configuration)
+    model.metadata.sourceSHA256 = try SHA256.hexDigest(ofFile: path, limit: limit)
+    guard model.metadata.sourceSHA256 == nil else { return nil }
+    return
+      "source SHA-256 not recorded: the file is larger than the \(limit >> 20) MiB that a model of "
+      + "\(model.configuration.parameterCount) parameters needs, and is not read past its tensors"
   }
 }

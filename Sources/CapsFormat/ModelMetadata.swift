@@ -96,6 +96,22 @@ public struct ModelMetadata: Sendable, Equatable {
     if classLabels.count != classCount {
       problems.append("\(classLabels.count) class labels for \(classCount) output capsules")
     }
+    // Labels name CSV columns and JSON keys: each must be non-empty and unique.
+    var firstIndex: [String: Int] = [:]
+    var labelProblems: [String] = []
+    for (index, label) in classLabels.enumerated() {
+      if label.isEmpty {
+        labelProblems.append("class label \(index) is empty")
+      } else if let first = firstIndex[label] {
+        labelProblems.append("class label '\(label)' is given twice (classes \(first) and \(index))")
+      } else {
+        firstIndex[label] = index
+      }
+    }
+    if labelProblems.count > 3 {
+      labelProblems = labelProblems.prefix(3) + ["\(labelProblems.count - 3) more label problems"]
+    }
+    problems += labelProblems
     return problems
   }
 }

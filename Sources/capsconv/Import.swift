@@ -107,7 +107,7 @@ extension CapsConv {
         guard problems.isEmpty else {
           throw FormatError.invalidModel(ModelValidationError(origin: checkpoint, problems: problems))
         }
-        try ModelFile.recordSource(of: &model, path: checkpoint)
+        let digestNote = try ModelFile.recordSource(of: &model, path: checkpoint)
         try ModelFile.write(model, to: outputPath, overwrite: force)
         let kind =
           provenance.hasMetadata
@@ -117,6 +117,7 @@ extension CapsConv {
         let how = provenance.layoutWasDetected ? "detected" : "--layout"
         print("layout:        \(provenance.layout.rawValue) (\(how); \(provenance.layout.implementation))")
         for note in provenance.renamedKeys { print("keys:          \(note)") }
+        if let digestNote { print("source:        \(digestNote)") }
         print("configuration: \(model.configuration.summary)")
         print("inference:     \(model.metadata.summary)")
         print("labels:        \(model.metadata.classLabels.joined(separator: ","))")

@@ -93,3 +93,36 @@ import Testing
     }
   }
 }
+
+/// Class labels name CSV columns and JSON keys: empty or repeated ones are refused at import and
+/// when a model file's metadata is read.
+@Suite struct ClassLabelTests {
+  @Test(arguments: [
+    ("a,b,c,d,e,f,g,h,i,a", "class label 'a' is given twice (classes 0 and 9)"),
+    ("0,1,2,3,,5,6,7,8,9", "class label 4 is empty"),
+  ])
+  func badLabelsAreRefusedAtImport(labels: String, expected: String) throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let model = try HostileInputCLITests.writeModel(HostileInputCLITests.small, value: 0.01, in: folder)
+    let output = folder.appendingPathComponent("out.caps.h5").path
+    let result = try runTool("capsconv", ["import", model, "--labels", labels, "-o", output])
+    #expect(result.status == 1)
+    #expect(result.stderr.contains(expected), "\(result.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: output))
+  }
+
+  @Test func badLabelsAreRefusedWhenReading() throws {
+    let c = HostileInputCLITests.small
+    var weights: [String: Tensor] = [:]
+    for (key, shape) in c.expectedShapes {
+      weights[key] = Tensor(shape: shape, values: [Float](repeating: 0, count: shape.reduce(1, *)))
+    }
+    var metadata = ModelMetadata.reference(classCount: 10)
+    metadata.classLabels[3] = "7"
+    #expect(metadata.validate(classCount: 10) == ["class label '7' is given twice (classes 3 and 7)"])
+    #expect(throws: (any Error).self) {
+      try CapsModel(configuration: c, metadata: metadata, weights: weights)
+    }
+  }
+}

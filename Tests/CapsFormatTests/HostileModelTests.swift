@@ -135,3 +135,45 @@ func readError(_ path: String) -> String {
     #expect(text.contains("is not finite in Float, the runtime's precision"), "\(text)")
   }
 }
+
+/// Import hashes a source file only up to what its model can need: a valid model file with an
+/// 8 GiB sparse tail is imported without reading the tail (it took 15 s per 2 GiB).
+@Suite struct SourceDigestTests {
+  @Test func aFileFarLargerThanItsModelIsNotHashed() throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let path = try writeHostileModel(
+      in: folder, shapes: tinyShapes,
+      attributes: [("capskit_format_version", .integers([1])), ("input_size", .integers([8]))])
+    var (model, _) = try ModelFile.read(at: path)
+    #expect(try ModelFile.recordSource(of: &model, path: path) == nil)
+    let digest = try #require(model.metadata.sourceSHA256)
+    var hasher = SHA256()
+    hasher.update(try Data(contentsOf: URL(fileURLWithPath: path)))
+    #expect(digest == hasher.finalize())
+
+    let handle = try #require(FileHandle(forWritingAtPath: path))
+    try handle.truncate(atOffset: 8 << 30)
+    try handle.close()
+    var (grown, _) = try ModelFile.read(at: path)
+    let note = try ModelFile.recordSource(of: &grown, path: path)
+    #expect(
+      note?.contains("source SHA-256 not recorded: the file is larger than the 64 MiB") == true,
+      "\(note ?? "")")
+    #expect(grown.metadata.sourceSHA256 == nil && grown.metadata.sourceName == "hostile.h5")
+  }
+
+  @Test func labelsReadFromAFileAreChecked() throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let path = try writeHostileModel(
+      in: folder, shapes: tinyShapes,
+      attributes: [
+        ("capskit_format_version", .integers([1])), ("input_size", .integers([8])),
+        ("class_labels", .strings(["cat", "", "cat"])),
+      ])
+    let text = readError(path)
+    #expect(
+      text.contains("class label 1 is empty") && text.contains("class label 'cat' is given twice"), "\(text)")
+  }
+}
