@@ -177,3 +177,54 @@ func readError(_ path: String) -> String {
       text.contains("class label 1 is empty") && text.contains("class label 'cat' is given twice"), "\(text)")
   }
 }
+
+/// Converted layouts read nothing until `ModelFile` has checked every shape: a tensor the model does
+/// not use is reported, never read (gram-ai and Keras extras were read in full: 4.2 GB, 1.6 GB).
+@Suite struct LazyLayoutTests {
+  /// A tiny gram-ai checkpoint (28x28 input, conv1 2@3x3, 2 primary convolutions of 2 types, 3
+  /// outputs) plus `extra`, declared but never written.
+  private func gramAI(in folder: URL, extra: [Int]) throws -> String {
+    let path = folder.appendingPathComponent("gram-ai.h5").path
+    let file = try HDF5Writer.createInMemory(path: path)
+    let shapes: [(String, [Int])] = [
+      ("conv1.weight", [2, 1, 3, 3]), ("conv1.bias", [2]),
+      ("primary_capsules.capsules.0.weight", [2, 2, 3, 3]), ("primary_capsules.capsules.0.bias", [2]),
+      ("primary_capsules.capsules.1.weight", [2, 2, 3, 3]), ("primary_capsules.capsules.1.bias", [2]),
+      ("digit_capsules.route_weights", [3, 288, 2, 2]),
+    ]
+    for (key, shape) in shapes {
+      try file.write(key, shape: shape, values: [Float](repeating: 0.1, count: shape.reduce(1, *)))
+    }
+    if !extra.isEmpty { try file.declare("extra.weight", shape: extra, as: Float.self) }
+    try Data(try file.fileImage()).write(to: URL(fileURLWithPath: path))
+    return path
+  }
+
+  @Test func anExtraGramAITensorIsReportedWithoutBeingRead() throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let (model, provenance) = try ModelFile.read(at: try gramAI(in: folder, extra: []))
+    #expect(provenance.layout == .gramAI && model.configuration.inputCapsules == 288)
+    // 2^29 declared elements: reading them would pass the element limit (and allocate 2 GiB).
+    let text = readError(try gramAI(in: folder, extra: [16384, 32768]))
+    #expect(text.contains("unexpected tensor 'extra.weight'"), "\(text)")
+    #expect(!text.contains("exceeds the limit"))
+  }
+
+  /// Converting reads no values: with a limit of 100 elements per tensor the conversion itself
+  /// succeeds, and only reading a tensor past the limit is refused.
+  @Test func conversionReadsNoValues() throws {
+    var options = ModelFile.ReadOptions()
+    options.maxTensorElements = 100
+    let keras = try HDF5File.open(path: Fixtures.path("layouts/keras_weights.h5"))
+    let converted = try KerasLayout.convert(keras, options: options)
+    #expect(try converted.tensorInfo("conv2.weight").shape.count == 4)
+    #expect(throws: FormatError.self) { try converted.readTensor("conv2.weight", maxCount: 100) }
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let gram = try HDF5File.open(path: try gramAI(in: folder, extra: []))
+    let convertedGram = try GramAILayout.convert(gram, options: options)
+    #expect(try convertedGram.tensorInfo("digit_capsules.weight").shape == [288, 3, 2, 2])
+    #expect(try convertedGram.tensorInfo("conv2.weight").shape == [4, 2, 3, 3])
+  }
+}
