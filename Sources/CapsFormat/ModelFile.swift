@@ -286,14 +286,14 @@ public enum ModelFile {
   ) throws(FormatError) {
     let image: [UInt8]
     do {
-      let file = try HDF5Writer.createInMemory(path: path)
+      let attributes = includeMetadata ? MetadataAttributes(model: model) : nil
+      let file = try HDF5Writer.createInMemory(
+        path: path, denseAttributes: attributes?.needsDenseStorage ?? false)
       for key in model.orderedKeys {
         let tensor = model.tensor(key)
         try file.write(key, shape: tensor.shape, values: tensor.values)
       }
-      if includeMetadata {
-        try MetadataAttributes(model: model).write(to: file)
-      }
+      try attributes?.write(to: file)
       image = try file.fileImage()
     } catch {
       throw .hdf5(error)

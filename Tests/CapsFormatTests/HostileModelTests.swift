@@ -228,3 +228,33 @@ func readError(_ path: String) -> String {
     #expect(try convertedGram.tensorInfo("conv2.weight").shape == [4, 2, 3, 3])
   }
 }
+
+/// A model with 5,000 classes: its class_labels attribute (80 KB of string references) passes the
+/// 64 KiB an object header holds, so it is written in dense storage (import used to fail).
+@Suite struct ManyClassesTests {
+  @Test func fiveThousandLabelsAreWrittenAndReadBack() throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let c = CapsNetConfiguration(
+      inputSize: 8, inputChannels: 1, conv1Channels: 2, conv1Kernel: 3, primaryKernel: 3, primaryStride: 2,
+      primaryTypes: 2, primaryDimension: 2, outputCapsules: 5000, outputDimension: 2, decoderWidths: [])
+    var weights: [String: Tensor] = [:]
+    for (key, shape) in c.expectedShapes {
+      weights[key] = Tensor(shape: shape, values: [Float](repeating: 0.5, count: shape.reduce(1, *)))
+    }
+    var metadata = ModelMetadata.reference(classCount: 5000)
+    metadata.classLabels = (0..<5000).map { "class \($0)" }
+    let model = try CapsModel(configuration: c, metadata: metadata, weights: weights)
+    let path = folder.appendingPathComponent("many.caps.h5").path
+    try ModelFile.write(model, to: path, overwrite: false)
+    do {
+      let (reread, _) = try ModelFile.read(at: path)
+      #expect(reread.metadata.classLabels == metadata.classLabels)
+      #expect(reread.configuration == c)
+    } catch {
+      // Dense storage keeps an attribute this large as a "huge" fractal-heap object, which the
+      // reader learns to read in helper 20's branch (issue 12); until then this is the only error.
+      #expect(error.description.contains("huge fractal heap objects are not supported"), "\(error)")
+    }
+  }
+}

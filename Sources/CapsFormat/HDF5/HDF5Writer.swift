@@ -17,13 +17,20 @@ final class HDF5Writer {
   /// Creates a file that lives only in memory (the core driver, `H5Pset_fapl_core` without a
   /// backing store); `fileImage()` returns its bytes. libhdf5 never touches the disk when writing,
   /// so disk errors are handled once, by `AtomicFile`. `path` only names it in messages.
-  static func createInMemory(path: String) throws(HDF5Error) -> HDF5Writer {
+  ///
+  /// With `denseAttributes`, the file uses the HDF5 1.8 object format, in which an attribute too
+  /// large for an object header (64 KiB, e.g. the labels of thousands of classes) is kept in dense
+  /// storage (a fractal heap) instead of failing; other files keep the most compatible format.
+  static func createInMemory(path: String, denseAttributes: Bool = false) throws(HDF5Error) -> HDF5Writer {
     try HDF5Library.withLock { () throws(HDF5Error) -> HDF5Writer in
       let access = H5Pcreate(capskit_file_access_props())
       guard access >= 0 else {
         throw HDF5Error(path: path, operation: "create", detail: HDF5Library.takeErrorStack())
       }
       defer { H5Pclose(access) }
+      if denseAttributes, H5Pset_libver_bounds(access, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 {
+        throw HDF5Error(path: path, operation: "create", detail: HDF5Library.takeErrorStack())
+      }
       guard H5Pset_fapl_core(access, 1 << 20, false) >= 0 else {
         throw HDF5Error(path: path, operation: "create", detail: HDF5Library.takeErrorStack())
       }
@@ -44,8 +51,19 @@ final class HDF5Writer {
       var bytes = [UInt8](repeating: 0, count: size)
       let copied = bytes.withUnsafeMutableBytes { H5Fget_file_image(fileID, $0.baseAddress, size) }
       guard copied == size else { throw failure("write") }
+      Self.resealSuperblock(&bytes)
       return bytes
     }
+  }
+
+  /// `H5Fget_file_image` rewrites a version 2/3 superblock in the copy it returns (the end-of-file
+  /// address, the "file is open" flags cleared) without recomputing its checksum, so that no reader
+  /// (libhdf5 included) accepts the image: recompute the lookup3 checksum of its first 44 bytes.
+  /// Version 0/1 superblocks (every file but those with dense attributes) have no checksum.
+  static func resealSuperblock(_ bytes: inout [UInt8]) {
+    guard bytes.count >= 48, bytes[8] == 2 || bytes[8] == 3, bytes[9] == 8 else { return }
+    let checksum = HDF5Checksum.lookup3(bytes[0..<44])
+    for k in 0..<4 { bytes[44 + k] = UInt8(truncatingIfNeeded: checksum >> (8 * UInt32(k))) }
   }
 
   /// The open file's identifier.
