@@ -112,7 +112,8 @@ struct MetadataAttributes {
   }
 
   /// Whether an attribute would pass the 64 KiB an object header holds: a variable-length string
-  /// takes 16 bytes in the attribute (its text lives in the global heap), so about 4,000 labels.
+  /// takes 16 bytes in the attribute (its text lives in the global heap); 48 KiB leaves room for the
+  /// rest of the header, so past 3,072 labels.
   var needsDenseStorage: Bool {
     strings.values.contains { $0.count * 16 > 48 << 10 }
       || integers.values.contains { $0.count * 8 > 48 << 10 }
