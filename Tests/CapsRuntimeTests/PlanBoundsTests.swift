@@ -1,7 +1,9 @@
-import CapsFormat
 import CapsRuntime
 import CapsTestSupport
+import Foundation
 import Testing
+
+@testable import CapsFormat
 
 /// Plans whose memory does not grow with the thread count, and arenas bounded before allocation.
 @Suite struct PlanBoundsTests {
@@ -65,5 +67,34 @@ import Testing
     let plan = try InferencePlan.fitting(
       network: Self.standard, maxBatch: 4096, threads: 2, arenaLimit: 64 << 20)
     #expect(plan.maxBatch < 4096 && plan.arenaByteCount <= 64 << 20)
+  }
+}
+
+/// A NaN result is never a prediction: verify fails on non-finite lengths even when the reference
+/// holds only predictions (the argmax of NaN lengths is 0, which matched a reference of zeros).
+@Suite struct NonFiniteVerifyTests {
+  @Test func nonFiniteLengthsFailVerification() throws {
+    let c = CapsNetConfiguration(
+      inputSize: 28, inputChannels: 1, conv1Channels: 4, conv1Kernel: 9, primaryKernel: 9, primaryStride: 2,
+      primaryTypes: 2, primaryDimension: 4, outputCapsules: 10, outputDimension: 4, decoderWidths: [])
+    var weights: [String: Tensor] = [:]
+    for (key, shape) in c.expectedShapes {
+      weights[key] = Tensor(shape: shape, values: [Float](repeating: 1e30, count: shape.reduce(1, *)))
+    }
+    let network = CapsNetwork(
+      try CapsModel(configuration: c, metadata: .reference(classCount: 10), weights: weights))
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let path = folder.appendingPathComponent("reference.h5").path
+    let file = try HDF5Writer.createInMemory(path: path)
+    try file.write("pixels", shape: [3, 1, 28, 28], values: [UInt8](repeating: 200, count: 3 * 784))
+    try file.write("prediction", shape: [3], values: [Int64](repeating: 0, count: 3))
+    try file.setAttribute("format", .strings(["capskit-activations"]))
+    try Data(try file.fileImage()).write(to: URL(fileURLWithPath: path))
+    let report = try ParityCheck.run(
+      network: network, reference: try ReferenceActivations.read(at: path), batchSize: 2)
+    #expect(report.mismatchedImages.isEmpty)  // NaN lengths argmax to 0, as the reference says
+    #expect(report.nonFiniteImages == [0, 1, 2])
+    #expect(!report.passed)
   }
 }
