@@ -12,13 +12,7 @@ import Testing
   static func writeModel(
     _ configuration: CapsNetConfiguration, value: Float, in folder: URL, name: String = "model.caps.h5"
   ) throws -> String {
-    var weights: [String: Tensor] = [:]
-    for (key, shape) in configuration.expectedShapes {
-      weights[key] = Tensor(shape: shape, values: [Float](repeating: value, count: shape.reduce(1, *)))
-    }
-    let model = try CapsModel(
-      configuration: configuration, metadata: .reference(classCount: configuration.outputCapsules),
-      weights: weights)
+    let model = try uniformModel(configuration, value: value)
     let path = folder.appendingPathComponent(name).path
     try ModelFile.write(model, to: path, overwrite: false)
     return path
@@ -114,10 +108,7 @@ import Testing
 
   @Test func badLabelsAreRefusedWhenReading() throws {
     let c = HostileInputCLITests.small
-    var weights: [String: Tensor] = [:]
-    for (key, shape) in c.expectedShapes {
-      weights[key] = Tensor(shape: shape, values: [Float](repeating: 0, count: shape.reduce(1, *)))
-    }
+    let weights = try uniformModel(c, value: 0).weights
     var metadata = ModelMetadata.reference(classCount: 10)
     metadata.classLabels[3] = "7"
     #expect(metadata.validate(classCount: 10) == ["class label '7' is given twice (classes 3 and 7)"])

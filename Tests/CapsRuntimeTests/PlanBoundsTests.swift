@@ -13,13 +13,8 @@ import Testing
       inputSize: 28, inputChannels: 1, conv1Channels: 256, conv1Kernel: 9, primaryKernel: 9, primaryStride: 2,
       primaryTypes: 32, primaryDimension: 8, outputCapsules: 10, outputDimension: 16,
       decoderWidths: [512, 1024, 784])
-    var weights: [String: Tensor] = [:]
-    for (key, shape) in c.expectedShapes {
-      weights[key] = Tensor(shape: shape, values: [Float](repeating: 0, count: shape.reduce(1, *)))
-    }
     // swift-format-ignore: NeverUseForceTry
-    return CapsNetwork(
-      try! CapsModel(configuration: c, metadata: .reference(classCount: 10), weights: weights))
+    return CapsNetwork(try! uniformModel(c, value: 0))
   }()
 
   /// One image at 1...64 threads: only the GEMM panels (about 0.2 MB a thread) are per thread. The
@@ -49,12 +44,7 @@ import Testing
       inputSize: 8192, inputChannels: 1, conv1Channels: 8, conv1Kernel: 1, primaryKernel: 1,
       primaryStride: 8192, primaryTypes: 1, primaryDimension: 8, outputCapsules: 2, outputDimension: 4,
       decoderWidths: [])
-    var weights: [String: Tensor] = [:]
-    for (key, shape) in c.expectedShapes {
-      weights[key] = Tensor(shape: shape, values: [Float](repeating: 0, count: shape.reduce(1, *)))
-    }
-    let network = CapsNetwork(
-      try CapsModel(configuration: c, metadata: .reference(classCount: 2), weights: weights))
+    let network = CapsNetwork(try uniformModel(c, value: 0))
     #expect(c.primaryGrid == 1)
     do {
       _ = try InferencePlan.fitting(network: network, maxBatch: 32, threads: 2)
@@ -77,12 +67,7 @@ import Testing
     let c = CapsNetConfiguration(
       inputSize: 28, inputChannels: 1, conv1Channels: 4, conv1Kernel: 9, primaryKernel: 9, primaryStride: 2,
       primaryTypes: 2, primaryDimension: 4, outputCapsules: 10, outputDimension: 4, decoderWidths: [])
-    var weights: [String: Tensor] = [:]
-    for (key, shape) in c.expectedShapes {
-      weights[key] = Tensor(shape: shape, values: [Float](repeating: 1e30, count: shape.reduce(1, *)))
-    }
-    let network = CapsNetwork(
-      try CapsModel(configuration: c, metadata: .reference(classCount: 10), weights: weights))
+    let network = CapsNetwork(try uniformModel(c, value: 1e30))
     let folder = try Fixtures.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: folder) }
     let path = folder.appendingPathComponent("reference.h5").path
