@@ -43,12 +43,18 @@ run_target() {
       for file in Fixtures/pth/*.pth Fixtures/layouts/*.pth Fixtures/bad/*.pth; do
         [ -f "$file" ] || continue
         [ "$(stat -c %s "$file")" -le 200000 ] && cp "$file" "$seed_dir/"
-      done ;;
+      done
+      # Pickle bombs under -max_len (issue 12): the unpickler's memory and work budgets.
+      python3 Tools/make_hostile_inputs.py --fuzz-seeds "$seed_dir" ;;
   esac
+  # FuzzPth: a pickle under -max_len has a budget of about 7 MiB of objects and 30 M steps, so one
+  # malloc over 128 MB or 3 s on an input means a budget was escaped.
+  local malloc_limit=512 timeout=10
+  [ "$target" = FuzzPth ] && malloc_limit=128 && timeout=3
   ASAN_OPTIONS="allocator_may_return_null=0" \
     LSAN_OPTIONS="suppressions=$PWD/Tools/Fuzz/lsan.supp:print_suppressions=0" \
     .build-fuzz/release/$target "$corpus" "$seed_dir" -max_total_time="$seconds" -max_len=200000 \
-    -rss_limit_mb=2048 -malloc_limit_mb=512 -timeout=10 -artifact_prefix=Tools/work/fuzz/crashes/ \
+    -rss_limit_mb=2048 -malloc_limit_mb="$malloc_limit" -timeout="$timeout" -artifact_prefix=Tools/work/fuzz/crashes/ \
     -print_final_stats=1 >"$log" 2>&1 || true
   rm -rf "$seed_dir"
   {

@@ -119,6 +119,14 @@ struct MetadataAttributes {
     self.integers = integers
   }
 
+  /// Whether an attribute would pass the 64 KiB an object header holds: a variable-length string
+  /// takes 16 bytes in the attribute (its text lives in the global heap); 48 KiB leaves room for the
+  /// rest of the header, so past 3,072 labels.
+  var needsDenseStorage: Bool {
+    strings.values.contains { $0.count * 16 > 48 << 10 }
+      || integers.values.contains { $0.count * 8 > 48 << 10 }
+  }
+
   func write(to file: HDF5Writer) throws(HDF5Error) {
     try file.setAttribute(Self.versionKey, .integers([Int64(formatVersion)]))
     for (name, values) in integers.sorted(by: { $0.key < $1.key }) {

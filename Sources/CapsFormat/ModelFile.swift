@@ -165,30 +165,6 @@ public enum ModelFile {
         origin: path,
         problems: problems + whatWasFound(file, keys: keyToDataset.keys.sorted(), problems: problems))
     }
-    // Sizes come from shapes and attributes the file chose: bound each before any product of them
-    // (input side as a PNG's, every other size to 2^20), so that no shape arithmetic can overflow.
-    let c = configuration
-    let sizes: [(String, Int, Int)] =
-      [
-        ("input size", c.inputSize, maxInputSize), ("input channels", c.inputChannels, maxDimension),
-        ("conv1 channels", c.conv1Channels, maxDimension), ("conv1 kernel", c.conv1Kernel, maxDimension),
-        ("primary kernel", c.primaryKernel, maxDimension), ("primary stride", c.primaryStride, maxDimension),
-        ("primary types", c.primaryTypes, maxDimension),
-        ("primary dimension", c.primaryDimension, maxDimension),
-        ("output dimension", c.outputDimension, maxDimension),
-      ] + c.decoderWidths.map { ("decoder width", $0, maxDimension) }
-    for (name, value, limit) in sizes where !(-limit...limit).contains(value) {
-      throw ModelValidationError(
-        origin: path, problems: problems + ["\(name) \(value) is out of range (at most \(limit))"])
-    }
-    // The metadata holds one class label per output capsule: bound the count a shape claims first.
-    guard (0...maxOutputCapsules).contains(configuration.outputCapsules) else {
-      throw ModelValidationError(
-        origin: path,
-        problems: problems + [
-          "\(configuration.outputCapsules) output capsules, more than the \(maxOutputCapsules) accepted"
-        ])
-    }
     let metadata =
       attributes?.metadata(configuration: configuration, problems: &problems)
       ?? ModelMetadata.reference(classCount: configuration.outputCapsules)
@@ -330,11 +306,32 @@ public enum ModelFile {
     var inputSize = attributes?.inputSize ?? options.defaultInputSize
     if attributes?.inputSize == nil, let last = decoderWidths.last, conv1[1] > 0, last % conv1[1] == 0 {
       let side = Int(Double(last / conv1[1]).squareRoot().rounded())
-      if side * side * conv1[1] == last { inputSize = side }
+      let (square, overflow) = side.multipliedReportingOverflow(by: side)
+      if !overflow, square == last / conv1[1] { inputSize = side }
+    }
+    let primaryStride = attributes?.primaryStride ?? options.defaultPrimaryStride
+    // Sizes come from shapes and attributes the file chose: bound each before any product of them
+    // (input side as a PNG's, every other size to 2^20, the classes to 2^16), so that no shape
+    // arithmetic (grid, capsule counts, expected shapes, plans) can overflow.
+    let sizes: [(String, Int, Int)] =
+      [
+        ("input size", inputSize, maxInputSize), ("input channels", conv1[1], maxDimension),
+        ("conv1 channels", conv1[0], maxDimension), ("conv1 kernel", conv1[2], maxDimension),
+        ("conv1 kernel", conv1[3], maxDimension), ("primary kernel", conv2[2], maxDimension),
+        ("primary kernel", conv2[3], maxDimension), ("primary stride", primaryStride, maxDimension),
+        ("primary channels", conv2[0], maxDimension), ("primary dimension", dimension, maxDimension),
+        ("output dimension", routing[3], maxDimension), ("output capsules", routing[1], maxOutputCapsules),
+      ] + decoderWidths.map { ("decoder width", $0, maxDimension) }
+    for (name, value, limit) in sizes where !(-limit...limit).contains(value) {
+      problems.append(
+        name == "output capsules"
+          ? "\(value) output capsules, more than the \(limit) accepted"
+          : "\(name) \(value) is out of range (at most \(limit))")
+      return (nil, problems)
     }
     let configuration = CapsNetConfiguration(
       inputSize: inputSize, inputChannels: conv1[1], conv1Channels: conv1[0], conv1Kernel: conv1[2],
-      primaryKernel: conv2[2], primaryStride: attributes?.primaryStride ?? options.defaultPrimaryStride,
+      primaryKernel: conv2[2], primaryStride: primaryStride,
       primaryTypes: conv2[0] / dimension, primaryDimension: dimension, outputCapsules: routing[1],
       outputDimension: routing[3], decoderWidths: decoderWidths)
     if conv1[2] != conv1[3] {
@@ -370,14 +367,14 @@ public enum ModelFile {
   ) throws(FormatError) {
     let image: [UInt8]
     do {
-      let file = try HDF5Writer.createInMemory(path: path)
+      let attributes = includeMetadata ? MetadataAttributes(model: model) : nil
+      let file = try HDF5Writer.createInMemory(
+        path: path, denseAttributes: attributes?.needsDenseStorage ?? false)
       for key in model.orderedKeys {
         let tensor = model.tensor(key)
         try file.write(key, shape: tensor.shape, values: tensor.values)
       }
-      if includeMetadata {
-        try MetadataAttributes(model: model).write(to: file)
-      }
+      try attributes?.write(to: file)
       image = try file.fileImage()
     } catch {
       throw .hdf5(error)
@@ -385,10 +382,26 @@ public enum ModelFile {
     try AtomicFile.write(image, to: path, overwrite: overwrite)
   }
 
+  /// Largest source file whose SHA-256 `recordSource` computes: what the model's tensors can take
+  /// (8 bytes a parameter, float64), four times over for other content such as a Keras optimizer's
+  /// state, plus 64 MiB. Hashing stays proportional to the model, not to what a file appends.
+  public static func sourceDigestLimit(for configuration: CapsNetConfiguration) -> Int {
+    let (tensors, overflow) = configuration.parameterCount.multipliedReportingOverflow(by: 32)
+    return overflow ? .max : tensors + (64 << 20)
+  }
+
   /// Adds source provenance (file name and SHA-256) to a model's metadata; a name that is not UTF-8
-  /// is stored with `\xHH` escapes (``CapsFiles/FileName/display(_:)``), the attribute being UTF-8.
-  public static func recordSource(of model: inout CapsModel, path: String) throws(FormatError) {
+  /// is stored with `\xHH` escapes (``CapsFiles/FileName/display(_:)``), the attribute being UTF-8. A file larger than
+  /// `sourceDigestLimit` is not hashed (it is not read past what the model needed): the digest is
+  /// left out and the returned note says why; nil when the digest was recorded.
+  @discardableResult
+  public static func recordSource(of model: inout CapsModel, path: String) throws(FormatError) -> String? {
     model.metadata.sourceName = FileName.display(URL(fileURLWithPath: path).lastPathComponent)
-    model.metadata.sourceSHA256 = try SHA256.hexDigest(ofFile: path)
+    let limit = sourceDigestLimit(for: model.configuration)
+    model.metadata.sourceSHA256 = try SHA256.hexDigest(ofFile: path, limit: limit)
+    guard model.metadata.sourceSHA256 == nil else { return nil }
+    return
+      "source SHA-256 not recorded: the file is larger than the \(limit >> 20) MiB that a model of "
+      + "\(model.configuration.parameterCount) parameters needs, and is not read past its tensors"
   }
 }

@@ -44,6 +44,24 @@ public struct InputNormalization: Sendable, Equatable, Codable {
   public static let mnist = InputNormalization(mean: 0.1307, std: 0.3081)
   /// Plain `pixel / 255`.
   public static let unit = InputNormalization(mean: 0, std: 1)
+
+  /// Why the runtime cannot apply this normalisation, or nil. The runtime computes in Float: the
+  /// mean and std must be finite, the std positive and normal, and the normalised pixels 0 and 255
+  /// finite, all in Float (1e-45 or 1e-300 as a std, 1e300 as a mean would make every input infinite).
+  public var problem: String? {
+    guard mean.isFinite, std > 0, std.isFinite else {
+      return "input normalisation needs a finite mean and a positive std, found \(mean), \(std)"
+    }
+    let floatMean = Float(mean)
+    let floatStd = Float(std)
+    guard floatStd.isNormal, ((0 - floatMean) / floatStd).isFinite, ((1 - floatMean) / floatStd).isFinite
+    else {
+      return
+        "input normalisation (x/255 - \(mean)) / \(std) is not finite in Float, the runtime's precision "
+        + "(the std must be at least \(Float.leastNormalMagnitude) and the normalised pixels finite)"
+    }
+    return nil
+  }
 }
 
 /// What a model needs besides its weights: none of this can be read from the tensors.
@@ -99,14 +117,26 @@ public struct ModelMetadata: Sendable, Equatable {
     if !(squashEpsilon >= 0 && squashEpsilon < 1) {
       problems.append("squash epsilon must be in [0, 1), found \(squashEpsilon)")
     }
-    if !normalization.mean.isFinite || !(normalization.std > 0) || !normalization.std.isFinite {
-      problems.append(
-        "input normalisation needs a finite mean and a positive std, found \(normalization.mean), \(normalization.std)"
-      )
-    }
+    if let problem = normalization.problem { problems.append(problem) }
     if classLabels.count != classCount {
       problems.append("\(classLabels.count) class labels for \(classCount) output capsules")
     }
+    // Labels name CSV columns and JSON keys: each must be non-empty and unique.
+    var firstIndex: [String: Int] = [:]
+    var labelProblems: [String] = []
+    for (index, label) in classLabels.enumerated() {
+      if label.isEmpty {
+        labelProblems.append("class label \(index) is empty")
+      } else if let first = firstIndex[label] {
+        labelProblems.append("class label '\(label)' is given twice (classes \(first) and \(index))")
+      } else {
+        firstIndex[label] = index
+      }
+    }
+    if labelProblems.count > 3 {
+      labelProblems = labelProblems.prefix(3) + ["\(labelProblems.count - 3) more label problems"]
+    }
+    problems += labelProblems
     return problems
   }
 }

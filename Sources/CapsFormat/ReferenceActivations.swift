@@ -25,7 +25,12 @@ public struct ReferenceActivations: Sendable {
     "input", "conv1", "conv2", "primary", "u_hat", "coupling", "digit_caps", "lengths", "reconstruction",
   ]
 
-  /// Reads an activations file; refuses one that is not (`format` attribute) or lacks pixels.
+  /// Most images a reference file may hold (its stages are compared in memory).
+  public static let maxImages = 10_000
+
+  /// Reads an activations file; refuses one that is not (`format` attribute) or lacks pixels, and
+  /// one whose declared sizes (more than `maxImages` images, stages that disagree with the image
+  /// count) are wrong, before reading any values.
   public static func read(at path: String, maxElements: Int = 1 << 28) throws(FormatError)
     -> ReferenceActivations
   {
@@ -45,11 +50,24 @@ public struct ReferenceActivations: Sendable {
       guard names.contains("pixels"), names.contains("prediction") else {
         throw FormatError.unexpectedContent(path: path, reason: "missing dataset 'pixels' or 'prediction'")
       }
-      // uint8, or float32 for images whose decoded values are not integers (16-bit PNGs).
-      let (pixelShape, pixelValues) = try file.read("pixels", as: Float.self, maxCount: maxElements)
-      guard let count = pixelShape.first, count > 0 else {
+      guard let count = try file.datasetInfo("pixels").shape.first, count > 0 else {
         throw FormatError.unexpectedContent(path: path, reason: "dataset 'pixels' is empty")
       }
+      guard count <= maxImages else {
+        throw FormatError.unexpectedContent(
+          path: path, reason: "dataset 'pixels' holds \(count) images, more than the \(maxImages) accepted")
+      }
+      // Every stage has the image count on its image axis, checked from the declared shapes.
+      for name in stageNames + ["prediction"] where names.contains(name) {
+        let shape = try file.datasetInfo(name).shape
+        let imageAxis = name == "coupling" ? 1 : 0
+        guard shape.count > imageAxis, shape[imageAxis] == count else {
+          throw FormatError.unexpectedContent(
+            path: path, reason: "'\(name)' has shape \(describe(shape: shape)), expected \(count) images")
+        }
+      }
+      // uint8, or float32 for images whose decoded values are not integers (16-bit PNGs).
+      let (pixelShape, pixelValues) = try file.read("pixels", as: Float.self, maxCount: maxElements)
       if let bad = pixelValues.firstIndex(where: { !(0...255).contains($0) }) {
         throw FormatError.unexpectedContent(
           path: path, reason: "'pixels' value \(pixelValues[bad]) at flat index \(bad) is outside 0...255")

@@ -26,15 +26,22 @@ struct SHA256 {
     }.joined()
   }
 
-  /// Hex digest of a whole file, read in 1 MiB pieces.
-  static func hexDigest(ofFile path: String) throws(FormatError) -> String {
+  /// Hex digest of a whole file, read in 1 MiB pieces; nil (with nothing read) when the file holds
+  /// more than `limit` bytes, or grows past it while being read. Only a regular file is opened.
+  static func hexDigest(ofFile path: String, limit: Int = .max) throws(FormatError) -> String? {
     let handle: FileHandle
     switch ReadableFile.open(path) {
     case .success(let file): handle = FileHandle(fileDescriptor: file.descriptor, closeOnDealloc: true)
     case .failure(let failure): throw .file(path: path, reason: failure.description)
     }
     defer { try? handle.close() }
+    var status = stat()
+    guard fstat(handle.fileDescriptor, &status) == 0 else {
+      throw .file(path: path, reason: "cannot read its size")
+    }
+    guard Int(status.st_size) <= limit else { return nil }
     var hasher = SHA256()
+    var total = 0
     while true {
       let chunk: Data
       do {
@@ -43,6 +50,8 @@ struct SHA256 {
         throw .file(path: path, reason: "cannot read: \(error.localizedDescription)")
       }
       if chunk.isEmpty { break }
+      total += chunk.count
+      guard total <= limit else { return nil }
       hasher.update(chunk)
     }
     return hasher.finalize()

@@ -56,27 +56,35 @@ extension HDF5File: TensorSource {
   func metadataAttributes() throws -> MetadataAttributes? { try MetadataAttributes.read(from: self) }
 }
 
-/// Tensors already in memory (a converted layout, a decoded archive), with optional metadata.
-struct InMemoryTensorSource: TensorSource {
-  var path: String
-  var tensors: [String: Tensor]
-  var storedTypes: [String: StoredScalarType] = [:]
-  var metadata: MetadataAttributes?
-
-  func tensorNames() -> [String] { tensors.keys.sorted() }
-
-  func tensorInfo(_ name: String) throws -> TensorInfo {
-    guard let tensor = tensors[name] else {
-      throw FormatError.unexpectedContent(path: path, reason: "no tensor '\(name)'")
-    }
-    return TensorInfo(shape: tensor.shape, storedType: storedTypes[name] ?? .float(bits: 32))
+/// The tensors of a converted layout: each known by its shape and stored type before anything is
+/// read, and read (and converted) only when asked for, after `ModelFile` has checked every shape
+/// against the configuration. Tensors the model does not use are never read.
+struct ConvertedTensorSource: TensorSource {
+  struct Entry {
+    var info: TensorInfo
+    /// Reads and converts the tensor; called with the element limit, after the shape passed it.
+    var read: (_ maxCount: Int) throws -> Tensor
   }
 
-  func readTensor(_ name: String, maxCount: Int) throws -> Tensor {
-    guard let tensor = tensors[name] else {
+  var path: String
+  var entries: [String: Entry]
+  var metadata: MetadataAttributes?
+
+  func tensorNames() -> [String] { entries.keys.sorted() }
+
+  private func entry(_ name: String) throws -> Entry {
+    guard let entry = entries[name] else {
       throw FormatError.unexpectedContent(path: path, reason: "no tensor '\(name)'")
     }
-    return tensor
+    return entry
+  }
+
+  func tensorInfo(_ name: String) throws -> TensorInfo { try entry(name).info }
+
+  func readTensor(_ name: String, maxCount: Int) throws -> Tensor {
+    let entry = try entry(name)
+    _ = try TensorElementCount.checked(entry.info.shape, limit: maxCount, name: name, path: path)
+    return try entry.read(maxCount)
   }
 
   func metadataAttributes() -> MetadataAttributes? { metadata }

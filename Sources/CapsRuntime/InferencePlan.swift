@@ -1,22 +1,76 @@
 import CCapsKernels
 import CapsFormat
+import Foundation
 
 /// Working memory for one session, computed once for a maximum batch before anything is allocated.
 ///
-/// Each thread owns a slice of scratch for one group of images (im2col matrices, convolution
-/// outputs, capsules, prediction vectors, routing state, GEMM panels); batch-sized buffers hold
-/// inputs and outputs. `arenaByteCount` is the whole arena a session will allocate.
+/// Memory does not grow with the thread count beyond a constant per thread: each thread that can
+/// receive images owns scratch for one group of images (im2col matrices, convolution outputs,
+/// capsules, prediction vectors, routing state), every thread owns its GEMM panels, and batch-sized
+/// buffers hold inputs and outputs. Threads never exceed `maximumThreads`, batches never exceed
+/// `maximumBatch`, and a plan whose arena would pass `arenaLimit` bytes is refused (`TooLarge`)
+/// before anything is allocated; every size is computed with overflow checks.
 public struct InferencePlan: Sendable {
+  /// Largest batch a plan accepts.
+  public static let maximumBatch = 4096
+  /// Most threads a plan uses (`--threads` takes 1...64).
+  public static let maximumThreads = 64
+  /// The default thread count is one per processor, but at most this many: beyond 16 threads a
+  /// small batch's convolutions (256 output channels, split in 16-column panels) have no work left
+  /// to share, and large batches gain little on memory-bound GEMMs.
+  public static let defaultThreadLimit = 16
+  /// Largest arena a plan allocates unless told otherwise (1 GiB).
+  public static let defaultArenaLimit = 1 << 30
+
+  /// One thread per active processor, at most `defaultThreadLimit`.
+  public static var defaultThreadCount: Int {
+    max(1, min(ProcessInfo.processInfo.activeProcessorCount, defaultThreadLimit))
+  }
+
+  /// Why a plan was refused: its arena would be larger than the limit (or not even computable).
+  public struct TooLarge: Error, CustomStringConvertible, Sendable {
+    /// Bytes the arena would need; nil when the size overflows 64 bits.
+    public var byteCount: Int?
+    /// The limit it was checked against.
+    public var limit: Int
+    /// The batch it was planned for.
+    public var maxBatch: Int
+
+    public var description: String {
+      let size = byteCount.map { Self.format(bytes: $0) } ?? "more than 2^63 bytes"
+      return
+        "the model needs \(size) of working memory for a batch of \(maxBatch) "
+        + "\(maxBatch == 1 ? "image" : "images"), more than the \(Self.format(bytes: limit)) allowed"
+    }
+
+    static func format(bytes: Int) -> String {
+      let value = Double(bytes)
+      if bytes >= 1 << 30 { return String(format: "%.1f GiB", value / Double(1 << 30)) }
+      return String(format: "%.1f MiB", value / Double(1 << 20))
+    }
+  }
+
   /// Largest batch `run` accepts.
   public let maxBatch: Int
   /// Threads used by a run (the caller's included).
   public let threadCount: Int
-  /// Images each thread pushes through the convolutions together (larger GEMMs).
+  /// Images each thread pushes through the convolutions together (larger GEMMs) when the batch
+  /// is split by images.
   public let imagesPerGroup: Int
+  /// Images per convolution group of a batch smaller than the thread count (the threads then
+  /// split each group's GEMM columns).
+  public let smallBatchGroup: Int
   /// Whether every stage's output is kept for `InferenceSession.stageOutput` (verification).
   public let recordsIntermediates: Bool
   /// Bytes of the arena a session allocates for this plan.
   public let arenaByteCount: Int
+
+  /// Float offsets of one thread's image scratch, relative to its start.
+  struct Slot: Sendable {
+    var im2col1 = 0, conv1 = 0, im2col2 = 0, conv2 = 0, primary = 0, predictionVectors = 0
+    var logits = 0, couplings = 0
+    var floats = 0
+  }
 
   /// Float offsets of each buffer inside the arena.
   struct Layout: Sendable {
@@ -24,10 +78,12 @@ public struct InferencePlan: Sendable {
     var input = 0, digitCapsules = 0, lengths = 0, predictions = 0
     var decoderInput = 0, decoderHidden: [Int] = [], reconstruction = 0
     var recordConv1 = 0, recordConv2 = 0, recordPrimary = 0, recordPredictions = 0, recordCouplings = 0
-    // Per-thread scratch: offset of thread 0's slice, and the stride between threads.
-    var threadBase = 0, threadStride = 0
-    var im2col1 = 0, conv1 = 0, im2col2 = 0, conv2 = 0, primary = 0, predictionVectors = 0
-    var logits = 0, couplings = 0, gemm = 0
+    // Image scratch: thread 0's slot (sized for `smallBatchGroup` images), then one slot per other
+    // thread that can receive images (sized for `imagesPerGroup`), `slotStride` apart.
+    var firstSlot = Slot(), slot = Slot()
+    var firstSlotBase = 0, slotBase = 0, slotStride = 0
+    // GEMM panels: one per thread, `gemmStride` apart.
+    var gemmBase = 0, gemmStride = 0
     var totalFloats = 0
   }
 
@@ -36,79 +92,148 @@ public struct InferencePlan: Sendable {
   /// Plans for `network` and batches of up to `maxBatch` images.
   ///
   /// - Parameters:
-  ///   - threads: Threads per run; defaults to the machine's active processors.
+  ///   - maxBatch: 1...`maximumBatch`.
+  ///   - threads: Threads per run, 1...`maximumThreads`; defaults to `defaultThreadCount`.
   ///   - imagesPerGroup: Images per convolution GEMM in each thread (default 4).
   ///   - recordsIntermediates: Keep every stage's output (for `capsconv verify`); costs memory.
+  ///   - arenaLimit: Largest arena accepted, in bytes.
+  /// - Throws: `TooLarge` when the arena would exceed `arenaLimit`; nothing is allocated.
   public init(
     network: CapsNetwork, maxBatch: Int, threads: Int? = nil, imagesPerGroup: Int = 4,
-    recordsIntermediates: Bool = false
-  ) {
-    precondition(maxBatch >= 1, "maxBatch must be at least 1")
+    recordsIntermediates: Bool = false, arenaLimit: Int = InferencePlan.defaultArenaLimit
+  ) throws(TooLarge) {
+    precondition((1...Self.maximumBatch).contains(maxBatch), "maxBatch must be 1...\(Self.maximumBatch)")
+    let requested = threads ?? Self.defaultThreadCount
+    precondition((1...Self.maximumThreads).contains(requested), "threads must be 1...\(Self.maximumThreads)")
     let c = network.configuration
     self.maxBatch = maxBatch
-    threadCount = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
-    self.imagesPerGroup = max(1, min(imagesPerGroup, maxBatch))
+    threadCount = requested
+    let perGroup = max(1, imagesPerGroup)
+    // Split by images, a thread gets ceil(batch / threads) images at most.
+    self.imagesPerGroup = min(perGroup, (maxBatch + requested - 1) / requested)
+    smallBatchGroup = min(perGroup, maxBatch)
     self.recordsIntermediates = recordsIntermediates
+    let tooLarge = TooLarge(byteCount: nil, limit: arenaLimit, maxBatch: maxBatch)
 
-    var layout = Layout()
+    // Every size below is a product of sizes a model file chose: overflow means "too large".
+    var overflowed = false
+    func product(_ factors: Int...) -> Int {
+      var result = 1
+      for factor in factors {
+        let (next, overflow) = result.multipliedReportingOverflow(by: max(factor, 0))
+        if overflow { overflowed = true }
+        result = overflow ? 0 : next
+      }
+      return result
+    }
     var cursor = 0
     func take(_ count: Int) -> Int {
       let offset = cursor
-      cursor += (count + 15) / 16 * 16  // keep every buffer 64-byte aligned
+      let (padded, overflow) = count.addingReportingOverflow(15)
+      let (next, overflow2) = cursor.addingReportingOverflow(padded / 16 * 16)  // 64-byte aligned
+      if overflow || overflow2 { overflowed = true }
+      cursor = overflow || overflow2 ? cursor : next
       return offset
     }
-    let inputSize = c.inputChannels * c.inputSize * c.inputSize
-    let conv1Positions = c.conv1OutputSize * c.conv1OutputSize
-    let primaryPositions = c.primaryGrid * c.primaryGrid
-    let capsuleWidth = c.outputCapsules * c.outputDimension
-    let pairs = c.inputCapsules * c.outputCapsules
-    let iterations = network.metadata.routingIterations
 
-    layout.input = take(maxBatch * inputSize)
-    layout.digitCapsules = take(maxBatch * capsuleWidth)
-    layout.lengths = take(maxBatch * c.outputCapsules)
+    let inputSize = product(c.inputChannels, c.inputSize, c.inputSize)
+    let conv1Positions = product(c.conv1OutputSize, c.conv1OutputSize)
+    let primaryPositions = product(c.primaryGrid, c.primaryGrid)
+    let capsuleWidth = product(c.outputCapsules, c.outputDimension)
+    let pairs = product(c.inputCapsules, c.outputCapsules)
+    let iterations = network.metadata.routingIterations
+    let conv1Columns = product(c.inputChannels, c.conv1Kernel, c.conv1Kernel)
+    let conv2Columns = product(c.primaryKernel, c.primaryKernel, c.conv1Channels)
+
+    // The kernels take 32-bit sizes: every GEMM dimension and image count must fit.
+    let largestGroup = max(self.imagesPerGroup, smallBatchGroup)
+    let gemmSizes = [
+      product(largestGroup, conv1Positions), product(largestGroup, primaryPositions), conv1Columns,
+      conv2Columns, c.conv1Channels, c.primaryChannels, pairs, capsuleWidth, product(maxBatch, inputSize),
+    ]
+    guard !overflowed, gemmSizes.allSatisfy({ $0 <= Int(Int32.max) }) else { throw tooLarge }
+
+    var layout = Layout()
+    layout.input = take(product(maxBatch, inputSize))
+    layout.digitCapsules = take(product(maxBatch, capsuleWidth))
+    layout.lengths = take(product(maxBatch, c.outputCapsules))
     layout.predictions = take(maxBatch)
-    layout.decoderInput = take(maxBatch * capsuleWidth)
-    layout.decoderHidden = c.decoderWidths.dropLast().map { take(maxBatch * $0) }
-    layout.reconstruction = take(maxBatch * (c.decoderWidths.last ?? 0))
+    layout.decoderInput = take(product(maxBatch, capsuleWidth))
+    layout.decoderHidden = c.decoderWidths.dropLast().map { take(product(maxBatch, $0)) }
+    layout.reconstruction = take(product(maxBatch, c.decoderWidths.last ?? 0))
     if recordsIntermediates {
-      layout.recordConv1 = take(maxBatch * conv1Positions * c.conv1Channels)
-      layout.recordConv2 = take(maxBatch * primaryPositions * c.primaryChannels)
-      layout.recordPrimary = take(maxBatch * c.inputCapsules * c.primaryDimension)
-      layout.recordPredictions = take(maxBatch * pairs * c.outputDimension)
-      layout.recordCouplings = take(maxBatch * iterations * pairs)
+      layout.recordConv1 = take(product(maxBatch, conv1Positions, c.conv1Channels))
+      layout.recordConv2 = take(product(maxBatch, primaryPositions, c.primaryChannels))
+      layout.recordPrimary = take(product(maxBatch, c.inputCapsules, c.primaryDimension))
+      layout.recordPredictions = take(product(maxBatch, pairs, c.outputDimension))
+      layout.recordCouplings = take(product(maxBatch, iterations, pairs))
     }
 
-    // One group per thread; small batches split single images across threads, so size for both.
-    let group = max(self.imagesPerGroup, threadCount)
-    let conv1Columns = c.inputChannels * c.conv1Kernel * c.conv1Kernel
-    let conv2Columns = c.primaryKernel * c.primaryKernel * c.conv1Channels
+    func slot(images group: Int) -> Slot {
+      let start = cursor
+      var slot = Slot()
+      slot.im2col1 = take(product(group, conv1Positions, conv1Columns)) - start
+      slot.conv1 = take(product(group, conv1Positions, c.conv1Channels)) - start
+      slot.im2col2 = take(product(group, primaryPositions, conv2Columns)) - start
+      slot.conv2 = take(product(group, primaryPositions, c.primaryChannels)) - start
+      slot.primary = take(product(c.inputCapsules, c.primaryDimension)) - start
+      slot.predictionVectors = take(product(pairs, c.outputDimension)) - start
+      slot.logits = take(pairs) - start
+      slot.couplings = take(pairs) - start
+      slot.floats = cursor - start
+      return slot
+    }
+    // Thread 0 runs small batches group by group; threads 1..<slots get images only when the batch
+    // is split by images, which needs batch >= threads, so at most maxBatch threads hold images.
+    layout.firstSlotBase = cursor
+    layout.firstSlot = slot(images: largestGroup)
+    let imageSlots = min(threadCount, maxBatch)
+    layout.slotBase = cursor
+    if imageSlots > 1 {
+      layout.slot = slot(images: self.imagesPerGroup)
+      layout.slotStride = layout.slot.floats
+      _ = take(product(imageSlots - 2, layout.slotStride))
+    }
+
     var gemmScratch = max(
-      caps_sgemm_scratch_count(Int32(group * conv1Positions), Int32(conv1Columns)),
-      caps_sgemm_scratch_count(Int32(group * primaryPositions), Int32(conv2Columns)))
+      caps_sgemm_scratch_count(Int32(product(largestGroup, conv1Positions)), Int32(conv1Columns)),
+      caps_sgemm_scratch_count(Int32(product(largestGroup, primaryPositions)), Int32(conv2Columns)))
     var width = capsuleWidth
     for outputs in c.decoderWidths {
+      guard width <= Int(Int32.max) else { throw tooLarge }
       gemmScratch = max(gemmScratch, caps_sgemm_scratch_count(Int32(maxBatch), Int32(width)))
       width = outputs
     }
-    let threadStart = cursor
-    layout.threadBase = threadStart
-    layout.im2col1 = take(group * conv1Positions * conv1Columns) - threadStart
-    layout.conv1 = take(group * conv1Positions * c.conv1Channels) - threadStart
-    layout.im2col2 = take(group * primaryPositions * conv2Columns) - threadStart
-    layout.conv2 = take(group * primaryPositions * c.primaryChannels) - threadStart
-    layout.primary = take(c.inputCapsules * c.primaryDimension) - threadStart
-    layout.predictionVectors = take(pairs * c.outputDimension) - threadStart
-    layout.logits = take(pairs) - threadStart
-    layout.couplings = take(pairs) - threadStart
-    layout.gemm = take(gemmScratch) - threadStart
-    layout.threadStride = cursor - threadStart
-    layout.totalFloats = threadStart + layout.threadStride * threadCount
+    layout.gemmBase = cursor
+    _ = take(gemmScratch)
+    layout.gemmStride = cursor - layout.gemmBase
+    _ = take(product(threadCount - 1, layout.gemmStride))
+    layout.totalFloats = cursor
+    let (bytes, overflow) = cursor.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
+    guard !overflowed, !overflow else { throw tooLarge }
+    guard bytes <= arenaLimit else {
+      throw TooLarge(byteCount: bytes, limit: arenaLimit, maxBatch: maxBatch)
+    }
     self.layout = layout
-    arenaByteCount = layout.totalFloats * MemoryLayout<Float>.size
+    arenaByteCount = bytes
+  }
+
+  /// The plan for the largest batch up to `maxBatch` whose arena fits `arenaLimit` (halving the
+  /// batch until it does); throws the refusal for a batch of one image when none fits.
+  public static func fitting(
+    network: CapsNetwork, maxBatch: Int, threads: Int? = nil, recordsIntermediates: Bool = false,
+    arenaLimit: Int = defaultArenaLimit
+  ) throws(TooLarge) -> InferencePlan {
+    var batch = maxBatch
+    while true {
+      do {
+        return try InferencePlan(
+          network: network, maxBatch: batch, threads: threads, recordsIntermediates: recordsIntermediates,
+          arenaLimit: arenaLimit)
+      } catch {
+        if batch == 1 { throw error }
+        batch = (batch + 1) / 2
+      }
+    }
   }
 }
-
-#if canImport(Foundation)
-  import Foundation
-#endif

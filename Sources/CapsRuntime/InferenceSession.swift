@@ -10,7 +10,7 @@ import CapsFormat
 /// ```swift
 /// let (model, _) = try ModelFile.read(at: "standard.caps.h5")
 /// let network = CapsNetwork(model)
-/// let session = InferenceSession(network: network, maxBatch: 64)
+/// let session = try InferenceSession(network: network, maxBatch: 64)
 /// pixels.withUnsafeBufferPointer { session.run(batch: 64, pixels: $0) }
 /// let digit = session.prediction(at: 0)
 /// ```
@@ -24,6 +24,8 @@ public final class InferenceSession {
   private let pool: WorkerPool
   // The current run, read by the worker threads (published by the pool's semaphores).
   private var batchCount = 0
+  // The group of a small batch whose convolution columns the threads are splitting.
+  private var groupCount = 0
   private var wantsReconstruction = false
   private var phase = Phase.wholeImages
 
@@ -45,8 +47,10 @@ public final class InferenceSession {
   }
 
   /// A session with the default plan for batches of up to `maxBatch` images.
-  public convenience init(network: CapsNetwork, maxBatch: Int) {
-    self.init(network: network, plan: InferencePlan(network: network, maxBatch: maxBatch))
+  ///
+  /// - Throws: `InferencePlan.TooLarge` when the model's arena would pass the default limit.
+  public convenience init(network: CapsNetwork, maxBatch: Int) throws(InferencePlan.TooLarge) {
+    self.init(network: network, plan: try InferencePlan(network: network, maxBatch: maxBatch))
   }
 
   deinit { pool.shutdown() }
@@ -79,17 +83,24 @@ public final class InferenceSession {
     }
   }
 
-  /// Small batches (fewer images than threads): the convolutions' columns are split across threads.
+  /// Small batches (fewer images than threads): thread 0 takes the images group by group, and the
+  /// threads split the columns of each group's convolutions.
   private func runSmallBatch() {
     let n = batchCount
     let scratch = threadScratch(0)
-    im2colConv1(first: 0, count: n, scratch: scratch)
-    phase = .conv1Columns
-    pool.run(self)
-    im2colConv2(count: n, scratch: scratch)
-    phase = .conv2Columns
-    pool.run(self)
-    capsules(first: 0, count: n, scratch: scratch)
+    var start = 0
+    while start < n {
+      let group = min(plan.smallBatchGroup, n - start)
+      groupCount = group
+      im2colConv1(first: start, count: group, scratch: scratch)
+      phase = .conv1Columns
+      pool.run(self)
+      im2colConv2(count: group, scratch: scratch)
+      phase = .conv2Columns
+      pool.run(self)
+      capsules(first: start, count: group, scratch: scratch)
+      start += group
+    }
     decode(first: 0, count: n, scratch: scratch)
   }
 
@@ -146,14 +157,22 @@ public final class InferenceSession {
 
   func arenaPointer(_ offset: Int) -> UnsafeMutablePointer<Float> { arena.pointer + offset }
 
+  /// Thread `index`'s scratch: its image slot (only threads that receive images have one) and its
+  /// GEMM panels.
   private func threadScratch(_ index: Int) -> Scratch {
     let layout = plan.layout
-    let base = arena.pointer + layout.threadBase + index * layout.threadStride
+    let slot = index == 0 ? layout.firstSlot : layout.slot
+    let base =
+      arena.pointer + (index == 0 ? layout.firstSlotBase : layout.slotBase + (index - 1) * layout.slotStride)
     return Scratch(
-      im2col1: base + layout.im2col1, conv1: base + layout.conv1, im2col2: base + layout.im2col2,
-      conv2: base + layout.conv2, primary: base + layout.primary,
-      predictionVectors: base + layout.predictionVectors, logits: base + layout.logits,
-      couplings: base + layout.couplings, gemm: base + layout.gemm)
+      im2col1: base + slot.im2col1, conv1: base + slot.conv1, im2col2: base + slot.im2col2,
+      conv2: base + slot.conv2, primary: base + slot.primary,
+      predictionVectors: base + slot.predictionVectors, logits: base + slot.logits,
+      couplings: base + slot.couplings, gemm: gemmPanels(index))
+  }
+
+  private func gemmPanels(_ index: Int) -> UnsafeMutablePointer<Float> {
+    arena.pointer + plan.layout.gemmBase + index * plan.layout.gemmStride
   }
 
   private func im2colConv1(first: Int, count: Int, scratch: Scratch) {
@@ -321,11 +340,11 @@ extension InferenceSession: ParallelJob {
       // Every thread's GEMM reads thread 0's im2col matrix and writes its own columns of thread 0's output;
       // each uses its own panel scratch.
       var scratch = threadScratch(0)
-      scratch.gemm = threadScratch(index).gemm
+      scratch.gemm = gemmPanels(index)
       if isConv1 {
-        gemmConv1(count: batchCount, scratch: scratch, columns: columns)
+        gemmConv1(count: groupCount, scratch: scratch, columns: columns)
       } else {
-        gemmConv2(count: batchCount, scratch: scratch, columns: columns)
+        gemmConv2(count: groupCount, scratch: scratch, columns: columns)
       }
     }
   }

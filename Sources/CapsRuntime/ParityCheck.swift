@@ -84,16 +84,24 @@ public enum ParityCheck {
     public var referencePredictions: [Int]
     /// Images whose predicted class differs from the reference's.
     public var mismatchedImages: [Int]
-    /// Every stage within tolerance and every prediction identical.
-    public var passed: Bool { stages.allSatisfy(\.passed) && mismatchedImages.isEmpty }
+    /// Images whose capsule lengths are not all finite (a NaN result is never a prediction).
+    public var nonFiniteImages: [Int] = []
+    /// Every stage within tolerance, every prediction identical and every length finite.
+    public var passed: Bool {
+      stages.allSatisfy(\.passed) && mismatchedImages.isEmpty && nonFiniteImages.isEmpty
+    }
     /// The first stage, in forward order, outside its tolerance.
     public var firstFailingStage: String? { stages.first { !$0.passed }?.stage }
   }
 
-  /// Runs `network` on the reference's pixels (one batch) and compares every stage present in both.
+  /// Images per batch when verifying (memory stays bounded whatever the reference file claims).
+  public static let defaultBatchSize = 32
+
+  /// Runs `network` on the reference's pixels, `batchSize` images at a time, and compares every
+  /// stage present in both.
   public static func run(
     network: CapsNetwork, reference: ReferenceActivations, tolerances: Tolerances = Tolerances(),
-    threads: Int? = nil
+    threads: Int? = nil, batchSize: Int = defaultBatchSize
   ) throws(FormatError) -> Report {
     let c = network.configuration
     let imageSize = c.inputChannels * c.inputSize * c.inputSize
@@ -111,17 +119,20 @@ public enum ParityCheck {
           "made with \(reference.routingIterations) routing iterations, the model uses \(network.metadata.routingIterations)"
       )
     }
-    let plan = InferencePlan(
-      network: network, maxBatch: reference.count, threads: threads, recordsIntermediates: true)
-    let session = InferenceSession(network: network, plan: plan)
-    reference.pixels.values.withUnsafeBufferPointer {
-      session.run(batch: reference.count, pixels: $0, reconstruct: c.hasDecoder)
+    let plan: InferencePlan
+    do {
+      plan = try InferencePlan.fitting(
+        network: network, maxBatch: min(reference.count, batchSize), threads: threads,
+        recordsIntermediates: true)
+    } catch {
+      throw .unexpectedContent(path: reference.path, reason: error.description)
     }
+    let session = InferenceSession(network: network, plan: plan)
+    let conv2Order = network.metadata.sourcePrimaryOrder ?? .dimsMajor
 
-    var results: [StageResult] = []
+    var comparisons: [String: StageComparison] = [:]
     var skipped: [String] = []
     var absent: [String] = []
-    let conv2Order = network.metadata.sourcePrimaryOrder ?? .dimsMajor
     for name in ReferenceActivations.stageNames {
       guard let expected = reference.stages[name] else {
         if let stage = InferenceStage(rawValue: name), session.canReport(stage) { absent.append(name) }
@@ -132,34 +143,56 @@ public enum ParityCheck {
         continue
       }
       let imageAxis = name == "coupling" ? 1 : 0
-      var perImage = (0..<reference.count).map { session.stageOutput(stage, image: $0) }
-      if name == "conv2", conv2Order != .dimsMajor {
-        // The reference recorded conv2 in its own channel order: compare in that order.
-        perImage = perImage.map { inSourceOrder($0, order: conv2Order, configuration: c) }
-      }
       var expectedShape = expected.shape
       expectedShape.remove(at: imageAxis)
-      guard perImage[0].shape.reduce(1, *) == expectedShape.reduce(1, *) else {
-        skipped.append(
-          "\(name): reference shape \(expected.shape), runtime gives \(perImage[0].shape) per image")
-        results.append(
-          StageResult(
-            stage: name, shape: expected.shape, maxAbsoluteError: .infinity, maxRelativeError: .infinity,
-            maxElementRelativeError: .infinity, largestReference: 0, worstIndex: [],
-            tolerance: tolerances.tolerance(for: name), absoluteTolerance: 0,
-            failingElements: expected.count, passed: false))
-        continue
+      let actualShape = session.stageOutput(stage, image: 0).shape
+      let comparable = actualShape.reduce(1, *) == expectedShape.reduce(1, *)
+      if !comparable {
+        skipped.append("\(name): reference shape \(expected.shape), runtime gives \(actualShape) per image")
       }
-      results.append(
-        compare(
-          name: name, expected: expected, imageAxis: imageAxis, actual: perImage, tolerances: tolerances))
+      comparisons[name] = StageComparison(
+        name: name, expected: expected, imageAxis: imageAxis, tolerance: tolerances.tolerance(for: name),
+        comparable: comparable)
     }
-    let predictions = (0..<reference.count).map { session.prediction(at: $0) }
+
+    var predictions: [Int] = []
+    predictions.reserveCapacity(reference.count)
+    var nonFinite: [Int] = []
+    var first = 0
+    while first < reference.count {
+      let count = min(plan.maxBatch, reference.count - first)
+      reference.pixels.values.withUnsafeBufferPointer {
+        session.run(
+          batch: count, pixels: UnsafeBufferPointer(rebasing: $0[(first * imageSize)...]),
+          reconstruct: c.hasDecoder)
+      }
+      for name in ReferenceActivations.stageNames {
+        guard comparisons[name]?.comparable == true, let stage = InferenceStage(rawValue: name) else {
+          continue
+        }
+        var actual = (0..<count).map { session.stageOutput(stage, image: $0) }
+        if name == "conv2", conv2Order != .dimsMajor {
+          // The reference recorded conv2 in its own channel order: compare in that order.
+          actual = actual.map { inSourceOrder($0, order: conv2Order, configuration: c) }
+        }
+        comparisons[name]?.add(first: first, actual: actual)
+      }
+      predictions += (0..<count).map { session.prediction(at: $0) }
+      session.withLengths { lengths in
+        let width = c.outputCapsules
+        for image in 0..<count where !lengths[(image * width)..<((image + 1) * width)].allSatisfy(\.isFinite)
+        {
+          nonFinite.append(first + image)
+        }
+      }
+      first += count
+    }
+    let results = ReferenceActivations.stageNames.compactMap { comparisons[$0]?.result }
     let mismatched = (0..<reference.count).filter { predictions[$0] != reference.predictions[$0] }
     return Report(
       stages: results, skipped: skipped, absent: absent, conv2Order: conv2Order, predictions: predictions,
       referencePredictions: reference.predictions,
-      mismatchedImages: mismatched)
+      mismatchedImages: mismatched, nonFiniteImages: nonFinite)
   }
 
   /// A runtime conv2 output [T*D, G, G] (reference channel order) in the checkpoint's `order`.
@@ -179,49 +212,76 @@ public enum ParityCheck {
     return Tensor(shape: tensor.shape, values: values)
   }
 
-  private static func compare(
-    name: String, expected: Tensor, imageAxis: Int, actual: [Tensor], tolerances: Tolerances
-  ) -> StageResult {
-    // Reference index -> (image, offset within that image's tensor).
-    let shape = expected.shape
-    let outer = shape[..<imageAxis].reduce(1, *)
-    let images = shape[imageAxis]
-    let inner = shape[(imageAxis + 1)...].reduce(1, *)
-    let largest = expected.values.reduce(0.0) { max($0, abs(Double($1))) }
-    let tolerance = tolerances.tolerance(for: name)
-    let atol = tolerance.atol(largest: largest)
+  /// The comparison of one stage, accumulated batch by batch (per element: NumPy's `allclose`).
+  private struct StageComparison {
+    let name: String
+    let expected: Tensor
+    let imageAxis: Int
+    let tolerance: Tolerance
+    let comparable: Bool
+    /// Largest |reference| of the whole stage, and the atol it gives.
+    let largest: Double
+    let atol: Double
     var worst = 0.0
     var worstFlat = 0
     var worstRelative = 0.0
     var failing = 0
-    for o in 0..<outer {
-      for image in 0..<images {
-        let values = actual[image].values
-        for k in 0..<inner {
-          let flat = (o * images + image) * inner + k
-          let reference = Double(expected.values[flat])
-          let error = abs(Double(values[o * inner + k]) - reference)
-          // NaN never compares greater; treat it as the worst possible error.
-          if error > worst || error.isNaN && !worst.isNaN {
-            worst = error
-            worstFlat = flat
+
+    init(name: String, expected: Tensor, imageAxis: Int, tolerance: Tolerance, comparable: Bool) {
+      self.name = name
+      self.expected = expected
+      self.imageAxis = imageAxis
+      self.tolerance = tolerance
+      self.comparable = comparable
+      largest = expected.values.reduce(0.0) { max($0, abs(Double($1))) }
+      atol = tolerance.atol(largest: largest)
+    }
+
+    /// Compares images `first ..< first + actual.count` (reference index -> image, offset in it).
+    mutating func add(first: Int, actual: [Tensor]) {
+      let shape = expected.shape
+      let outer = shape[..<imageAxis].reduce(1, *)
+      let images = shape[imageAxis]
+      let inner = shape[(imageAxis + 1)...].reduce(1, *)
+      for o in 0..<outer {
+        for (q, tensor) in actual.enumerated() {
+          let values = tensor.values
+          for k in 0..<inner {
+            let flat = (o * images + first + q) * inner + k
+            let reference = Double(expected.values[flat])
+            let error = abs(Double(values[o * inner + k]) - reference)
+            // NaN never compares greater; treat it as the worst possible error.
+            if error > worst || error.isNaN && !worst.isNaN {
+              worst = error
+              worstFlat = flat
+            }
+            if !(error <= atol + tolerance.relative * abs(reference)) { failing += 1 }
+            if reference != 0 { worstRelative = max(worstRelative, error / abs(reference)) }
           }
-          if !(error <= atol + tolerance.relative * abs(reference)) { failing += 1 }
-          if reference != 0 { worstRelative = max(worstRelative, error / abs(reference)) }
         }
       }
     }
-    var index: [Int] = []
-    var remainder = worstFlat
-    for extent in shape.reversed() {
-      index.insert(remainder % extent, at: 0)
-      remainder /= extent
+
+    var result: StageResult {
+      let shape = expected.shape
+      guard comparable else {
+        return StageResult(
+          stage: name, shape: shape, maxAbsoluteError: .infinity, maxRelativeError: .infinity,
+          maxElementRelativeError: .infinity, largestReference: 0, worstIndex: [], tolerance: tolerance,
+          absoluteTolerance: 0, failingElements: expected.count, passed: false)
+      }
+      var index: [Int] = []
+      var remainder = worstFlat
+      for extent in shape.reversed() {
+        index.insert(remainder % extent, at: 0)
+        remainder /= extent
+      }
+      return StageResult(
+        stage: name, shape: shape, maxAbsoluteError: worst,
+        maxRelativeError: largest > 0 ? worst / largest : worst,
+        maxElementRelativeError: worstRelative, largestReference: largest,
+        worstIndex: index, tolerance: tolerance, absoluteTolerance: atol, failingElements: failing,
+        passed: failing == 0)
     }
-    return StageResult(
-      stage: name, shape: shape, maxAbsoluteError: worst,
-      maxRelativeError: largest > 0 ? worst / largest : worst,
-      maxElementRelativeError: worstRelative, largestReference: largest,
-      worstIndex: index, tolerance: tolerance, absoluteTolerance: atol, failingElements: failing,
-      passed: failing == 0)
   }
 }

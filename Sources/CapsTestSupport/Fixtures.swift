@@ -1,3 +1,4 @@
+import CapsFormat
 import Foundation
 
 /// Locates the repository's `Fixtures/` and shared MNIST data from the test sources.
@@ -71,4 +72,16 @@ public func maxAbsoluteDifference(_ a: [Float], _ b: [Double]) -> Double {
     worst = max(worst, difference)
   }
   return worst
+}
+
+/// A model of `configuration` whose every weight is `value` (the plan and the file layout depend on
+/// the shapes only; 1e30 makes every length NaN), with the reference metadata.
+public func uniformModel(_ configuration: CapsNetConfiguration, value: Float) throws -> CapsModel {
+  var weights: [String: Tensor] = [:]
+  for (key, shape) in configuration.expectedShapes {
+    weights[key] = Tensor(shape: shape, values: [Float](repeating: value, count: shape.reduce(1, *)))
+  }
+  return try CapsModel(
+    configuration: configuration, metadata: .reference(classCount: configuration.outputCapsules),
+    weights: weights)
 }

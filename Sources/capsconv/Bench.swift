@@ -20,10 +20,10 @@ extension CapsConv {
     @Argument(help: "A CapsKit model file or a PyTorch-exported state_dict HDF5.")
     var model: String
 
-    @Option(help: "Images per run() call.")
+    @Option(help: "Images per run() call (1...4096).")
     var batchSize = 64
 
-    @Option(help: "Threads (default: all processors).")
+    @Option(help: "Threads, 1...64 (default: one per processor, at most 16).")
     var threads: Int?
 
     @Option(help: "Seconds to measure after warm-up.")
@@ -40,8 +40,10 @@ extension CapsConv {
     var json = false
 
     func validate() throws {
-      guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-      if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+      guard (1...InferencePlan.maximumBatch).contains(batchSize) else {
+        throw ValidationError("--batch-size takes 1...\(InferencePlan.maximumBatch)")
+      }
+      try validateThreads(threads)
       guard seconds > 0, seconds.isFinite else { throw ValidationError("--seconds must be > 0") }
       // A missing model is reported by run() (exit 1); a missing default reference is bad usage.
       if reference == nil, FileManager.default.fileExists(atPath: model),
@@ -76,7 +78,13 @@ extension CapsConv {
         throw Exit.invalidInput
       }
 
-      let plan = InferencePlan(network: network, maxBatch: batchSize, threads: threads)
+      let plan: InferencePlan
+      do {
+        plan = try InferencePlan(network: network, maxBatch: batchSize, threads: threads)
+      } catch {
+        printError("\(model): \(error.description)")
+        throw Exit.invalidInput
+      }
       let session = InferenceSession(network: network, plan: plan)
       // The held-out digits, tiled over the batch.
       var pixels = [Float](repeating: 0, count: batchSize * imageSize)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CapsFiles
 import CapsFormat
+import CapsRuntime
 import Foundation
 
 /// `capsconv`: convert, inspect, export, verify and benchmark capsule-network models.
@@ -39,6 +40,13 @@ func reportingInvalidInput<T>(_ body: () throws -> T) throws -> T {
   } catch let error as FormatError {
     printError(error.description)
     throw Exit.invalidInput
+  }
+}
+
+/// `--threads` of verify and bench: 1...`InferencePlan.maximumThreads`.
+func validateThreads(_ threads: Int?) throws {
+  if let threads, !(1...InferencePlan.maximumThreads).contains(threads) {
+    throw ValidationError("--threads takes 1...\(InferencePlan.maximumThreads)")
   }
 }
 

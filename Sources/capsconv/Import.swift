@@ -54,8 +54,11 @@ extension CapsConv {
     var force = false
 
     func validate() throws {
-      if let normalize, Self.parseNormalization(normalize) == nil {
-        throw ValidationError("--normalize takes MEAN,STD with a positive STD, e.g. 0.1307,0.3081")
+      if let normalize {
+        guard let normalization = Self.parseNormalization(normalize) else {
+          throw ValidationError("--normalize takes MEAN,STD with a positive STD, e.g. 0.1307,0.3081")
+        }
+        if let problem = normalization.problem { throw ValidationError("--normalize: \(problem)") }
       }
       if let iterations, !(1...100).contains(iterations) {
         throw ValidationError("--iterations takes 1...100")
@@ -137,7 +140,7 @@ extension CapsConv {
         guard problems.isEmpty else {
           throw FormatError.invalidModel(ModelValidationError(origin: checkpoint, problems: problems))
         }
-        try ModelFile.recordSource(of: &model, path: checkpoint)
+        let digestNote = try ModelFile.recordSource(of: &model, path: checkpoint)
         try ModelFile.write(model, to: outputPath, overwrite: force)
         let kind =
           provenance.hasMetadata
@@ -150,6 +153,7 @@ extension CapsConv {
         for (index, line) in Self.primaryOrderNote(provenance).enumerated() {
           print((index == 0 ? "primary order: " : "               ") + line)
         }
+        if let digestNote { print("source:        \(digestNote)") }
         print("configuration: \(model.configuration.summary)")
         print("inference:     \(model.metadata.summary)")
         print("labels:        \(model.metadata.classLabels.joined(separator: ","))")

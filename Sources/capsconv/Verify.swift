@@ -40,7 +40,7 @@ extension CapsConv {
     @Option(help: "The entry of a torch.save checkpoint dict that holds the state_dict.")
     var key: String?
 
-    @Option(help: "Threads (default: all processors).")
+    @Option(help: "Threads, 1...64 (default: one per processor, at most 16).")
     var threads: Int?
 
     @Flag(help: "Print JSON instead of a table.")
@@ -53,7 +53,7 @@ extension CapsConv {
       if let primaryOrder, PrimaryCapsuleOrder(rawValue: primaryOrder) == nil {
         throw ValidationError("--primary-order takes dims-major or types-major")
       }
-      if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+      try validateThreads(threads)
     }
 
     func run() throws {
@@ -121,10 +121,15 @@ extension CapsConv {
       print(
         "predicted classes: \(matching)/\(report.predictions.count) identical"
           + (report.mismatchedImages.isEmpty ? "" : " (differ at images \(report.mismatchedImages))"))
+      if !report.nonFiniteImages.isEmpty {
+        print("non-finite capsule lengths at images \(report.nonFiniteImages.prefix(20))")
+      }
       if report.passed {
         print("PASS")
       } else if let first = report.firstFailingStage {
         print("FAIL: first failing stage: \(first)")
+      } else if !report.nonFiniteImages.isEmpty {
+        print("FAIL: non-finite capsule lengths")
       } else {
         print("FAIL: predicted classes differ")
       }

@@ -111,7 +111,7 @@ struct CapsInfer: ParsableCommand {
       valueName: "n"))
   var batchSize: Int?
 
-  @Option(help: "Inference threads (default: all processors).")
+  @Option(help: "Inference threads, 1...64 (default: one per processor, at most 16).")
   var threads: Int?
 
   func validate() throws {
@@ -124,7 +124,9 @@ struct CapsInfer: ParsableCommand {
     if let batchSize, !(1...4096).contains(batchSize) {
       throw ValidationError("--batch-size takes 1...4096")
     }
-    if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads takes 1...1024") }
+    if let threads, !(1...InferencePlan.maximumThreads).contains(threads) {
+      throw ValidationError("--threads takes 1...\(InferencePlan.maximumThreads)")
+    }
     if let topK {
       guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
       guard format != .csv else {
@@ -170,12 +172,22 @@ struct CapsInfer: ParsableCommand {
       }
     }
 
-    let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
+    let threadCount = threads ?? InferencePlan.defaultThreadCount
     // Measured on 2 cores: 8 to 128 images per batch cost the same CPU time per image; 4 per thread
-    // keeps every thread's convolution group full on larger machines.
-    let batchSize = self.batchSize ?? max(32, 4 * threadCount)
-    let session = InferenceSession(
-      network: network, plan: InferencePlan(network: network, maxBatch: batchSize, threads: threadCount))
+    // keeps every thread's convolution group full on larger machines. No larger than the number of
+    // inputs when only files are given (one digit plans for one image), and halved until the
+    // arena fits its limit.
+    var batchSize = self.batchSize ?? max(32, 4 * threadCount)
+    if let files = InputPaths.countIfOnlyFiles(paths) { batchSize = max(1, min(batchSize, files)) }
+    let plan: InferencePlan
+    do {
+      plan = try InferencePlan.fitting(network: network, maxBatch: batchSize, threads: threadCount)
+    } catch {
+      printError("\(modelName): \(error.description)")
+      throw ExitCode.failure
+    }
+    batchSize = plan.maxBatch
+    let session = InferenceSession(network: network, plan: plan)
     let decoder = BatchDecoder(
       inputs: InputPaths(arguments: paths, recursive: recursive, outputs: runFiles),
       settings: .init(
@@ -242,7 +254,7 @@ struct CapsInfer: ParsableCommand {
           switch entry.outcome {
           case .failed(let reason): BatchRows.Row(path: entry.path, failure: reason)
           case .image(let index):
-            BatchRows.Row(path: entry.path, image: index, scores: Scores(session: session, image: index))
+            Self.row(path: entry.path, image: index, scores: Scores(session: session, image: index))
           }
         },
         pictures: batch.imageCount > 0 ? reconstructions?.submit(batch, session: session) : nil)
@@ -258,6 +270,19 @@ struct CapsInfer: ParsableCommand {
     try console.finish(
       summary: tally.summary(seconds: seconds, skipped: decoder.skipped), toStandardOutput: format == .table)
     return tally
+  }
+
+  /// A classified image's row; lengths that are not finite (weights or a normalisation that overflow
+  /// Float) make an error row, never a prediction.
+  private static func row(path: String, image: Int, scores: Scores) -> BatchRows.Row {
+    guard scores.lengths.allSatisfy(\.isFinite) else {
+      return BatchRows.Row(
+        path: path,
+        failure:
+          "the model produced non-finite capsule lengths (NaN or infinity: its weights or normalisation overflow Float)"
+      )
+    }
+    return BatchRows.Row(path: path, image: image, scores: scores)
   }
 
   private var modelName: String { model ?? "built-in model" }

@@ -9,14 +9,7 @@ import Testing
   /// What the hostile payloads of Fixtures/pth would create if anything executed them.
   static let sentinel = "/tmp/capskit-hostile-pickle-ran"
 
-  private func message(_ path: String) -> String {
-    do {
-      _ = try ModelFile.read(at: path)
-      return "read without error"
-    } catch {
-      return error.description
-    }
-  }
+  private func message(_ path: String) -> String { readError(path) }
 
   @Test(arguments: [
     ("hostile_system.pth", "the global 'posix.system'"),  // os.system pickles as posix.system on Linux
@@ -123,9 +116,66 @@ import Testing
     #expect(unpickle([0x80, 2, 0x5D, 0x4E, 0x4E, 0x73, 0x2E]).contains("not a dict"))
     // A list appended to itself is harmless: containers are referenced by index.
     #expect(unpickle([0x80, 2, 0x5D, 0x71, 0, 0x68, 0, 0x61, 0x2E]) == "list")
-    // Deep nesting does not recurse: a million nested 1-tuples.
-    let deep: [UInt8] = [0x80, 2, 0x29] + [UInt8](repeating: 0x85, count: 1_000_000) + [0x2E]
+    // Deep nesting does not recurse: 20,000 nested 1-tuples (within the budget of their pickle).
+    let deep: [UInt8] = [0x80, 2, 0x29] + [UInt8](repeating: 0x85, count: 20_000) + [0x2E]
     #expect(unpickle(deep) == "tuple")
+  }
+
+  // MARK: Budgets: memory and work bounded by the pickle's size
+
+  /// Pickle bombs of issue 12, at a fraction of the sizes found (each one byte-cheap opcode
+  /// repeated, or a large value reused). Unbudgeted, the sizes found took 500 MB to over 3 GB or 21
+  /// minutes of CPU; now every bomb stops at its budget, whatever its size.
+  @Test func pickleBombsAreRefusedByTheBudget() {
+    let memory = "MiB of objects, the budget for a pickle of"
+    let work = "steps of work (copying and hashing), the budget for a pickle of"
+    // 1 MB of TUPLE1: a million nested tuples (4 MB took 500 MB).
+    #expect(unpickle([0x80, 2, 0x29] + [UInt8](repeating: 0x85, count: 1 << 20) + [0x2E]).contains(memory))
+    // 2 MB of EMPTY_LIST: two million lists on the stack (16 MB took 1.34 GB).
+    #expect(unpickle([0x80, 2] + [UInt8](repeating: 0x5D, count: 2 << 20) + [0x2E]).contains(memory))
+    // _codecs.encode of one memoised 1 MB string, 64 times (8 MB, repeated, took over 3 GB).
+    let big = 1 << 20
+    var encode: [UInt8] = [0x80, 2, 0x58] + littleEndian(UInt32(big))
+    encode.append(contentsOf: repeatElement(0x61, count: big))
+    encode += [0x71, 0, 0x30]  // BINPUT 0, POP
+    let call: [UInt8] =
+      [0x63] + Array("_codecs\nencode\n".utf8) + [0x68, 0, 0x8C, 6] + Array("latin1".utf8) + [
+        0x86, 0x52, 0x30,
+      ]
+    for _ in 0..<64 { encode.append(contentsOf: call) }  // GLOBAL, BINGET 0, 'latin1', TUPLE2, REDUCE, POP
+    #expect(unpickle(encode + [0x4E, 0x2E]).contains(memory))
+    // An OrderedDict rebuilt 500 times from one memoised 20k-pair list (2,000 x 200k took 3.4 GB).
+    var rebuild: [UInt8] = [0x80, 2, 0x5D, 0x71, 0, 0x28]
+    for key in 0..<20_000 { rebuild.append(contentsOf: [0x4A] + littleEndian(UInt32(key)) + [0x4E, 0x86]) }
+    rebuild.append(0x65)  // APPENDS
+    let rebuildCall: [UInt8] =
+      [0x63] + Array("collections\nOrderedDict\n".utf8) + [0x68, 0, 0x85, 0x52, 0x30]
+    for _ in 0..<500 { rebuild.append(contentsOf: rebuildCall) }
+    #expect(unpickle(rebuild + [0x2E]).contains(memory))
+    // One 1 MB key set 50,000 times in a dict: every SETITEM hashes it again (8 MB x 400k took 21 minutes).
+    var rehash: [UInt8] = [0x80, 2, 0x7D, 0x58] + littleEndian(UInt32(big))
+    rehash.append(contentsOf: repeatElement(0x61, count: big))
+    rehash += [0x71, 0, 0x30]
+    for _ in 0..<50_000 { rehash.append(contentsOf: [0x68, 0, 0x4E, 0x73]) }
+    #expect(unpickle(rehash + [0x2E]).contains(work))
+  }
+
+  private func littleEndian(_ value: UInt32) -> [UInt8] {
+    (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
+  }
+
+  @Test func aViewRepeatingItsStorageIsRefused() {
+    // _rebuild_tensor_v2(('storage', FloatStorage, '0', 'cpu', 1), 0, (16384, 16384), (0, 0), ...):
+    // one float viewed as 2^28 (was read as 1 GiB).
+    var stream: [UInt8] = [0x80, 2, 0x63] + Array("torch._utils\n_rebuild_tensor_v2\n".utf8) + [0x28]
+    stream += [0x28, 0x8C, 7] + Array("storage".utf8) + [0x63] + Array("torch\nFloatStorage\n".utf8)
+    stream += [0x8C, 1, 0x30, 0x8C, 3] + Array("cpu".utf8) + [0x4B, 1, 0x74, 0x51]
+    stream += [
+      0x4B, 0, 0x4D, 0, 0x40, 0x4D, 0, 0x40, 0x86, 0x4B, 0, 0x4B, 0, 0x86, 0x89, 0x4E, 0x74, 0x52, 0x2E,
+    ]
+    let text = unpickle(stream)
+    #expect(
+      text.contains("has 268435456 elements, but storage '0' holds 1: more than 1048576 repeated"), "\(text)")
   }
 
   @Test func aTensorViewPastItsStorageIsRefused() {

@@ -11,15 +11,17 @@ import Testing
     let network = CapsNetwork(model)
     let batch = 5
     let pixels = randomPixels(mediumConfiguration, count: batch, seed: 3)
-    let single = InferenceSession(network: network, maxBatch: batch)
+    let single = try InferenceSession(network: network, maxBatch: batch)
     pixels.withUnsafeBufferPointer { single.run(batch: batch, pixels: $0) }
     let expected = single.withLengths { Array($0) }
 
     let threads = 4
     let results = ResultBox(count: threads)
+    let plans = try (0..<threads).map {
+      try InferencePlan(network: network, maxBatch: batch, threads: 1 + $0 % 2)
+    }
     DispatchQueue.concurrentPerform(iterations: threads) { index in
-      let session = InferenceSession(
-        network: network, plan: InferencePlan(network: network, maxBatch: batch, threads: 1 + index % 2))
+      let session = InferenceSession(network: network, plan: plans[index])
       var lengths: [Float] = []
       for _ in 0..<3 {
         pixels.withUnsafeBufferPointer { session.run(batch: batch, pixels: $0) }

@@ -6,12 +6,17 @@ import Testing
 /// The optimised runtime against the plain Double reference, stage by stage, on odd shapes.
 @Suite struct KernelCrossCheckTests {
   static let cases:
-    [(name: String, configuration: CapsNetConfiguration, axis: RoutingSoftmaxAxis, batch: Int)] = [
-      ("odd, batch 1", oddConfiguration, .inputCapsules, 1),
-      ("odd, batch 3", oddConfiguration, .inputCapsules, 3),
-      ("odd, batch 7, softmax over outputs", oddConfiguration, .outputCapsules, 7),
-      ("medium, batch 7", mediumConfiguration, .inputCapsules, 7),
-    ]
+    [(name: String, configuration: CapsNetConfiguration, axis: RoutingSoftmaxAxis, batch: Int, threads: Int)] =
+      [
+        ("odd, batch 1", oddConfiguration, .inputCapsules, 1, 2),
+        ("odd, batch 3", oddConfiguration, .inputCapsules, 3, 2),
+        ("odd, batch 7, softmax over outputs", oddConfiguration, .outputCapsules, 7, 2),
+        ("medium, batch 7", mediumConfiguration, .inputCapsules, 7, 2),
+        // Fewer images than threads: thread 0 takes groups of 4 then 3, the threads split the columns.
+        ("medium, batch 7, 8 threads", mediumConfiguration, .inputCapsules, 7, 8),
+        // Split by images with groups of 3 (ceil(7 / 3)) on threads 1 and 2.
+        ("odd, batch 7, 3 threads", oddConfiguration, .inputCapsules, 7, 3),
+      ]
 
   @Test(arguments: 0..<cases.count)
   func matchesReferenceForward(caseIndex: Int) throws {
@@ -19,8 +24,8 @@ import Testing
     let model = try randomModel(
       testCase.configuration, softmaxAxis: testCase.axis, seed: UInt64(caseIndex + 1))
     let network = CapsNetwork(model)
-    let plan = InferencePlan(
-      network: network, maxBatch: testCase.batch, threads: 2, recordsIntermediates: true)
+    let plan = try InferencePlan(
+      network: network, maxBatch: testCase.batch, threads: testCase.threads, recordsIntermediates: true)
     let session = InferenceSession(network: network, plan: plan)
     let pixels = randomPixels(testCase.configuration, count: testCase.batch, seed: UInt64(100 + caseIndex))
     pixels.withUnsafeBufferPointer { session.run(batch: testCase.batch, pixels: $0, reconstruct: true) }
@@ -51,7 +56,7 @@ import Testing
     let network = CapsNetwork(model)
     let pixels = randomPixels(mediumConfiguration, count: 64, seed: 7)
     let imageSize = mediumConfiguration.inputSize * mediumConfiguration.inputSize
-    let alone = InferenceSession(network: network, maxBatch: 1)
+    let alone = try InferenceSession(network: network, maxBatch: 1)
     var single: [[Float]] = []
     for image in 0..<64 {
       pixels[(image * imageSize)..<((image + 1) * imageSize)].withUnsafeBufferPointer {
@@ -60,7 +65,7 @@ import Testing
       single.append(alone.withLengths { Array($0) })
     }
     for batch in [1, 7, 64] {
-      let session = InferenceSession(network: network, maxBatch: batch)
+      let session = try InferenceSession(network: network, maxBatch: batch)
       pixels.withUnsafeBufferPointer { session.run(batch: batch, pixels: $0) }
       for image in 0..<batch {
         let lengths = (0..<mediumConfiguration.outputCapsules).map { session.length(at: image, capsule: $0) }

@@ -43,3 +43,19 @@ import Testing
     #expect(oldConv2.failingElements > 0 && oldConv2.absoluteTolerance == 1e-4)
   }
 }
+
+/// `capsconv verify` runs the reference in bounded batches: batches of 5 (the last one partial)
+/// match PyTorch as one batch does.
+@Suite struct BatchedParityTests {
+  @Test func batchesOfFiveMatchPyTorch() throws {
+    let (model, _) = try ModelFile.read(at: Fixtures.path("models/small.h5"))
+    let reference = try ReferenceActivations.read(at: Fixtures.path("activations/small.h5"))
+    let report = try ParityCheck.run(network: CapsNetwork(model), reference: reference, batchSize: 5)
+    #expect(reference.count % 5 != 0)
+    #expect(Set(report.stages.map(\.stage)) == Set(ReferenceActivations.stageNames))
+    for stage in report.stages {
+      #expect(stage.passed, "\(stage.stage): max abs error \(stage.maxAbsoluteError)")
+    }
+    #expect(report.predictions == reference.predictions)
+  }
+}

@@ -61,9 +61,14 @@ struct Unpickler {
   private var memo: [Int: PickleValue] = [:]
   private var objects: [PickleObject] = []
   private var storages: [String: PthStorage] = [:]
+  private var budget: PickleBudget
+  /// The stack's deepest point so far (its memory is charged once).
+  private var deepestStack = 0
 
   /// Most dimensions accepted for a tensor.
   static let maxRank = 32
+  /// Most elements a view may have beyond its storage's count (repeated by a zero stride).
+  static let maxRepeatedElements = 1 << 20
 
   /// Decodes `bytes`, the contents of archive entry `entry` of the file at `path`.
   static func load(_ bytes: [UInt8], entry: String, path: String) throws(FormatError) -> PickleGraph {
@@ -87,6 +92,35 @@ struct Unpickler {
     self.path = path
     self.entry = entry
     self.position = min(max(start, 0), bytes.count)
+    budget = PickleBudget(pickleByteCount: bytes.count - position)
+  }
+
+  /// Charges `memory` bytes kept and `work` steps done to the budget; refuses the pickle past it.
+  private mutating func charge(memory: Int = 0, work: Int = 0) throws(FormatError) {
+    budget.memory += memory
+    budget.work += work
+    if budget.memory > budget.memoryLimit {
+      throw failure(
+        "the pickle builds more than \(budget.memoryLimit >> 20) MiB of objects, the budget for a pickle of "
+          + "\(budget.pickleByteCount) bytes (a state_dict needs a small fraction of it)")
+    }
+    if budget.work > budget.workLimit {
+      throw failure(
+        "the pickle needs more than \(budget.workLimit) steps of work (copying and hashing), the budget for a "
+          + "pickle of \(budget.pickleByteCount) bytes (a state_dict needs a small fraction of it)")
+    }
+  }
+
+  /// Memory of `count` values held in a container or on the stack.
+  private static func values(_ count: Int) -> Int { count * MemoryLayout<PickleValue>.stride }
+
+  /// Steps to hash `value` as a dict key (its bytes, for strings and bytes).
+  private static func hashWork(_ value: PickleValue) -> Int {
+    switch value {
+    case .string(let text): 1 + text.utf8.count
+    case .bytes(let bytes): 1 + bytes.count
+    default: 1
+    }
   }
 
   private func failure(_ reason: String) -> FormatError {
@@ -118,6 +152,12 @@ struct Unpickler {
     }
     defer { position += count }
     return bytes[position..<(position + count)]
+  }
+
+  /// `count` bytes that become a string or bytes value, charged as memory.
+  private mutating func sized(_ count: Int) throws(FormatError) -> ArraySlice<UInt8> {
+    try charge(memory: count, work: count)
+    return try take(count)
   }
 
   private mutating func unsigned(_ count: Int) throws(FormatError) -> UInt64 {
@@ -180,11 +220,30 @@ struct Unpickler {
 
   // MARK: The stack
 
-  private mutating func push(_ value: PickleValue) { stack.append(value) }
+  private mutating func push(_ value: PickleValue) throws(FormatError) {
+    stack.append(value)
+    if stack.count > deepestStack {
+      deepestStack = stack.count
+      try charge(memory: Self.values(1))
+    }
+  }
 
-  private mutating func pushObject(_ object: PickleObject) {
+  private mutating func pushObject(_ object: PickleObject) throws(FormatError) {
+    try record(object)
+    try push(.object(objects.count - 1))
+  }
+
+  /// Adds `object` to the table, charging its memory (a container's items included).
+  private mutating func record(_ object: PickleObject) throws(FormatError) {
+    var memory = MemoryLayout<PickleObject>.stride + 32
+    switch object {
+    case .tuple(let items), .list(let items): memory += Self.values(items.count)
+    case .dict(let dictionary): memory += dictionary.count * PickleBudget.dictionaryEntry
+    case .tensor(let tensor): memory += 16 * tensor.shape.count
+    case .global, .storage: break
+    }
+    try charge(memory: memory)
     objects.append(object)
-    stack.append(.object(objects.count - 1))
   }
 
   private mutating func pop() throws(FormatError) -> PickleValue {
@@ -204,12 +263,14 @@ struct Unpickler {
   /// The items above the last MARK, removing them and the mark.
   private mutating func popToMark() throws(FormatError) -> [PickleValue] {
     guard let mark = marks.popLast() else { throw failure("the pickle has no MARK where one is needed") }
+    try charge(work: stack.count - mark)
     let items = Array(stack[mark...])
     stack.removeSubrange(mark...)
     return items
   }
 
   private mutating func remember(_ index: Int) throws(FormatError) {
+    if memo[index] == nil { try charge(memory: PickleBudget.dictionaryEntry) }
     memo[index] = try top()
   }
 
@@ -226,6 +287,7 @@ struct Unpickler {
     guard case .object(let index) = target, case .list(var list) = objects[index] else {
       throw failure("the pickle appends to a \(kind(target)), not a list")
     }
+    try charge(memory: Self.values(items.count), work: items.count)
     objects[index] = .tuple([])  // drop the reference so the array is extended in place
     list.append(contentsOf: items)
     objects[index] = .list(list)
@@ -236,9 +298,22 @@ struct Unpickler {
       throw failure("the pickle sets items on a \(kind(target)), not a dict")
     }
     guard items.count % 2 == 0 else { throw failure("the pickle sets a key without a value") }
+    try chargeInsertion(keys: stride(from: 0, to: items.count, by: 2).lazy.map { items[$0] })
     objects[index] = .tuple([])
     for pair in stride(from: 0, to: items.count, by: 2) { dictionary.set(items[pair], items[pair + 1]) }
     objects[index] = .dict(dictionary)
+  }
+
+  /// Charges inserting `keys` into a dict: hashing each, and an entry's memory (charged even when
+  /// the key exists, which bounds re-hashing the same large key too).
+  private mutating func chargeInsertion(keys: some Sequence<PickleValue>) throws(FormatError) {
+    var work = 0
+    var count = 0
+    for key in keys {
+      work += Self.hashWork(key)
+      count += 1
+    }
+    try charge(memory: count * PickleBudget.dictionaryEntry, work: work)
   }
 
   private func kind(_ value: PickleValue) -> String {
@@ -249,6 +324,7 @@ struct Unpickler {
 
   private mutating func run() throws(FormatError) -> PickleValue {
     while true {
+      try charge(work: 1)
       let opcode = try byte()
       switch opcode {
       case 0x80:  // PROTO
@@ -265,52 +341,52 @@ struct Unpickler {
       case 0x30:  // POP
         if let mark = marks.last, mark == stack.count { marks.removeLast() } else { _ = try pop() }
       case 0x31: _ = try popToMark()  // POP_MARK
-      case 0x32: push(try top())  // DUP
+      case 0x32: try push(try top())  // DUP
 
-      case 0x4E: push(.none)  // NONE
-      case 0x88: push(.bool(true))  // NEWTRUE
-      case 0x89: push(.bool(false))  // NEWFALSE
-      case 0x4A: push(.int(Int(Int32(truncatingIfNeeded: try unsigned(4)))))  // BININT
-      case 0x4B: push(.int(Int(try unsigned(1))))  // BININT1
-      case 0x4D: push(.int(Int(try unsigned(2))))  // BININT2
-      case 0x8A: push(try long(Int(try unsigned(1))))  // LONG1
+      case 0x4E: try push(.none)  // NONE
+      case 0x88: try push(.bool(true))  // NEWTRUE
+      case 0x89: try push(.bool(false))  // NEWFALSE
+      case 0x4A: try push(.int(Int(Int32(truncatingIfNeeded: try unsigned(4)))))  // BININT
+      case 0x4B: try push(.int(Int(try unsigned(1))))  // BININT1
+      case 0x4D: try push(.int(Int(try unsigned(2))))  // BININT2
+      case 0x8A: try push(try long(Int(try unsigned(1))))  // LONG1
       case 0x8B:  // LONG4
         let count = Int32(truncatingIfNeeded: try unsigned(4))
         guard count >= 0 else { throw failure("the pickle has a LONG4 of negative length") }
-        push(try long(Int(count)))
+        try push(try long(Int(count)))
       case 0x47:  // BINFLOAT, big-endian
         var bits: UInt64 = 0
         for byte in try take(8) { bits = bits << 8 | UInt64(byte) }
-        push(.float(Double(bitPattern: bits)))
+        try push(.float(Double(bitPattern: bits)))
 
-      case 0x58: push(.string(try text(try take(try length(4)))))  // BINUNICODE
-      case 0x8C: push(.string(try text(try take(try length(1)))))  // SHORT_BINUNICODE
-      case 0x8D: push(.string(try text(try take(try length(8)))))  // BINUNICODE8
+      case 0x58: try push(.string(try text(try sized(try length(4)))))  // BINUNICODE
+      case 0x8C: try push(.string(try text(try sized(try length(1)))))  // SHORT_BINUNICODE
+      case 0x8D: try push(.string(try text(try sized(try length(8)))))  // BINUNICODE8
       case 0x54, 0x55:  // BINSTRING, SHORT_BINSTRING: Python 2 str, read as Latin-1
         let count = opcode == 0x54 ? try length(4) : try length(1)
-        push(.string(String(String.UnicodeScalarView(try take(count).map { Unicode.Scalar($0) }))))
-      case 0x42: push(.bytes(Array(try take(try length(4)))))  // BINBYTES
-      case 0x43: push(.bytes(Array(try take(try length(1)))))  // SHORT_BINBYTES
-      case 0x8E, 0x96: push(.bytes(Array(try take(try length(8)))))  // BINBYTES8, BYTEARRAY8
+        try push(.string(String(String.UnicodeScalarView(try sized(count).map { Unicode.Scalar($0) }))))
+      case 0x42: try push(.bytes(Array(try sized(try length(4)))))  // BINBYTES
+      case 0x43: try push(.bytes(Array(try sized(try length(1)))))  // SHORT_BINBYTES
+      case 0x8E, 0x96: try push(.bytes(Array(try sized(try length(8)))))  // BINBYTES8, BYTEARRAY8
 
-      case 0x29: pushObject(.tuple([]))  // EMPTY_TUPLE
-      case 0x74: pushObject(.tuple(try popToMark()))  // TUPLE
+      case 0x29: try pushObject(.tuple([]))  // EMPTY_TUPLE
+      case 0x74: try pushObject(.tuple(try popToMark()))  // TUPLE
       case 0x85, 0x86, 0x87:  // TUPLE1, TUPLE2, TUPLE3
         var items: [PickleValue] = []
         for _ in 0..<Int(opcode - 0x84) { items.insert(try pop(), at: 0) }
-        pushObject(.tuple(items))
-      case 0x5D, 0x8F: pushObject(.list([]))  // EMPTY_LIST, EMPTY_SET
-      case 0x6C, 0x91: pushObject(.list(try popToMark()))  // LIST, FROZENSET
+        try pushObject(.tuple(items))
+      case 0x5D, 0x8F: try pushObject(.list([]))  // EMPTY_LIST, EMPTY_SET
+      case 0x6C, 0x91: try pushObject(.list(try popToMark()))  // LIST, FROZENSET
       case 0x61:  // APPEND
         let item = try pop()
         try append([item], to: try top())
       case 0x65, 0x90:  // APPENDS, ADDITEMS
         let items = try popToMark()
         try append(items, to: try top())
-      case 0x7D: pushObject(.dict(PickleDictionary()))  // EMPTY_DICT
+      case 0x7D: try pushObject(.dict(PickleDictionary()))  // EMPTY_DICT
       case 0x64:  // DICT
         let items = try popToMark()
-        pushObject(.dict(PickleDictionary()))
+        try pushObject(.dict(PickleDictionary()))
         try setItems(items, in: try top())
       case 0x73:  // SETITEM
         let value = try pop()
@@ -323,24 +399,24 @@ struct Unpickler {
       case 0x71: try remember(Int(try unsigned(1)))  // BINPUT
       case 0x72: try remember(Int(try unsigned(4)))  // LONG_BINPUT
       case 0x94: try remember(memo.count)  // MEMOIZE
-      case 0x68: push(try recall(Int(try unsigned(1))))  // BINGET
-      case 0x6A: push(try recall(Int(try unsigned(4))))  // LONG_BINGET
+      case 0x68: try push(try recall(Int(try unsigned(1))))  // BINGET
+      case 0x6A: try push(try recall(Int(try unsigned(4))))  // LONG_BINGET
 
       case 0x63:  // GLOBAL
         let module = try line()
         let name = try line()
-        pushObject(.global(try resolve(module: module, name: name)))
+        try pushObject(.global(try resolve(module: module, name: name)))
       case 0x93:  // STACK_GLOBAL
         let name = try pop()
         let module = try pop()
         guard case .string(let moduleName) = module, case .string(let globalName) = name else {
           throw failure("the pickle has a STACK_GLOBAL without string names")
         }
-        pushObject(.global(try resolve(module: moduleName, name: globalName)))
+        try pushObject(.global(try resolve(module: moduleName, name: globalName)))
       case 0x52:  // REDUCE
         let arguments = try pop()
         let callable = try pop()
-        push(try reduce(callable, arguments))
+        try push(try reduce(callable, arguments))
       case 0x81:  // NEWOBJ
         let arguments = try pop()
         let type = try pop()
@@ -349,7 +425,7 @@ struct Unpickler {
         else {
           throw refusal("NEWOBJ on a \(kind(type))")
         }
-        pushObject(.dict(PickleDictionary()))
+        try pushObject(.dict(PickleDictionary()))
       case 0x62:  // BUILD
         let state = try pop()
         let target = try top()
@@ -361,7 +437,7 @@ struct Unpickler {
           throw refusal("BUILD on a \(kind(target)) with a \(kind(state))")
         }
       case 0x51:  // BINPERSID
-        push(try persistentLoad(try pop()))
+        try push(try persistentLoad(try pop()))
 
       case 0x69:  // INST: names a global inline; report it by name
         let module = try line()
@@ -413,21 +489,22 @@ struct Unpickler {
         guard items.count == 1, case .list(let pairs)? = object(first) else {
           throw failure("collections.OrderedDict is called with unexpected arguments")
         }
+        try charge(work: pairs.count)
         for pair in pairs {
           guard case .tuple(let entry)? = object(pair), entry.count == 2 else {
             throw failure("collections.OrderedDict is called with an item that is not a pair")
           }
+          try chargeInsertion(keys: CollectionOfOne(entry[0]))
           dictionary.set(entry[0], entry[1])
         }
       }
-      objects.append(.dict(dictionary))
+      try record(.dict(dictionary))
     case .rebuildTensorV2, .rebuildTensor:
       let expected = global == .rebuildTensor ? 4...4 : 6...7
       guard expected.contains(items.count) else {
         throw failure("\(global.name) is called with \(items.count) arguments, expected \(expected)")
       }
-      objects.append(
-        .tensor(try tensor(storage: items[0], offset: items[1], size: items[2], stride: items[3])))
+      try record(.tensor(try tensor(storage: items[0], offset: items[1], size: items[2], stride: items[3])))
     case .rebuildParameter:
       guard items.count == 3, case .tensor? = object(items[0]) else {
         throw failure("torch._utils._rebuild_parameter is called with unexpected arguments")
@@ -439,6 +516,7 @@ struct Unpickler {
       else {
         throw failure("_codecs.encode is called with unexpected arguments")
       }
+      try charge(memory: text.utf8.count, work: text.utf8.count)
       var result: [UInt8] = []
       for scalar in text.unicodeScalars {
         guard scalar.value <= 0xFF else { throw failure("_codecs.encode is given a non-Latin-1 string") }
@@ -497,6 +575,13 @@ struct Unpickler {
       count = product
       last = end
     }
+    // A view may repeat its storage's elements (stride 0, `expand()`), but reads at most
+    // `maxRepeatedElements` more than the storage holds: allocation stays bounded by the archive.
+    guard count <= max(storage.count, Self.maxRepeatedElements) else {
+      throw failure(
+        "a tensor view of size \(describe(shape: shape)) (stride \(describe(shape: strides))) has \(count) elements, but storage '\(storage.key)' holds \(storage.count): more than \(Self.maxRepeatedElements) repeated elements (stride 0, expand()) are not read; save the tensor with .contiguous()"
+      )
+    }
     if count > 0, last >= storage.count {
       throw failure(
         "a tensor view (offset \(offset), size \(describe(shape: shape)), stride \(describe(shape: strides))) reaches element \(last) of storage '\(storage.key)', which has \(storage.count)"
@@ -534,7 +619,33 @@ struct Unpickler {
       throw failure("storage '\(key)' is described twice with different types or sizes")
     }
     storages[key] = storage
-    objects.append(.storage(storage))
+    try record(.storage(storage))
     return .object(objects.count - 1)
+  }
+}
+
+/// What one pickle may cost, as a function of its size: memory kept in objects (containers, strings,
+/// the memo and the stack) and work (opcodes, copied items, hashed key bytes). A state_dict pickle
+/// costs a few times its size in both; a pickle past its budget is refused before it can exhaust
+/// memory or time. The memory charged is an estimate of what the objects really hold (a Swift array
+/// header, 24 bytes per value, about 80 bytes per dict entry).
+struct PickleBudget {
+  /// Memory charged per dict or memo entry (key, value, hash-table slot).
+  static let dictionaryEntry = 80
+  /// Memory limit: 16 bytes per pickle byte plus 4 MiB, at most 96 MiB.
+  static func memoryLimit(pickleByteCount: Int) -> Int { min(16 * pickleByteCount + (4 << 20), 96 << 20) }
+  /// Work limit: 64 steps per pickle byte plus 16 M, at most 2^31 (about a second of hashing).
+  static func workLimit(pickleByteCount: Int) -> Int { min(64 * pickleByteCount + (16 << 20), 1 << 31) }
+
+  let pickleByteCount: Int
+  let memoryLimit: Int
+  let workLimit: Int
+  var memory = 0
+  var work = 0
+
+  init(pickleByteCount: Int) {
+    self.pickleByteCount = pickleByteCount
+    memoryLimit = Self.memoryLimit(pickleByteCount: pickleByteCount)
+    workLimit = Self.workLimit(pickleByteCount: pickleByteCount)
   }
 }

@@ -17,13 +17,20 @@ final class HDF5Writer {
   /// Creates a file that lives only in memory (the core driver, `H5Pset_fapl_core` without a
   /// backing store); `fileImage()` returns its bytes. libhdf5 never touches the disk when writing,
   /// so disk errors are handled once, by `AtomicFile`. `path` only names it in messages.
-  static func createInMemory(path: String) throws(HDF5Error) -> HDF5Writer {
+  ///
+  /// With `denseAttributes`, the file uses the HDF5 1.8 object format, in which an attribute too
+  /// large for an object header (64 KiB, e.g. the labels of thousands of classes) is kept in dense
+  /// storage (a fractal heap) instead of failing; other files keep the most compatible format.
+  static func createInMemory(path: String, denseAttributes: Bool = false) throws(HDF5Error) -> HDF5Writer {
     try HDF5Library.withLock { () throws(HDF5Error) -> HDF5Writer in
       let access = H5Pcreate(capskit_file_access_props())
       guard access >= 0 else {
         throw HDF5Error(path: path, operation: "create", detail: HDF5Library.takeErrorStack())
       }
       defer { H5Pclose(access) }
+      if denseAttributes, H5Pset_libver_bounds(access, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 {
+        throw HDF5Error(path: path, operation: "create", detail: HDF5Library.takeErrorStack())
+      }
       guard H5Pset_fapl_core(access, 1 << 20, false) >= 0 else {
         throw HDF5Error(path: path, operation: "create", detail: HDF5Library.takeErrorStack())
       }
@@ -44,8 +51,19 @@ final class HDF5Writer {
       var bytes = [UInt8](repeating: 0, count: size)
       let copied = bytes.withUnsafeMutableBytes { H5Fget_file_image(fileID, $0.baseAddress, size) }
       guard copied == size else { throw failure("write") }
+      Self.resealSuperblock(&bytes)
       return bytes
     }
+  }
+
+  /// `H5Fget_file_image` rewrites a version 2/3 superblock in the copy it returns (the end-of-file
+  /// address, the "file is open" flags cleared) without recomputing its checksum, so that no reader
+  /// (libhdf5 included) accepts the image: recompute the lookup3 checksum of its first 44 bytes.
+  /// Version 0/1 superblocks (every file but those with dense attributes) have no checksum.
+  static func resealSuperblock(_ bytes: inout [UInt8]) {
+    guard bytes.count >= 48, bytes[8] == 2 || bytes[8] == 3, bytes[9] == 8 else { return }
+    let checksum = HDF5Checksum.lookup3(bytes[0..<44])
+    for k in 0..<4 { bytes[44 + k] = UInt8(truncatingIfNeeded: checksum >> (8 * UInt32(k))) }
   }
 
   /// The open file's identifier.
@@ -60,6 +78,26 @@ final class HDF5Writer {
   /// Writes a new dataset of `T.fileType`, contiguous (`H5Dcreate2`, `H5Dwrite`).
   func write<T: HDF5Scalar>(_ name: String, shape: [Int], values: [T]) throws(HDF5Error) {
     precondition(shape.reduce(1, *) == values.count, "shape and value count disagree")
+    try create(name, shape: shape, type: T.self) { (dataset: hid_t) throws(HDF5Error) in
+      guard !values.isEmpty else { return }
+      let status = values.withUnsafeBytes {
+        H5Dwrite(
+          dataset, T.nativeType, capskit_h5s_all(), capskit_h5s_all(), capskit_h5p_default(), $0.baseAddress)
+      }
+      guard status >= 0 else { throw failure("write dataset '\(name)'") }
+    }
+  }
+
+  /// Creates a dataset of `T.fileType` without writing it: no storage is allocated and every value
+  /// reads as the fill value. Makes small files that declare large datasets (tests of limits).
+  func declare<T: HDF5Scalar>(_ name: String, shape: [Int], as type: T.Type) throws(HDF5Error) {
+    try create(name, shape: shape, type: type) { (_: hid_t) throws(HDF5Error) in }
+  }
+
+  /// Creates dataset `name` and hands it to `fill` (under the library lock).
+  private func create<T: HDF5Scalar>(
+    _ name: String, shape: [Int], type: T.Type, fill: (hid_t) throws(HDF5Error) -> Void
+  ) throws(HDF5Error) {
     try HDF5Library.withLock { () throws(HDF5Error) in
       let space = try makeSpace(shape)
       defer { H5Sclose(space) }
@@ -68,13 +106,7 @@ final class HDF5Writer {
         capskit_h5p_default())
       guard dataset >= 0 else { throw failure("create dataset '\(name)'") }
       defer { H5Dclose(dataset) }
-      if values.isEmpty { return }
-      let status = values.withUnsafeBytes {
-        H5Dwrite(
-          dataset, T.nativeType, capskit_h5s_all(), capskit_h5s_all(), capskit_h5p_default(),
-          $0.baseAddress)
-      }
-      guard status >= 0 else { throw failure("write dataset '\(name)'") }
+      try fill(dataset)
     }
   }
 

@@ -14,7 +14,7 @@ enum GramAILayout {
     integers: ["routing_iterations": [3]])
 
   static func convert(_ source: any TensorSource, options: ModelFile.ReadOptions) throws
-    -> InMemoryTensorSource
+    -> ConvertedTensorSource
   {
     let (keys, _) = ModelFile.canonicalKeys(try source.tensorNames())
     var problems: [String] = []
@@ -66,30 +66,47 @@ enum GramAILayout {
       throw ModelValidationError(origin: "\(source.path) (gram-ai layout)", problems: problems)
     }
 
-    var tensors: [String: Tensor] = [:]
-    var storedTypes: [String: StoredScalarType] = [:]
-    func read(_ key: String) throws -> Tensor {
+    // Shapes now, values only when ModelFile asks (after checking every shape).
+    var entries: [String: ConvertedTensorSource.Entry] = [:]
+    func read(_ key: String, _ maxCount: Int) throws -> Tensor {
       guard let name = keys[key] else {
         throw ModelValidationError(origin: source.path, problems: ["missing '\(key)'"])
       }
-      storedTypes[key] = try source.tensorInfo(name).storedType
-      return try source.readTensor(name, maxCount: options.maxTensorElements)
+      return try source.readTensor(name, maxCount: maxCount)
     }
-    tensors["conv2.weight"] = TensorLayoutOps.concatenate(
-      try (0..<components).map { try read("primary_capsules.capsules.\($0).weight") })
-    tensors["conv2.bias"] = TensorLayoutOps.concatenate(
-      try (0..<components).map { try read("primary_capsules.capsules.\($0).bias") })
-    storedTypes["conv2.weight"] = storedTypes["primary_capsules.capsules.0.weight"]
-    storedTypes["conv2.bias"] = storedTypes["primary_capsules.capsules.0.bias"]
-    tensors["digit_capsules.weight"] = TensorLayoutOps.permute(
-      try read("digit_capsules.route_weights"), axes: [1, 0, 2, 3])
-    storedTypes["digit_capsules.weight"] = storedTypes["digit_capsules.route_weights"]
+    func info(of key: String) throws -> TensorInfo? { try keys[key].map { try source.tensorInfo($0) } }
+    if let primaryShape, let weight = try info(of: "primary_capsules.capsules.0.weight"),
+      let bias = try info(of: "primary_capsules.capsules.0.bias")
+    {
+      let primaryKeys = (0..<components).map { "primary_capsules.capsules.\($0)" }
+      var shape = primaryShape
+      let (rows, overflow) = shape[0].multipliedReportingOverflow(by: components)
+      guard !overflow else {
+        throw ModelValidationError(
+          origin: "\(source.path) (gram-ai layout)",
+          problems: ["\(components) primary convolutions of \(shape[0]) channels overflow"])
+      }
+      shape[0] = rows
+      entries["conv2.weight"] = .init(info: TensorInfo(shape: shape, storedType: weight.storedType)) {
+        limit in
+        TensorLayoutOps.concatenate(try primaryKeys.map { try read($0 + ".weight", limit) })
+      }
+      entries["conv2.bias"] = .init(info: TensorInfo(shape: [shape[0]], storedType: bias.storedType)) {
+        limit in
+        TensorLayoutOps.concatenate(try primaryKeys.map { try read($0 + ".bias", limit) })
+      }
+    }
+    if let route = try info(of: "digit_capsules.route_weights") {
+      let shape = [route.shape[1], route.shape[0], route.shape[2], route.shape[3]]
+      entries["digit_capsules.weight"] = .init(info: TensorInfo(shape: shape, storedType: route.storedType)) {
+        TensorLayoutOps.permute(try read("digit_capsules.route_weights", $0), axes: [1, 0, 2, 3])
+      }
+    }
     // conv1 and the decoder have the reference names; anything else is passed on to be reported.
     for key in keys.keys.sorted() where !consumed.contains(key) {
-      tensors[key] = try read(key)
+      guard let tensorInfo = try info(of: key) else { continue }
+      entries[key] = .init(info: tensorInfo) { try read(key, $0) }
     }
-    for key in consumed { storedTypes[key] = nil }
-    return InMemoryTensorSource(
-      path: source.path, tensors: tensors, storedTypes: storedTypes, metadata: metadata)
+    return ConvertedTensorSource(path: source.path, entries: entries, metadata: metadata)
   }
 }

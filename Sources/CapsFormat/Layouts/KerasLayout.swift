@@ -40,7 +40,7 @@ enum KerasLayout {
     var owner: String
   }
 
-  static func convert(_ file: HDF5File, options: ModelFile.ReadOptions) throws -> InMemoryTensorSource {
+  static func convert(_ file: HDF5File, options: ModelFile.ReadOptions) throws -> ConvertedTensorSource {
     let origin = "\(file.path) (Keras layout)"
     guard let root = try weightsRoot(of: file) else {
       throw FormatError.unexpectedContent(
@@ -126,67 +126,77 @@ enum KerasLayout {
     }
     guard problems.isEmpty else { throw ModelValidationError(origin: origin, problems: problems) }
 
-    var storedTypes: [String: StoredScalarType] = [:]
-    func read(_ path: String, _ key: String, _ info: HDF5DatasetInfo) throws -> Tensor {
-      storedTypes[key] = info.storedType
-      let (shape, values) = try file.read(path, as: Float.self, maxCount: options.maxTensorElements)
+    // Shapes now, values only when ModelFile asks (after checking every shape against the
+    // configuration): a weight the model does not use is never read.
+    var entries: [String: ConvertedTensorSource.Entry] = [:]
+    func read(_ info: HDF5DatasetInfo, _ maxCount: Int) throws -> Tensor {
+      let (shape, values) = try file.read(info.path, as: Float.self, maxCount: maxCount)
       return Tensor(shape: shape, values: values)
     }
-    func bias(_ weight: Weight, _ key: String) throws -> Tensor {
-      guard let info = weight.bias else { return Tensor(shape: [0], values: []) }
-      return try read(info.path, key, info)
+    func add(
+      _ key: String, _ info: HDF5DatasetInfo, shape: [Int], convert: @escaping (Tensor) -> Tensor
+    ) {
+      entries[key] = .init(info: TensorInfo(shape: shape, storedType: info.storedType)) {
+        convert(try read(info, $0))
+      }
     }
-    var tensors: [String: Tensor] = [:]
-    tensors["conv1.weight"] = TensorLayoutOps.permute(
-      try read(kernels4[0].path, "conv1.weight", kernels4[0].info), axes: [3, 2, 0, 1])
-    tensors["conv1.bias"] = try bias(kernels4[0], "conv1.bias")
+    func bias(_ weight: Weight) -> HDF5DatasetInfo { weight.bias ?? weight.info }  // every kernel has one
+    func oihw(_ shape: [Int]) -> [Int] { [shape[3], shape[2], shape[0], shape[1]] }
+
+    add("conv1.weight", kernels4[0].info, shape: oihw(conv1)) {
+      TensorLayoutOps.permute($0, axes: [3, 2, 0, 1])
+    }
+    add("conv1.bias", bias(kernels4[0]), shape: bias(kernels4[0]).shape) { $0 }
 
     // Reference channel d*T + t is Keras channel t*D + d.
-    func kerasChannel(_ reference: Int) -> Int { (reference % types) * dimension + reference / types }
-    let primary = TensorLayoutOps.permute(
-      try read(kernels4[1].path, "conv2.weight", kernels4[1].info), axes: [3, 2, 0, 1])
-    tensors["conv2.weight"] = TensorLayoutOps.reorderRows(primary, source: kerasChannel)
-    tensors["conv2.bias"] = TensorLayoutOps.reorderRows(
-      try bias(kernels4[1], "conv2.bias"), source: kerasChannel)
+    let kerasChannel: (Int) -> Int = { reference in (reference % types) * dimension + reference / types }
+    add("conv2.weight", kernels4[1].info, shape: oihw(conv2)) {
+      TensorLayoutOps.reorderRows(TensorLayoutOps.permute($0, axes: [3, 2, 0, 1]), source: kerasChannel)
+    }
+    add("conv2.bias", bias(kernels4[1]), shape: bias(kernels4[1]).shape) {
+      TensorLayoutOps.reorderRows($0, source: kerasChannel)
+    }
 
     // W_ref[i_r, j, n, m] = W_keras[j, i_k, m, n], i_r = t*G*G + h*G + w, i_k = (h*G + w)*T + t.
-    let keras = try read(routingWeight.path, "digit_capsules.weight", routingWeight.info)
     let (outputs, inputs, outputDimension) = (w[0], w[1], w[2])
-    var values = [Float](repeating: 0, count: keras.count)
-    let cells = grid * grid
-    for t in 0..<types {
-      for cell in 0..<cells {
-        let ir = t * cells + cell
-        let ik = cell * types + t
-        for j in 0..<outputs {
-          for n in 0..<dimension {
-            for m in 0..<outputDimension {
-              values[((ir * outputs + j) * dimension + n) * outputDimension + m] =
-                keras.values[((j * inputs + ik) * outputDimension + m) * dimension + n]
+    add("digit_capsules.weight", routingWeight.info, shape: [inputs, outputs, dimension, outputDimension]) {
+      keras in
+      var values = [Float](repeating: 0, count: keras.count)
+      let cells = grid * grid
+      for t in 0..<types {
+        for cell in 0..<cells {
+          let ir = t * cells + cell
+          let ik = cell * types + t
+          for j in 0..<outputs {
+            for n in 0..<dimension {
+              for m in 0..<outputDimension {
+                values[((ir * outputs + j) * dimension + n) * outputDimension + m] =
+                  keras.values[((j * inputs + ik) * outputDimension + m) * dimension + n]
+              }
             }
           }
         }
       }
+      return Tensor(shape: [inputs, outputs, dimension, outputDimension], values: values)
     }
-    tensors["digit_capsules.weight"] = Tensor(
-      shape: [inputs, outputs, dimension, outputDimension], values: values)
 
     let inputChannels = conv1[2]
     for (layer, weight) in kernels2.enumerated() {
       let key = "decoder.\(layer * 2)"
-      var linear = TensorLayoutOps.permute(try read(weight.path, key + ".weight", weight.info), axes: [1, 0])
-      var linearBias = try bias(weight, key + ".bias")
-      if layer == kernels2.count - 1, inputChannels > 1, linear.shape[0] % inputChannels == 0 {
-        // Keras output (h*S + w)*C + c is reference c*S*S + h*S + w.
-        let pixels = linear.shape[0] / inputChannels
-        func kerasRow(_ row: Int) -> Int { (row % pixels) * inputChannels + row / pixels }
-        linear = TensorLayoutOps.reorderRows(linear, source: kerasRow)
-        linearBias = TensorLayoutOps.reorderRows(linearBias, source: kerasRow)
+      let rows = weight.info.shape[1]
+      // Keras output (h*S + w)*C + c is reference c*S*S + h*S + w, for the last layer of a
+      // multi-channel decoder.
+      let reordered = layer == kernels2.count - 1 && inputChannels > 1 && rows % inputChannels == 0
+      let pixels = inputChannels > 0 ? rows / inputChannels : 0
+      let kerasRow: (Int) -> Int = { row in (row % pixels) * inputChannels + row / pixels }
+      add(key + ".weight", weight.info, shape: [rows, weight.info.shape[0]]) {
+        let linear = TensorLayoutOps.permute($0, axes: [1, 0])
+        return reordered ? TensorLayoutOps.reorderRows(linear, source: kerasRow) : linear
       }
-      tensors[key + ".weight"] = linear
-      tensors[key + ".bias"] = linearBias
+      add(key + ".bias", bias(weight), shape: bias(weight).shape) {
+        reordered ? TensorLayoutOps.reorderRows($0, source: kerasRow) : $0
+      }
     }
-    return InMemoryTensorSource(
-      path: file.path, tensors: tensors, storedTypes: storedTypes, metadata: metadata)
+    return ConvertedTensorSource(path: file.path, entries: entries, metadata: metadata)
   }
 }
