@@ -32,7 +32,7 @@ run_target() {
   # Every target runs in the plain mode: one crash, leak, timeout or malloc over 512 MB stops it.
   seed_dir=$(mktemp -d)
   case $target in
-    FuzzPNG) cp Fixtures/digits/*.png Fixtures/bad/*.png "$seed_dir/" ;;
+    FuzzPNG) cp Fixtures/digits/*.png Fixtures/bad/*.png Fixtures/realworld/*_00[01]_*.png "$seed_dir/" ;;
     FuzzModel)
       # HDF5 seeds under -max_len: the malformed models, the format variants, Keras and tiny models.
       for file in Fixtures/bad/*.h5 Fixtures/hdf5/*.h5 Fixtures/pth/*.h5 Fixtures/layouts/*.h5; do

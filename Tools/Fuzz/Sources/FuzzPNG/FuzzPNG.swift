@@ -54,6 +54,19 @@ public func fuzzPNG(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   for mode in DigitPreprocessing.allCases {
     _ = try? image.digitInput(name: "fuzz.png", mode: mode)
   }
+  // capsinfer's own path: every channel and alpha, background removal, specks, "no digit".
+  guard let samples = try? PNGCodec.decodeSamples(bytes, name: "fuzz.png") else {
+    fatalError("decode succeeded but decodeSamples failed")
+  }
+  for alpha in AlphaHandling.allCases {
+    for polarity in Polarity.allCases {
+      if let input = try? samples.digitInput(name: "fuzz.png", polarity: polarity, alpha: alpha) {
+        if input.width != 28 || input.height != 28 || input.pixels.contains(where: { !(0...255).contains($0) }) {
+          fatalError("digit input out of shape or range")
+        }
+      }
+    }
+  }
   return 0
 }
 
