@@ -1,17 +1,20 @@
 // AVX2+FMA micro-kernel for caps_sgemm_packed: 6 x 16 register block (12 ymm accumulators),
 // one broadcast of A per row and two 8-wide loads of B per k. Rows < 6 at the M edge use the
 // same code instantiated with fewer rows; columns < 16 at the N edge go through a small buffer.
-// See gemm.c for the packed layouts (MR = 6, NR = 16, KU = 8).
+// See gemm.c for the packed layouts (tile sizes in gemm_config.h).
 
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <immintrin.h>
 #include <stddef.h>
 
+#include "gemm_config.h"
+
 #define T256 __attribute__((target("avx2,fma")))
 #define INL static inline __attribute__((always_inline))
 
-enum { MR = 6, NR = 16, KU = 8 };
+enum { MR = CAPS_GEMM_AVX2_MR, NR = CAPS_GEMM_AVX2_NR, KU = CAPS_GEMM_KU };
+_Static_assert(MR == 6 && NR == 16, "this file's kernel is written for a 6x16 tile");
 #ifndef PF_HINT
 #define PF_HINT _MM_HINT_T0
 #endif
@@ -94,7 +97,7 @@ typedef void (*kfn)(int, int, const float *, const float *, float *, int, int, c
                     int, const float *, int);
 static const kfn kerns[MR + 1] = {0, kern_1, kern_2, kern_3, kern_4, kern_5, kern_6};
 
-__attribute__((visibility("hidden"))) void caps_gemm_kern_avx2(int mr, int nr, int nchunks,
+__attribute__((visibility("hidden"))) void caps_gemm_kern_avx2_6x16(int mr, int nr, int nchunks,
                                          const float *A, const float *B, float *C, int ldc,
                                          int load_c, const float *bias, int relu,
                                          const float *pf, int pfq) {
