@@ -380,6 +380,8 @@ static void bench_shape(int M, int N, int K, int threads, double seconds, double
 }
 
 static void run_bench(double seconds, const char *only, const char *filter) {
+  // GEMM_THREADS=1 skips the 2-thread column (tuning runs).
+  const int max_threads = getenv("GEMM_THREADS") && atoi(getenv("GEMM_THREADS")) == 1 ? 1 : 2;
   static const struct {
     const char *name;
     int M, N, K;
@@ -420,7 +422,7 @@ static void run_bench(double seconds, const char *only, const char *filter) {
           const double p = fma_peak_cpu_gflops(wide, 0.1);
           if (p > peak) peak = p;
         }
-      for (int th = 1; th <= 2; th++) {
+      for (int th = 1; th <= max_threads; th++) {
         double gw, gc;
         bench_shape(M, N, K, th, seconds, &gw, &gc);
         printf(" %5.0f/%-5.0f", gw, gc);
