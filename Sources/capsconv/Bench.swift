@@ -40,10 +40,16 @@ extension CapsConv {
         """)
     var reference: String?
 
+    @Option(help: "Arithmetic: fp32 (int8 is not implemented yet).")
+    var precision = "fp32"
+
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
     func validate() throws {
+      guard precision == "fp32" else {
+        throw ValidationError("--precision \(precision): only fp32 is implemented (int8 is planned)")
+      }
       guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
       if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
       guard seconds > 0, seconds.isFinite else { throw ValidationError("--seconds must be > 0") }
@@ -89,7 +95,7 @@ extension CapsConv {
       let report = Report(
         imagesPerSecond: imagesPerSecond, latencyMsMedian: result.median * 1e3,
         latencyMsP90: result.p90 * 1e3, batchSize: batchSize, threads: plan.threadCount,
-        arenaBytes: plan.arenaByteCount, kernel: network.kernel.rawValue, precision: "fp32",
+        arenaBytes: plan.arenaByteCount, kernel: network.kernel.rawValue, precision: precision,
         conv2Gflops: Double(conv2Flops) * imagesPerSecond / 1e9, input: input.kind)
       if json {
         try printJSON(report)

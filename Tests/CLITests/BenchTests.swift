@@ -56,6 +56,9 @@ import Testing
     #expect(try json(result.stdout)["input"] as? String == "synthetic")
     let text = try runTool("capsconv", ["bench", path, "--batch-size", "3", "--seconds", "0.05"])
     #expect(text.stdout.contains("16 synthetic images"))
+    let int8 = try runTool("capsconv", ["bench", path, "--precision", "int8"])
+    #expect(int8.status == 64)
+    #expect(int8.stderr.contains("only fp32 is implemented"))
   }
 
   @Test func referenceAddsThePredictionCheck() throws {
@@ -63,7 +66,7 @@ import Testing
     let good = try runTool(
       "capsconv",
       [
-        "bench", model, "--reference", Fixtures.path("activations/small.h5"), "--batch-size", "16",
+        "bench", model, "--reference", Fixtures.path("activations/small.h5"), "--batch-size", "2",
         "--seconds", "0.05",
         "--json",
       ])
@@ -74,7 +77,7 @@ import Testing
     let other = try runTool(
       "capsconv",
       [
-        "bench", model, "--reference", Fixtures.path("layouts/gram-ai.activations.h5"), "--batch-size", "8",
+        "bench", model, "--reference", Fixtures.path("layouts/gram-ai.activations.h5"), "--batch-size", "3",
         "--seconds", "0.05",
       ])
     #expect(other.status == 2, "\(other.stderr)")
