@@ -1,7 +1,11 @@
-// Single-precision GEMM with pre-packed B: API, run-time ISA dispatch, packing and the blocked
-// driver. The micro-kernels live in gemm_avx512.c (12 x 32), gemm_avx2.c (6 x 16) and
-// gemm_portable.c (6 x 16, generic vectors); the x86 ones use per-function target attributes, so
-// the target needs no special compiler flags, and are picked at run time by CPUID.
+// Single-precision GEMM with pre-packed B: API, kernel configs, packing and the blocked driver.
+// The micro-kernels live in gemm_avx512.c (12 x 32), gemm_avx2.c (6 x 16) and gemm_portable.c
+// (6 x 16, generic vectors); the x86 ones use per-function target attributes, so the target needs
+// no special compiler flags. Tile sizes are in gemm_config.h. The kernel is chosen when B is
+// packed (the best one this CPU supports by default, or one named explicitly) and recorded in the
+// packed B's header; caps_sgemm_packed runs the kernel the header names and refuses a packed B
+// whose header does not match (wrong K or N, not packed by caps_sgemm_pack_b*, or a kernel this
+// CPU cannot run). There is no mutable global kernel choice.
 //
 // Loop nest of caps_sgemm_packed (per call, i.e. per thread's column range [n0, n1)):
 //   for each K-block pc (KC = 256 rows of B):
@@ -14,10 +18,10 @@
 //   spread over the kernel calls, so streaming weights (conv2: 21 MB) and im2col rows from
 //   memory overlaps the arithmetic.
 //
-// Layouts (MR, NR, KC, MC per ISA from the table below; KU is common):
+// Layouts (MR, NR, KC, MC per kernel from the table below; KU is common):
 //   KU   k-chunk: K is padded to a multiple of KU (zeros in both packed operands).
-//   B    K-blocks of KC rows (the last one shorter), each split into panels of NR columns:
-//        block starting at row pc begins at packed + pc * Np (Np = N rounded up to NR); in it,
+//   B    a 64-byte header (caps_gemm_packed_header: magic, kernel, K, N), then K-blocks of KC rows (the last one shorter), each split into panels of NR columns:
+//        block starting at row pc begins at data + pc * Np (Np = N rounded up to NR); in it,
 //        the panel of columns [j, j + NR) begins at j * kc and holds kc rows of NR contiguous
 //        floats (columns >= N and rows >= K zero-filled). So the driver, which walks K-blocks
 //        then panels, reads B strictly sequentially.
@@ -26,33 +30,10 @@
 //        and the kernel reads a broadcast of A(i, k) at a compile-time offset i*KU + kk.
 
 #include "caps_gemm.h"
+#include "gemm_config.h"
 
 #include <stdint.h>
 #include <string.h>
-
-#if defined(__x86_64__) || defined(__i386__)
-#define CAPS_GEMM_X86 1
-#else
-#define CAPS_GEMM_X86 0
-#endif
-
-// Micro-kernel contract: C[mr x nr] (ldc) = (load_c ? C : 0) + A_panel * B_panel (+ bias[nr]
-// if bias), then max(0, .) if relu; A_panel / B_panel are packed as described above and hold
-// nchunks * KU values of k. While running it prefetches pfq cache lines of pf per k-chunk.
-typedef void (*caps_gemm_kern_fn)(int mr, int nr, int nchunks, const float *A, const float *B,
-                                  float *C, int ldc, int load_c, const float *bias, int relu,
-                                  const float *pf, int pfq);
-
-#define CAPS_GEMM_KERNEL(name)                                                                 \
-  __attribute__((visibility("hidden"))) void name(int mr, int nr, int nchunks, const float *A, \
-                                                  const float *B, float *C, int ldc,          \
-                                                  int load_c, const float *bias, int relu,    \
-                                                  const float *pf, int pfq)
-CAPS_GEMM_KERNEL(caps_gemm_kern_portable);
-#if CAPS_GEMM_X86
-CAPS_GEMM_KERNEL(caps_gemm_kern_avx2);
-CAPS_GEMM_KERNEL(caps_gemm_kern_avx512);
-#endif
 
 typedef struct {
   const char *name;
@@ -60,88 +41,115 @@ typedef struct {
   caps_gemm_kern_fn kern;
 } caps_gemm_isa_desc;
 
-// All ISAs use the same k-chunk, so packing A is a fixed-size copy the compiler can inline.
-enum { KU = 8 };
+enum { KU = CAPS_GEMM_KU };
 
 // ---------------------------------------------------------------------------------------------
-// ISA table and dispatch.
+// Kernel configs: each micro-kernel with its tile and blocking, indexed by caps_sgemm_kernel.
 
-enum { ISA_PORTABLE = 0, ISA_AVX2 = 1, ISA_AVX512 = 2, ISA_COUNT = 3 };
-
-#ifndef AVX2_KC
-#define AVX2_KC 256
-#endif
-#ifndef AVX2_MC
-#define AVX2_MC 192
-#endif
-#ifndef AVX512_KC
-#define AVX512_KC 256
-#endif
-#ifndef AVX512_MC
-#define AVX512_MC 288
-#endif
-static const caps_gemm_isa_desc g_isas[ISA_COUNT] = {
-    {"portable", 6, 16, 256, 192, caps_gemm_kern_portable},
+static const caps_gemm_isa_desc g_isas[CAPS_SGEMM_KERNEL_COUNT] = {
+    {"portable", CAPS_GEMM_PORTABLE_MR, CAPS_GEMM_PORTABLE_NR, CAPS_GEMM_PORTABLE_KC,
+     CAPS_GEMM_PORTABLE_MC, caps_gemm_kern_portable_6x16},
 #if CAPS_GEMM_X86
-    {"avx2", 6, 16, AVX2_KC, AVX2_MC, caps_gemm_kern_avx2},
-    {"avx512", 12, 32, AVX512_KC, AVX512_MC, caps_gemm_kern_avx512},
+    {"avx2", CAPS_GEMM_AVX2_MR, CAPS_GEMM_AVX2_NR, CAPS_GEMM_AVX2_KC, CAPS_GEMM_AVX2_MC,
+     caps_gemm_kern_avx2_6x16},
+    {"avx512", CAPS_GEMM_AVX512_MR, CAPS_GEMM_AVX512_NR, CAPS_GEMM_AVX512_KC, CAPS_GEMM_AVX512_MC,
+     caps_gemm_kern_avx512_12x32},
 #else
-    {"avx2", 0, 0, 0, 0, 0},
-    {"avx512", 0, 0, 0, 0, 0},
+    {"avx2", CAPS_GEMM_AVX2_MR, CAPS_GEMM_AVX2_NR, 0, 0, 0},
+    {"avx512", CAPS_GEMM_AVX512_MR, CAPS_GEMM_AVX512_NR, 0, 0, 0},
 #endif
 };
 
-static int g_isa = -1;  // resolved lazily; accessed with relaxed atomics
+// The column alignment callers split N by: a multiple of every kernel's NR.
+enum { N_ALIGN = 32 };
+_Static_assert(N_ALIGN % CAPS_GEMM_PORTABLE_NR == 0 && N_ALIGN % CAPS_GEMM_AVX2_NR == 0 &&
+                   N_ALIGN % CAPS_GEMM_AVX512_NR == 0,
+               "N_ALIGN must be a multiple of every kernel's NR");
 
-static int isa_supported(int isa) {
-  if (isa == ISA_PORTABLE) return 1;
+int caps_sgemm_kernel_supported(int kernel) {
+  if (kernel == CAPS_SGEMM_PORTABLE) return 1;
 #if CAPS_GEMM_X86
   __builtin_cpu_init();
-  if (isa == ISA_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (isa == ISA_AVX512)
+  if (kernel == CAPS_SGEMM_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (kernel == CAPS_SGEMM_AVX512)
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
            __builtin_cpu_supports("fma");
 #endif
   return 0;
 }
 
-static int current_isa(void) {
-  int isa = __atomic_load_n(&g_isa, __ATOMIC_RELAXED);
-  if (isa >= 0) return isa;
-  isa = isa_supported(ISA_AVX512) ? ISA_AVX512 : isa_supported(ISA_AVX2) ? ISA_AVX2 : ISA_PORTABLE;
-  __atomic_store_n(&g_isa, isa, __ATOMIC_RELAXED);
-  return isa;
+int caps_sgemm_best_kernel(void) {
+  // Pure function of the CPU; computed on every call (cheap: callers ask once per packing).
+  return caps_sgemm_kernel_supported(CAPS_SGEMM_AVX512) ? CAPS_SGEMM_AVX512
+         : caps_sgemm_kernel_supported(CAPS_SGEMM_AVX2) ? CAPS_SGEMM_AVX2
+                                                         : CAPS_SGEMM_PORTABLE;
 }
 
-static const caps_gemm_isa_desc *desc(void) { return &g_isas[current_isa()]; }
+static int valid_kernel(int kernel) { return kernel >= 0 && kernel < CAPS_SGEMM_KERNEL_COUNT; }
 
-const char *caps_sgemm_isa(void) { return desc()->name; }
-
-int caps_sgemm_force_isa(const char *name) {
-  if (!name) return 0;
-  for (int i = 0; i < ISA_COUNT; i++) {
-    if (strcmp(name, g_isas[i].name) == 0) {
-      if (!isa_supported(i)) return 0;
-      __atomic_store_n(&g_isa, i, __ATOMIC_RELAXED);
-      return 1;
-    }
-  }
-  return 0;
+const char *caps_sgemm_kernel_name(int kernel) {
+  return valid_kernel(kernel) ? g_isas[kernel].name : 0;
 }
 
-int caps_sgemm_n_align(void) { return desc()->nr; }
+int caps_sgemm_kernel_mr(int kernel) { return valid_kernel(kernel) ? g_isas[kernel].mr : 0; }
+int caps_sgemm_kernel_nr(int kernel) { return valid_kernel(kernel) ? g_isas[kernel].nr : 0; }
+
+const char *caps_sgemm_isa(void) { return g_isas[caps_sgemm_best_kernel()].name; }
+
+int caps_sgemm_n_align(void) { return N_ALIGN; }
+
+// ---------------------------------------------------------------------------------------------
+// Packed B header: 64 bytes (16 floats), so the panels that follow stay 64-byte aligned.
+
+enum { HEADER_FLOATS = 16 };
+static const uint32_t PACKED_MAGIC = 0x42504143u;  // "CAPB"
+typedef struct {
+  uint32_t magic, kernel, K, N;
+  uint32_t mr, nr, kc, ku;
+  uint32_t reserved[8];
+} caps_gemm_packed_header;
+_Static_assert(sizeof(caps_gemm_packed_header) == HEADER_FLOATS * sizeof(float), "header size");
+
+// The kernel config of a packed B for a K x N product, or NULL if the header does not match.
+static const caps_gemm_isa_desc *packed_desc(const float *packed_b, int K, int N) {
+  caps_gemm_packed_header h;
+  memcpy(&h, packed_b, sizeof h);
+  if (h.magic != PACKED_MAGIC || !valid_kernel((int)h.kernel)) return 0;
+  const caps_gemm_isa_desc *d = &g_isas[h.kernel];
+  if (h.K != (uint32_t)K || h.N != (uint32_t)N || h.mr != (uint32_t)d->mr ||
+      h.nr != (uint32_t)d->nr || h.kc != (uint32_t)d->kc || h.ku != KU)
+    return 0;
+  if (!d->kern || !caps_sgemm_kernel_supported((int)h.kernel)) return 0;
+  return d;
+}
+
+int caps_sgemm_packed_kernel(const float *packed_b) {
+  caps_gemm_packed_header h;
+  memcpy(&h, packed_b, sizeof h);
+  return h.magic == PACKED_MAGIC && valid_kernel((int)h.kernel) ? (int)h.kernel : -1;
+}
 
 static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
-size_t caps_sgemm_packed_b_count(int K, int N) {
-  const caps_gemm_isa_desc *d = desc();
-  if (K <= 0 || N <= 0) return 0;
-  return round_up((size_t)N, d->nr) * round_up((size_t)K, KU);
+size_t caps_sgemm_packed_b_count_for(int kernel, int K, int N) {
+  if (K <= 0 || N <= 0 || !valid_kernel(kernel)) return 0;
+  return HEADER_FLOATS + round_up((size_t)N, g_isas[kernel].nr) * round_up((size_t)K, KU);
 }
 
-void caps_sgemm_pack_b(int K, int N, const float *B, int ldb, float *packed) {
-  const caps_gemm_isa_desc *d = desc();
-  if (K <= 0 || N <= 0) return;
+size_t caps_sgemm_packed_b_count(int K, int N) {
+  return caps_sgemm_packed_b_count_for(caps_sgemm_best_kernel(), K, N);
+}
+
+int caps_sgemm_pack_b_for(int kernel, int K, int N, const float *B, int ldb, float *packed) {
+  if (K <= 0 || N <= 0) return 0;
+  if (!valid_kernel(kernel) || !g_isas[kernel].kern || !caps_sgemm_kernel_supported(kernel))
+    return -1;
+  const caps_gemm_isa_desc *d = &g_isas[kernel];
+  const caps_gemm_packed_header h = {PACKED_MAGIC, (uint32_t)kernel, (uint32_t)K, (uint32_t)N,
+                                     (uint32_t)d->mr, (uint32_t)d->nr, (uint32_t)d->kc, KU,
+                                     {0}};
+  memcpy(packed, &h, sizeof h);
+  packed += HEADER_FLOATS;
   const int nr = d->nr;
   const size_t kp = round_up((size_t)K, KU), np = round_up((size_t)N, nr);
   for (size_t pc = 0; pc < kp; pc += d->kc) {
@@ -160,6 +168,11 @@ void caps_sgemm_pack_b(int K, int N, const float *B, int ldb, float *packed) {
       }
     }
   }
+  return 0;
+}
+
+void caps_sgemm_pack_b(int K, int N, const float *B, int ldb, float *packed) {
+  caps_sgemm_pack_b_for(caps_sgemm_best_kernel(), K, N, B, ldb, packed);
 }
 
 // Rows per row block: (nearly) equal blocks of at most d->mc rows, in whole micro-panels.
@@ -171,7 +184,7 @@ static int block_rows(const caps_gemm_isa_desc *d, int M) {
 size_t caps_sgemm_scratch_count(int M, int K) {
   if (M <= 0 || K <= 0) return 0;
   size_t best = 0;
-  for (int i = 0; i < ISA_COUNT; i++) {  // the largest need, so force_isa cannot invalidate it
+  for (int i = 0; i < CAPS_SGEMM_KERNEL_COUNT; i++) {  // the largest need: any kernel fits
     const caps_gemm_isa_desc *d = &g_isas[i];
     if (!d->kern) continue;
     const size_t kp = round_up((size_t)K, KU);
@@ -207,13 +220,13 @@ static void pack_a(int MR, int mc, int kc, int k0, int K, const float *A, int ld
   }
 }
 
-void caps_sgemm_packed(int M, int N, int K, const float *A, int lda, const float *packed_b,
-                       const float *bias, int relu, float *C, int ldc, int n0, int n1,
-                       float *scratch) {
-  if (M <= 0 || N <= 0) return;
+int caps_sgemm_packed(int M, int N, int K, const float *A, int lda, const float *packed_b,
+                      const float *bias, int relu, float *C, int ldc, int n0, int n1,
+                      float *scratch) {
+  if (M <= 0 || N <= 0) return 0;
   if (n0 < 0) n0 = 0;
   if (n1 > N) n1 = N;
-  if (n0 >= n1) return;
+  if (n0 >= n1) return 0;
   if (K <= 0) {
     for (int i = 0; i < M; i++)
       for (int j = n0; j < n1; j++) {
@@ -221,9 +234,11 @@ void caps_sgemm_packed(int M, int N, int K, const float *A, int lda, const float
         if (relu && !(v > 0.0f)) v = 0.0f;
         C[(size_t)i * ldc + j] = v;
       }
-    return;
+    return 0;
   }
-  const caps_gemm_isa_desc *d = desc();
+  const caps_gemm_isa_desc *d = packed_desc(packed_b, K, N);
+  if (!d) return -1;
+  packed_b += HEADER_FLOATS;
   const int MR = d->mr, NR = d->nr, KC = d->kc;
   const caps_gemm_kern_fn kern = d->kern;
   const int kp = (int)round_up((size_t)K, KU);
@@ -271,4 +286,5 @@ void caps_sgemm_packed(int M, int N, int K, const float *A, int lda, const float
       }
     }
   }
+  return 0;
 }

@@ -1,17 +1,20 @@
 // AVX-512 micro-kernel for caps_sgemm_packed: 12 x 32 register block (24 zmm accumulators),
 // one broadcast of A per row and two 16-wide loads of B per k. Rows < 12 at the M edge use the
 // same code instantiated with fewer rows; columns < 32 at the N edge use masked loads/stores.
-// See gemm.c for the packed layouts (MR = 12, NR = 32, KU = 8).
+// See gemm.c for the packed layouts (tile sizes in gemm_config.h).
 
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <immintrin.h>
 #include <stddef.h>
 
+#include "gemm_config.h"
+
 #define T512 __attribute__((target("avx512f,avx2,fma")))  // AVX512F only: no VL/BW/DQ needed
 #define INL static inline __attribute__((always_inline))
 
-enum { MR = 12, NR = 32, KU = 8 };
+enum { MR = CAPS_GEMM_AVX512_MR, NR = CAPS_GEMM_AVX512_NR, KU = CAPS_GEMM_KU };
+_Static_assert(MR == 12 && NR == 32, "this file's kernel is written for a 12x32 tile");
 #ifndef PF_HINT
 #define PF_HINT _MM_HINT_T0
 #endif
@@ -89,7 +92,7 @@ typedef void (*kfn)(int, int, const float *, const float *, float *, int, int, c
 static const kfn kerns[MR + 1] = {0,      kern_1, kern_2, kern_3,  kern_4,  kern_5, kern_6,
                                   kern_7, kern_8, kern_9, kern_10, kern_11, kern_12};
 
-__attribute__((visibility("hidden"))) void caps_gemm_kern_avx512(int mr, int nr, int nchunks,
+__attribute__((visibility("hidden"))) void caps_gemm_kern_avx512_12x32(int mr, int nr, int nchunks,
                                          const float *A, const float *B, float *C, int ldc,
                                          int load_c, const float *bias, int relu,
                                          const float *pf, int pfq) {

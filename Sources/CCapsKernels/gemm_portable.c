@@ -1,15 +1,14 @@
 // Portable micro-kernel for caps_sgemm_packed: 6 x 16 register block written with the
 // GCC/Clang generic vector extension (4-float vectors), so it becomes NEON on arm64 and SSE on
 // x86 without any target-specific code; plain scalar C for other compilers.
-// See gemm.c for the packed layouts (MR = 6, NR = 16, KU = 8).
+// See gemm.c for the packed layouts (tile sizes in gemm_config.h).
 
 #include <stddef.h>
 
-enum { MR = 6, NR = 16, KU = 8 };
+#include "gemm_config.h"
 
-__attribute__((visibility("hidden"))) void caps_gemm_kern_portable(
-    int mr, int nr, int nchunks, const float *A, const float *B, float *C, int ldc, int load_c,
-    const float *bias, int relu, const float *pf, int pfq);
+enum { MR = CAPS_GEMM_PORTABLE_MR, NR = CAPS_GEMM_PORTABLE_NR, KU = CAPS_GEMM_KU };
+_Static_assert(MR == 6 && NR == 16, "this file's kernel is written for a 6x16 tile");
 
 // Adds the finished tile t (MR x NR, row stride NR) into C with the epilogue applied.
 static void store_tile(const float *t, int mr, int nr, float *C, int ldc, int load_c,
@@ -87,7 +86,7 @@ typedef void (*kfn)(int, int, const float *, const float *, float *, int, int, c
                     int);
 static const kfn kerns[MR + 1] = {0, kern_1, kern_2, kern_3, kern_4, kern_5, kern_6};
 
-void caps_gemm_kern_portable(int mr, int nr, int nchunks, const float *A, const float *B,
+void caps_gemm_kern_portable_6x16(int mr, int nr, int nchunks, const float *A, const float *B,
                              float *C, int ldc, int load_c, const float *bias, int relu,
                              const float *pf, int pfq) {
   (void)pf, (void)pfq;
@@ -96,7 +95,7 @@ void caps_gemm_kern_portable(int mr, int nr, int nchunks, const float *A, const 
 
 #else  // plain C
 
-void caps_gemm_kern_portable(int mr, int nr, int nchunks, const float *A, const float *B,
+void caps_gemm_kern_portable_6x16(int mr, int nr, int nchunks, const float *A, const float *B,
                              float *C, int ldc, int load_c, const float *bias, int relu,
                              const float *pf, int pfq) {
   (void)pf, (void)pfq;

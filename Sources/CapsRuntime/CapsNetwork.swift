@@ -16,15 +16,20 @@ public final class CapsNetwork: Sendable {
   /// digit_capsules.weight as stored: [inputs][outputs][dimIn][dimOut].
   let routingWeights: AlignedBuffer
   let decoder: [(weights: PackedMatrix, bias: AlignedBuffer)]
+  /// The GEMM kernel the weights are packed for (and that every run uses).
+  public let kernel: GEMMKernel
 
-  /// Packs `model`'s weights for the kernels chosen for this CPU.
-  public init(_ model: CapsModel) {
+  /// Packs `model`'s weights for `kernel` (default: the fastest this CPU runs; tests force the
+  /// others). Traps if this CPU cannot run `kernel` (check `GEMMKernel.isSupported`).
+  public init(_ model: CapsModel, kernel: GEMMKernel = .best) {
     let c = model.configuration
     configuration = c
     metadata = model.metadata
+    self.kernel = kernel
     let conv1Inputs = c.inputChannels * c.conv1Kernel * c.conv1Kernel
     conv1 = PackedMatrix(
-      transposing: model.tensor("conv1.weight").values, outputs: c.conv1Channels, inputs: conv1Inputs)
+      transposing: model.tensor("conv1.weight").values, outputs: c.conv1Channels, inputs: conv1Inputs,
+      kernel: kernel)
     conv1Bias = AlignedBuffer(model.tensor("conv1.bias").values)
 
     // OIHW -> rows (kh, kw, c), columns o: the order caps_im2col_nhwc produces.
@@ -43,7 +48,7 @@ public final class CapsNetwork: Sendable {
         }
       }
     }
-    conv2 = PackedMatrix(rows: k * k * inputs, columns: outputs, values: reordered)
+    conv2 = PackedMatrix(rows: k * k * inputs, columns: outputs, values: reordered, kernel: kernel)
     conv2Bias = AlignedBuffer(model.tensor("conv2.bias").values)
     routingWeights = AlignedBuffer(model.tensor("digit_capsules.weight").values)
 
@@ -51,13 +56,14 @@ public final class CapsNetwork: Sendable {
     var width = c.outputCapsules * c.outputDimension
     for (index, outputs) in c.decoderWidths.enumerated() {
       let matrix = PackedMatrix(
-        transposing: model.tensor("decoder.\(index * 2).weight").values, outputs: outputs, inputs: width)
+        transposing: model.tensor("decoder.\(index * 2).weight").values, outputs: outputs, inputs: width,
+        kernel: kernel)
       layers.append((matrix, AlignedBuffer(model.tensor("decoder.\(index * 2).bias").values)))
       width = outputs
     }
     decoder = layers
   }
 
-  /// Name of the GEMM kernel in use on this CPU: "avx512", "avx2" or "portable".
-  public static var kernelName: String { String(cString: caps_sgemm_isa()) }
+  /// Name of the GEMM kernel networks use on this CPU by default: "avx512", "avx2" or "portable".
+  public static var kernelName: String { GEMMKernel.best.rawValue }
 }

@@ -1,32 +1,73 @@
 import CCapsKernels
 
-/// A weight matrix B (K x N) packed once into the GEMM kernel's panel layout.
+/// A weight matrix B (K x N) packed once into a GEMM kernel's panel layout. The packed storage
+/// records the kernel (and K, N), and `caps_sgemm_packed` runs that kernel: the kernel and its
+/// tile sizes are fixed here, not by a global setting.
 final class PackedMatrix: @unchecked Sendable {
   let rows: Int  // K
   let columns: Int  // N
+  let kernel: GEMMKernel
   let storage: UnsafeMutablePointer<Float>
 
-  /// Packs `values`, a row-major K x N matrix.
-  init(rows: Int, columns: Int, values: [Float]) {
+  /// Packs `values`, a row-major K x N matrix, for `kernel` (which this CPU must support).
+  init(rows: Int, columns: Int, values: [Float], kernel: GEMMKernel) {
     precondition(values.count == rows * columns, "packed matrix needs K*N values")
+    precondition(kernel.isSupported, "the \(kernel.rawValue) GEMM kernel does not run on this CPU")
     self.rows = rows
     self.columns = columns
-    let count = caps_sgemm_packed_b_count(Int32(rows), Int32(columns))
+    self.kernel = kernel
+    let count = caps_sgemm_packed_b_count_for(kernel.id, Int32(rows), Int32(columns))
     let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
     storage = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-    values.withUnsafeBufferPointer {
-      caps_sgemm_pack_b(Int32(rows), Int32(columns), $0.baseAddress, Int32(columns), storage)
+    let status = values.withUnsafeBufferPointer {
+      caps_sgemm_pack_b_for(kernel.id, Int32(rows), Int32(columns), $0.baseAddress, Int32(columns), storage)
     }
+    precondition(status == 0, "packing for the \(kernel.rawValue) kernel failed")
   }
 
   /// Packs the transpose of an output-major weight (N x K row-major, PyTorch's Linear/OIHW layout).
-  convenience init(transposing weight: [Float], outputs: Int, inputs: Int) {
+  convenience init(transposing weight: [Float], outputs: Int, inputs: Int, kernel: GEMMKernel) {
     var transposed = [Float](repeating: 0, count: weight.count)
     for o in 0..<outputs {
       for k in 0..<inputs { transposed[k * outputs + o] = weight[o * inputs + k] }
     }
-    self.init(rows: inputs, columns: outputs, values: transposed)
+    self.init(rows: inputs, columns: outputs, values: transposed, kernel: kernel)
   }
 
   deinit { UnsafeMutableRawPointer(storage).deallocate() }
+}
+
+/// A single-precision GEMM micro-kernel with its register tile (rows of A x columns of B).
+public enum GEMMKernel: String, CaseIterable, Sendable {
+  /// 6 x 16, generic vectors (NEON on arm64, SSE on x86, scalar elsewhere).
+  case portable
+  /// 6 x 16, AVX2 + FMA.
+  case avx2
+  /// 12 x 32, AVX-512F.
+  case avx512
+
+  var id: Int32 {
+    switch self {
+    case .portable: Int32(CAPS_SGEMM_PORTABLE.rawValue)
+    case .avx2: Int32(CAPS_SGEMM_AVX2.rawValue)
+    case .avx512: Int32(CAPS_SGEMM_AVX512.rawValue)
+    }
+  }
+
+  /// Whether this CPU can run the kernel.
+  public var isSupported: Bool { caps_sgemm_kernel_supported(id) != 0 }
+
+  /// Rows of A and columns of B per micro-kernel call.
+  public var tile: (rows: Int, columns: Int) {
+    (Int(caps_sgemm_kernel_mr(id)), Int(caps_sgemm_kernel_nr(id)))
+  }
+
+  /// The fastest kernel this CPU runs.
+  public static var best: GEMMKernel {
+    let id = caps_sgemm_best_kernel()
+    return allCases.first { $0.id == id } ?? .portable
+  }
+
+  /// The kernels this CPU runs.
+  public static var supported: [GEMMKernel] { allCases.filter(\.isSupported) }
 }

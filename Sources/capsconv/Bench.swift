@@ -4,17 +4,21 @@ import CapsRuntime
 import Foundation
 
 extension CapsConv {
-  /// `capsconv bench`: throughput and per-batch latency of the runtime on held-out digits.
+  /// `capsconv bench`: throughput and per-batch latency of the runtime on any model.
   struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-      abstract: "Measure inference throughput and per-batch latency on held-out digits.",
+      abstract: "Measure inference throughput and per-batch latency of a model.",
       discussion: """
-        Loads the model once, plans once for the batch size, fills the batch with the reference \
-        activations' held-out digits (tiled), warms up, then calls run() back to back for --seconds. \
-        Nothing is allocated inside the timed loop. Latency is per batch; the median of an even \
-        count is the mean of the two middle values, p90 is the nearest-rank 90th percentile. \
-        The runtime's predictions for the digits are checked against the reference's first: \
-        exit 2 if any differs, 1 on invalid input, 64 on bad usage.
+        Loads the model once, plans once for the batch size, fills the batch (tiled) with: the \
+        reference activations' digits with --reference; else, for a model taking 28x28 grayscale \
+        images, 16 held-out MNIST digits built into capsconv (test indices 8000..8015, never \
+        trained on); else deterministic synthetic pixels. Then it warms up and calls run() back \
+        to back for --seconds. Nothing is allocated inside the timed loop. Latency is per batch; \
+        the median of an even count is the mean of the two middle values, p90 is the nearest-rank \
+        90th percentile. conv2 GFLOP/s is conv2's FLOPs per image times the images per second \
+        (the rate at which the whole run gets through conv2's work; compare it with the FMA peak \
+        times the threads). With --reference the predictions are checked against the \
+        reference's: exit 2 if any differs. Exit 1 on invalid input, 64 on bad usage.
         """)
 
     @Argument(help: "A CapsKit model file or a PyTorch-exported state_dict HDF5.")
@@ -31,51 +35,50 @@ extension CapsConv {
 
     @Option(
       help: """
-        Reference activations whose held-out digits fill the batches (default: \
-        ../activations/<model file name> next to the model, as in Fixtures/).
+        Reference activations (written by Tools/make_activations.py) whose digits fill the \
+        batches and whose predictions the runtime's must equal (optional).
         """)
     var reference: String?
+
+    @Option(help: "Arithmetic: fp32 (int8 is not implemented yet).")
+    var precision = "fp32"
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
     func validate() throws {
+      guard precision == "fp32" else {
+        throw ValidationError("--precision \(precision): only fp32 is implemented (int8 is planned)")
+      }
       guard (1...InferencePlan.maximumBatch).contains(batchSize) else {
         throw ValidationError("--batch-size takes 1...\(InferencePlan.maximumBatch)")
       }
       try validateThreads(threads)
       guard seconds > 0, seconds.isFinite else { throw ValidationError("--seconds must be > 0") }
-      // A missing model is reported by run() (exit 1); a missing default reference is bad usage.
-      if reference == nil, FileManager.default.fileExists(atPath: model),
-        !FileManager.default.fileExists(atPath: Self.defaultReference(for: model))
-      {
-        throw ValidationError(
-          "no reference activations at \(Self.defaultReference(for: model)); pass --reference ACT.h5 "
-            + "(written by Tools/make_activations.py)")
-      }
-    }
-
-    /// `<dir>/../activations/<name>` for a model at `<dir>/<name>`: the layout of `Fixtures/`.
-    static func defaultReference(for model: String) -> String {
-      let url = URL(fileURLWithPath: model)
-      return url.deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("activations").appendingPathComponent(url.lastPathComponent)
-        .standardizedFileURL.path
     }
 
     func run() throws {
-      let referencePath = reference ?? Self.defaultReference(for: model)
       let (network, activations) = try reportingInvalidInput {
         let (loaded, _) = try ModelFile.read(at: model)
-        return (CapsNetwork(loaded), try ReferenceActivations.read(at: referencePath))
+        return (CapsNetwork(loaded), try reference.map { try ReferenceActivations.read(at: $0) })
       }
       let c = network.configuration
       let imageSize = c.inputChannels * c.inputSize * c.inputSize
-      guard activations.pixels.values.count == activations.count * imageSize else {
-        printError(
-          "\(referencePath): pixels have shape \(activations.pixels.shape), the model takes "
-            + "\(c.inputChannels)x\(c.inputSize)x\(c.inputSize) images")
-        throw Exit.invalidInput
+      let input: BenchInput
+      if let activations, let reference {
+        guard activations.pixels.values.count == activations.count * imageSize else {
+          printError(
+            "\(reference): pixels have shape \(activations.pixels.shape), the model takes "
+              + "\(c.inputChannels)x\(c.inputSize)x\(c.inputSize) images")
+          throw Exit.invalidInput
+        }
+        input = BenchInput(
+          kind: "reference", description: "\(activations.count) digits from \(reference)",
+          images: activations.pixels.values, count: activations.count, expected: activations.predictions)
+      } else if c.inputChannels == 1, c.inputSize == BenchDigits.side {
+        input = BenchInput.builtInDigits()
+      } else {
+        input = BenchInput.synthetic(imageSize: imageSize)
       }
 
       let plan: InferencePlan
@@ -86,30 +89,28 @@ extension CapsConv {
         throw Exit.invalidInput
       }
       let session = InferenceSession(network: network, plan: plan)
-      // The held-out digits, tiled over the batch.
-      var pixels = [Float](repeating: 0, count: batchSize * imageSize)
-      for image in 0..<batchSize {
-        let source = (image % activations.count) * imageSize
-        for p in 0..<imageSize { pixels[image * imageSize + p] = activations.pixels.values[source + p] }
-      }
-
+      let pixels = input.tiled(over: batchSize, imageSize: imageSize)
       let result = pixels.withUnsafeBufferPointer { input in
         measure(session: session, input: input, seconds: seconds)
       }
-      let mismatches = (0..<min(batchSize, activations.count)).filter {
-        session.prediction(at: $0) != activations.predictions[$0]
-      }
+      let checked = min(batchSize, input.count)
+      let predictions = (0..<checked).map { session.prediction(at: $0) }
 
+      let imagesPerSecond = Double(batchSize * result.runs) / result.elapsed
+      let conv2Flops =
+        c.flopsPerImage(routingIterations: network.metadata.routingIterations)
+        .first { $0.stage == "primary conv" }?.flops ?? 0
       let report = Report(
-        imagesPerSecond: Double(batchSize * result.runs) / result.elapsed,
-        latencyMsMedian: result.median * 1e3, latencyMsP90: result.p90 * 1e3, batchSize: batchSize,
-        threads: plan.threadCount, arenaBytes: plan.arenaByteCount, kernel: CapsNetwork.kernelName)
+        imagesPerSecond: imagesPerSecond, latencyMsMedian: result.median * 1e3,
+        latencyMsP90: result.p90 * 1e3, batchSize: batchSize, threads: plan.threadCount,
+        arenaBytes: plan.arenaByteCount, kernel: network.kernel.rawValue, precision: precision,
+        conv2Gflops: Double(conv2Flops) * imagesPerSecond / 1e9, input: input.kind)
       if json {
         try printJSON(report)
       } else {
         print("model        \(model) (\(grouped(c.parameterCount)) parameters)")
-        print("digits       \(activations.count) held-out digits from \(referencePath), tiled")
-        print("kernel       \(report.kernel)")
+        print("input        \(input.description), tiled")
+        print("kernel       \(report.kernel) (\(report.precision))")
         print("batch size   \(batchSize)")
         print("threads      \(report.threads)")
         print(
@@ -123,14 +124,77 @@ extension CapsConv {
           "latency      "
             + String(format: "median %.3f ms, p90 %.3f ms", report.latencyMsMedian, report.latencyMsP90)
             + " per batch")
+        print(
+          "conv2        "
+            + String(
+              format: "%.1f MFLOP per image, %.1f GFLOP/s", Double(conv2Flops) / 1e6, report.conv2Gflops))
+        if input.kind == "digits" {
+          let correct = (0..<checked).filter { predictions[$0] == BenchDigits.labels[$0] }.count
+          print("labels       \(correct) of \(checked) digits classified as their true label (not checked)")
+        }
       }
-      if !mismatches.isEmpty {
-        printError(
-          "predicted classes differ from \(referencePath) at images \(mismatches): the numbers above "
-            + "measure a wrong result")
-        throw Exit.mismatch
+      if let expected = input.expected {
+        let mismatches = (0..<checked).filter { predictions[$0] != expected[$0] }
+        if !mismatches.isEmpty {
+          printError(
+            "predicted classes differ from \(reference ?? "") at images \(mismatches): the numbers "
+              + "above measure a wrong result")
+          throw Exit.mismatch
+        }
       }
     }
+  }
+}
+
+/// The images `bench` tiles over its batches.
+private struct BenchInput {
+  /// "reference", "digits" or "synthetic" (the JSON's `input`).
+  var kind: String
+  var description: String
+  /// `count` images, 0...255.
+  var images: [Float]
+  var count: Int
+  /// Predictions the runtime must reproduce (reference activations only).
+  var expected: [Int]?
+
+  /// The held-out MNIST digits compiled into capsconv.
+  static func builtInDigits() -> BenchInput {
+    guard
+      let data = Data(base64Encoded: BenchDigits.pixelsBase64, options: .ignoreUnknownCharacters),
+      data.count == BenchDigits.count * BenchDigits.side * BenchDigits.side
+    else { preconditionFailure("BenchDigits.pixelsBase64 does not hold \(BenchDigits.count) digits") }
+    return BenchInput(
+      kind: "digits",
+      description:
+        "\(BenchDigits.count) built-in held-out MNIST digits (test indices "
+        + "\(BenchDigits.indices.lowerBound)..<\(BenchDigits.indices.upperBound))",
+      images: data.map { Float($0) }, count: BenchDigits.count, expected: nil)
+  }
+
+  /// 16 images of deterministic pseudo-random pixels 0...255 (xorshift64*, fixed seed).
+  static func synthetic(imageSize: Int) -> BenchInput {
+    let count = 16
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    var images = [Float](repeating: 0, count: count * imageSize)
+    for index in images.indices {
+      state ^= state >> 12
+      state ^= state << 25
+      state ^= state >> 27
+      images[index] = Float((state &* 0x2545_F491_4F6C_DD1D) >> 56)
+    }
+    return BenchInput(
+      kind: "synthetic", description: "\(count) synthetic images (seeded pseudo-random pixels)",
+      images: images, count: count, expected: nil)
+  }
+
+  /// `batch` images: these, repeated.
+  func tiled(over batch: Int, imageSize: Int) -> [Float] {
+    var pixels = [Float](repeating: 0, count: batch * imageSize)
+    for image in 0..<batch {
+      let source = (image % count) * imageSize
+      for p in 0..<imageSize { pixels[image * imageSize + p] = images[source + p] }
+    }
+    return pixels
   }
 }
 
@@ -143,6 +207,9 @@ private struct Report: Encodable {
   var threads: Int
   var arenaBytes: Int
   var kernel: String
+  var precision: String
+  var conv2Gflops: Double
+  var input: String
 
   enum CodingKeys: String, CodingKey {
     case imagesPerSecond = "images_per_second"
@@ -152,6 +219,9 @@ private struct Report: Encodable {
     case threads
     case arenaBytes = "arena_bytes"
     case kernel
+    case precision
+    case conv2Gflops = "conv2_gflops"
+    case input
   }
 }
 

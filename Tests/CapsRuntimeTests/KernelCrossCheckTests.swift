@@ -3,7 +3,8 @@ import CapsRuntime
 import CapsTestSupport
 import Testing
 
-/// The optimised runtime against the plain Double reference, stage by stage, on odd shapes.
+/// The optimised runtime against the plain Double reference, stage by stage, on odd shapes, with
+/// every GEMM kernel this CPU runs (forced per test, not only the one it picks).
 @Suite struct KernelCrossCheckTests {
   static let cases:
     [(name: String, configuration: CapsNetConfiguration, axis: RoutingSoftmaxAxis, batch: Int, threads: Int)] =
@@ -18,12 +19,12 @@ import Testing
         ("odd, batch 7, 3 threads", oddConfiguration, .inputCapsules, 7, 3),
       ]
 
-  @Test(arguments: 0..<cases.count)
-  func matchesReferenceForward(caseIndex: Int) throws {
+  @Test(arguments: 0..<cases.count, GEMMKernel.supported)
+  func matchesReferenceForward(caseIndex: Int, kernel: GEMMKernel) throws {
     let testCase = Self.cases[caseIndex]
     let model = try randomModel(
       testCase.configuration, softmaxAxis: testCase.axis, seed: UInt64(caseIndex + 1))
-    let network = CapsNetwork(model)
+    let network = CapsNetwork(model, kernel: kernel)
     let plan = try InferencePlan(
       network: network, maxBatch: testCase.batch, threads: testCase.threads, recordsIntermediates: true)
     let session = InferenceSession(network: network, plan: plan)
@@ -45,9 +46,11 @@ import Testing
         let actual = session.stageOutput(stage, image: image).values
         let scale = max(1, values.map(abs).max() ?? 1)
         let error = maxAbsoluteDifference(actual, values)
-        #expect(error <= 2e-5 * scale, "\(testCase.name): stage \(stage) image \(image) error \(error)")
+        #expect(
+          error <= 2e-5 * scale, "\(testCase.name), \(kernel): stage \(stage) image \(image) error \(error)")
       }
-      #expect(session.prediction(at: image) == expected.prediction, "\(testCase.name): image \(image)")
+      #expect(
+        session.prediction(at: image) == expected.prediction, "\(testCase.name), \(kernel): image \(image)")
     }
   }
 

@@ -4,6 +4,9 @@
 //   /tmp/gemmtest [test|bench|all] [seconds-per-bench] [isa|all] [shape-name-filter | MxNxK]
 #include "caps_gemm.h"
 
+#define FMA_PEAK_NO_MAIN
+#include "fma_peak.c"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -35,6 +38,21 @@ static void *xmalloc(size_t floats) {
 
 static const char *ISAS[] = {"avx512", "avx2", "portable"};
 
+// The kernel B is packed for (the GEMM itself has no global choice: packed B records it).
+static int g_kernel = -1;
+static int use_kernel(const char *name) {
+  for (int k = 0; k < CAPS_SGEMM_KERNEL_COUNT; k++)
+    if (!strcmp(caps_sgemm_kernel_name(k), name) && caps_sgemm_kernel_supported(k)) {
+      g_kernel = k;
+      return 1;
+    }
+  return 0;
+}
+static size_t packed_b_count(int K, int N) { return caps_sgemm_packed_b_count_for(g_kernel, K, N); }
+static void pack_b(int K, int N, const float *B, int ldb, float *packed) {
+  if (caps_sgemm_pack_b_for(g_kernel, K, N, B, ldb, packed) != 0) abort();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Correctness
 
@@ -51,10 +69,10 @@ static double check_one(int M, int N, int K, int lda_pad, int ldb_pad, int ldc_p
   for (int i = 0; i < N; i++) bias[i] = frand();
   for (size_t i = 0; i < (size_t)M * ldc; i++) C[i] = 12345.0f;  // sentinel
   // Guard zones after the packed B and the scratch detect writes past the advertised sizes.
-  const size_t pbn = caps_sgemm_packed_b_count(K, N), scn = caps_sgemm_scratch_count(M, K);
+  const size_t pbn = packed_b_count(K, N), scn = caps_sgemm_scratch_count(M, K);
   float *pb = xmalloc(pbn + 16), *scratch = xmalloc(scn + 16);
   for (int g = 0; g < 16; g++) pb[pbn + g] = scratch[scn + g] = -777.0f;
-  caps_sgemm_pack_b(K, N, B, ldb, pb);
+  pack_b(K, N, B, ldb, pb);
   // split N into nsplit aligned ranges, called in a shuffled order
   const int al = caps_sgemm_n_align();
   int cuts[9];
@@ -65,8 +83,9 @@ static double check_one(int M, int N, int K, int lda_pad, int ldb_pad, int ldc_p
   }
   cuts[nsplit] = N;
   for (int s = nsplit - 1; s >= 0; s--)
-    caps_sgemm_packed(M, N, K, A, lda, pb, use_bias ? bias : NULL, relu, C, ldc, cuts[s],
-                      cuts[s + 1], scratch);
+    if (caps_sgemm_packed(M, N, K, A, lda, pb, use_bias ? bias : NULL, relu, C, ldc, cuts[s],
+                          cuts[s + 1], scratch) != 0)
+      return INFINITY;
   double maxerr = 0;
   for (int g = 0; g < 16; g++)
     if (pb[pbn + g] != -777.0f || scratch[scn + g] != -777.0f) maxerr = INFINITY;
@@ -118,8 +137,8 @@ static int check_threads(int M, int N, int K, int threads) {
   for (size_t i = 0; i < (size_t)M * K; i++) A[i] = frand();
   for (size_t i = 0; i < (size_t)K * N; i++) B[i] = frand();
   for (int i = 0; i < N; i++) bias[i] = frand();
-  float *pb = xmalloc(caps_sgemm_packed_b_count(K, N));
-  caps_sgemm_pack_b(K, N, B, N, pb);
+  float *pb = xmalloc(packed_b_count(K, N));
+  pack_b(K, N, B, N, pb);
   float *scratch = xmalloc(caps_sgemm_scratch_count(M, K));
   caps_sgemm_packed(M, N, K, A, K, pb, bias, 1, C1, N, 0, N, scratch);
   pthread_t tid[8];
@@ -144,8 +163,8 @@ static int check_row_invariance(int M, int N, int K) {
   for (size_t i = 0; i < (size_t)M * K; i++) A[i] = frand();
   for (size_t i = 0; i < (size_t)K * N; i++) B[i] = frand();
   for (int i = 0; i < N; i++) bias[i] = frand();
-  float *pb = xmalloc(caps_sgemm_packed_b_count(K, N));
-  caps_sgemm_pack_b(K, N, B, N, pb);
+  float *pb = xmalloc(packed_b_count(K, N));
+  pack_b(K, N, B, N, pb);
   float *scratch = xmalloc(caps_sgemm_scratch_count(M, K));
   caps_sgemm_packed(M, N, K, A, K, pb, bias, 0, C1, N, 0, N, scratch);
   for (int r0 = 0; r0 < M;) {
@@ -160,13 +179,38 @@ static int check_row_invariance(int M, int N, int K) {
   return same;
 }
 
+// A packed B is refused (return -1, C untouched) for another K or N, or with a damaged header;
+// and it records the kernel that packed it.
+static int check_refusals(void) {
+  const int K = 40, N = 24, M = 5;
+  float *A = xmalloc(M * K), *B = xmalloc(K * N), *C = xmalloc(M * N);
+  for (int i = 0; i < M * K; i++) A[i] = frand();
+  for (int i = 0; i < K * N; i++) B[i] = frand();
+  for (int i = 0; i < M * N; i++) C[i] = 12345.0f;
+  float *pb = xmalloc(packed_b_count(K, N)), *scratch = xmalloc(caps_sgemm_scratch_count(M, K));
+  pack_b(K, N, B, N, pb);
+  int ok = caps_sgemm_packed_kernel(pb) == g_kernel;
+  ok &= caps_sgemm_packed(M, N, K - 1, A, K, pb, NULL, 0, C, N, 0, N, scratch) == -1;
+  ok &= caps_sgemm_packed(M, N - 8, K, A, K, pb, NULL, 0, C, N, 0, N - 8, scratch) == -1;
+  pb[0] = 1.0f;  // the magic
+  ok &= caps_sgemm_packed(M, N, K, A, K, pb, NULL, 0, C, N, 0, N, scratch) == -1;
+  ok &= caps_sgemm_packed_kernel(pb) == -1;
+  for (int i = 0; i < M * N; i++) ok &= C[i] == 12345.0f;
+  free(A), free(B), free(C), free(pb), free(scratch);
+  return ok;
+}
+
 static void run_tests(void) {
   static const int sizes[] = {1, 3, 7, 17, 33, 100};
   const int nsizes = (int)(sizeof sizes / sizeof sizes[0]);
   for (int isa = 0; isa < 3; isa++) {
-    if (!caps_sgemm_force_isa(ISAS[isa])) {
+    if (!use_kernel(ISAS[isa])) {
       printf("[%-8s] not supported on this CPU, skipped\n", ISAS[isa]);
       continue;
+    }
+    if (!check_refusals()) {
+      printf("  FAIL %s: a mismatched or damaged packed B was not refused\n", ISAS[isa]);
+      failures++;
     }
     double worst = 0;
     int cases = 0, bad = 0;
@@ -310,8 +354,8 @@ static void bench_shape(int M, int N, int K, int threads, double seconds, double
   for (size_t i = 0; i < (size_t)M * K; i++) A[i] = frand();
   for (size_t i = 0; i < (size_t)K * N; i++) B[i] = frand();
   for (int i = 0; i < N; i++) bias[i] = frand();
-  float *pb = xmalloc(caps_sgemm_packed_b_count(K, N));
-  caps_sgemm_pack_b(K, N, B, N, pb);
+  float *pb = xmalloc(packed_b_count(K, N));
+  pack_b(K, N, B, N, pb);
   float *scratch[8];
   for (int t = 0; t < threads; t++) scratch[t] = xmalloc(caps_sgemm_scratch_count(M, K));
   const double flop = 2.0 * M * N * K;
@@ -336,6 +380,8 @@ static void bench_shape(int M, int N, int K, int threads, double seconds, double
 }
 
 static void run_bench(double seconds, const char *only, const char *filter) {
+  // GEMM_THREADS=1 skips the 2-thread column (tuning runs).
+  const int max_threads = getenv("GEMM_THREADS") && atoi(getenv("GEMM_THREADS")) == 1 ? 1 : 2;
   static const struct {
     const char *name;
     int M, N, K;
@@ -350,11 +396,12 @@ static void run_bench(double seconds, const char *only, const char *filter) {
       {"cache-resident", 96, 256, 256},  // operands stay in L2: the micro-kernel's own speed
   };
   printf("GFLOP/s as wall-clock / per-thread CPU time (the latter ignores time lost to other\n"
-         "load on the machine; for 2T it is the aggregate rate of both threads)\n");
+         "load on the machine; for 2T it is the aggregate rate of both threads); %%pk: 1T CPU-time\n"
+         "rate over the FMA peak of the same width (fma_peak.c, best of 3 just before the shape)\n");
   printf("%-16s %5s %4s %5s", "shape", "M", "N", "K");
   for (int isa = 0; isa < 3; isa++)
-    if ((!only || !strcmp(only, ISAS[isa])) && caps_sgemm_force_isa(ISAS[isa]))
-      printf(" | %8s 1T  %8s 2T ", ISAS[isa], ISAS[isa]);
+    if ((!only || !strcmp(only, ISAS[isa])) && use_kernel(ISAS[isa]))
+      printf(" | %8s 1T (%%pk)    %8s 2T ", ISAS[isa], ISAS[isa]);
   printf("\n");
   int cm, cn, ck;  // a filter of the form MxNxK benchmarks just that shape
   const int custom = filter && sscanf(filter, "%dx%dx%d", &cm, &cn, &ck) == 3;
@@ -366,12 +413,20 @@ static void run_bench(double seconds, const char *only, const char *filter) {
     fflush(stdout);
     for (int isa = 0; isa < 3; isa++) {
       if (only && strcmp(only, ISAS[isa])) continue;
-      if (!caps_sgemm_force_isa(ISAS[isa])) continue;
+      if (!use_kernel(ISAS[isa])) continue;
       printf(" |");
-      for (int th = 1; th <= 2; th++) {
+      const int wide = !strcmp(ISAS[isa], "avx512");
+      double peak = 0;
+      if (!strcmp(ISAS[isa], "portable") ? 0 : 1)
+        for (int r = 0; r < 3; r++) {
+          const double p = fma_peak_cpu_gflops(wide, 0.1);
+          if (p > peak) peak = p;
+        }
+      for (int th = 1; th <= max_threads; th++) {
         double gw, gc;
         bench_shape(M, N, K, th, seconds, &gw, &gc);
         printf(" %5.0f/%-5.0f", gw, gc);
+        if (th == 1) printf(peak > 0 ? " %3.0f%%pk" : "       ", 100 * gc / peak);
         fflush(stdout);
       }
     }
