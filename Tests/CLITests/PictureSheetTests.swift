@@ -61,7 +61,10 @@ import Testing
       var changed = 0
       for row in 0..<geometry.dimensions {
         let at = geometry.cell(row: row, column: centre)
-        #expect(Self.block(sheet, x: at.x, y: at.y, size: size) == reconstruction, "\(stem) dimension \(row)")
+        let differing = zip(Self.block(sheet, x: at.x, y: at.y, size: size), reconstruction).filter {
+          $0 != $1
+        }
+        #expect(differing.isEmpty, "\(stem) dimension \(row): \(differing.count) pixels differ")
         let edge = geometry.cell(row: row, column: geometry.columns - 1)
         if Self.block(sheet, x: edge.x, y: edge.y, size: size) != reconstruction { changed += 1 }
         // The unperturbed column is framed in white; the others are separated by dark lines.
@@ -164,8 +167,10 @@ import Testing
       }
       let stem = String(URL(fileURLWithPath: path).lastPathComponent.dropLast(4))
       let pair = try Self.read(recon + "/" + stem + ".recon.png")
-      #expect(Self.block(sheet, x: x + 1, y: 1, size: 28) == Self.block(pair, x: 0, y: 0, size: 28))
-      #expect(Self.block(sheet, x: x + 29, y: 1, size: 28) == Self.block(pair, x: 28, y: 0, size: 28))
+      #expect(Self.block(sheet, x: x + 1, y: 1, size: 28) == Self.block(pair, x: 0, y: 0, size: 28), "input")
+      #expect(
+        Self.block(sheet, x: x + 29, y: 1, size: 28) == Self.block(pair, x: 28, y: 0, size: 28),
+        "reconstruction")
       let row = try #require(rows.first { $0["file"] == path })
       let prediction = try #require(row["prediction"])
       let length = try #require(Double(row["length_\(prediction)"] ?? ""))
