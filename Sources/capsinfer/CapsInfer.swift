@@ -352,7 +352,7 @@ struct CapsInfer: ParsableCommand {
           directory: perturb, configuration: c, maxBatch: maxBatch, range: perturbRange ?? 0.25,
           step: perturbStep ?? 0.05, runFiles: runFiles)
         let (width, height) = (writer.layout.width, writer.layout.height)
-        guard width.multipliedReportingOverflow(by: height).partialValue <= maximumPixels else {
+        guard Self.fits(width, height, maximumPixels) else {
           printError("--perturb: a sheet would be \(width)x\(height) pixels, more than 64 Mpixels")
           throw ExitCode.failure
         }
@@ -365,7 +365,7 @@ struct CapsInfer: ParsableCommand {
     if let contactSheet {
       let limit = contactSheetLimit ?? 100
       let (width, height) = ContactSheet.dimensions(count: limit, size: c.inputSize)
-      guard width.multipliedReportingOverflow(by: height).partialValue <= maximumPixels else {
+      guard Self.fits(width, height, maximumPixels) else {
         printError(
           "--contact-sheet: \(limit) inputs would make \(width)x\(height) pixels, more than 64 Mpixels; lower --contact-sheet-limit"
         )
@@ -382,6 +382,12 @@ struct CapsInfer: ParsableCommand {
       pictures.contactSheet = ContactSheet(
         path: contactSheet, limit: limit, size: c.inputSize, labels: network.metadata.classLabels)
     }
+  }
+
+  /// Whether a `width`x`height` picture has at most `limit` pixels (false on overflow).
+  private static func fits(_ width: Int, _ height: Int, _ limit: Int) -> Bool {
+    let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+    return !overflow && pixels <= limit
   }
 
   /// Writes the contact sheet; false (after one stderr line) when it could not be written.
