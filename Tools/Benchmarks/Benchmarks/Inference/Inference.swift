@@ -85,7 +85,7 @@ final class InferenceFixture {
     let (model, _) = try ModelFile.read(at: fixturePath("models/\(name).h5"))
     let activations = try ReferenceActivations.read(at: fixturePath("activations/\(name).h5"))
     let network = CapsNetwork(model)
-    session = InferenceSession(network: network, maxBatch: batch)
+    session = try InferenceSession(network: network, maxBatch: batch)
     self.batch = batch
     let imageSize = activations.pixels.values.count / activations.count
     pixels = (0..<batch * imageSize).map { index in
@@ -107,9 +107,11 @@ final class PerturbationFixture {
 
   init() throws {
     let fixture = try InferenceFixture(model: "standard", batch: 64)
-    session = fixture.session
+    let session = fixture.session
+    self.session = session
     let c = session.network.configuration
-    capsuleWidth = c.outputCapsules * c.outputDimension
+    let capsuleWidth = c.outputCapsules * c.outputDimension
+    self.capsuleWidth = capsuleWidth
     area = c.inputSize * c.inputSize
     fixture.pixels.withUnsafeBufferPointer { session.run(batch: 1, pixels: $0, reconstruct: true) }
     var masked = [Float](repeating: 0, count: capsuleWidth)
