@@ -139,6 +139,49 @@ public final class InferenceSession {
     return try body(UnsafeBufferPointer(start: pointer(plan.layout.reconstruction), count: count))
   }
 
+  // MARK: Decoder only (for capsule-dimension perturbations)
+
+  /// Writes the decoder input of image `image` of the last run to `into`: every output capsule
+  /// zero except the predicted class's (the mask that `run(batch:pixels:reconstruct:)` applies).
+  /// `into` must hold `outputCapsules * outputDimension` values. Allocates nothing.
+  public func maskedCapsules(image: Int, into: UnsafeMutableBufferPointer<Float>) {
+    let c = network.configuration
+    let capsuleWidth = c.outputCapsules * c.outputDimension
+    precondition(image >= 0 && image < batchCount, "image must be 0..<\(batchCount) (the last run's batch)")
+    precondition(into.count >= capsuleWidth, "into holds fewer than \(capsuleWidth) values")
+    let target = into.baseAddress!
+    target.update(repeating: 0, count: capsuleWidth)
+    let predicted = Int(pointer(plan.layout.predictions)[image])
+    (target + predicted * c.outputDimension).update(
+      from: pointer(plan.layout.digitCapsules) + image * capsuleWidth + predicted * c.outputDimension,
+      count: c.outputDimension)
+  }
+
+  /// Runs only the decoder, on the calling thread, on `count` caller-given decoder inputs.
+  ///
+  /// - Parameters:
+  ///   - capsules: `count` inputs of `outputCapsules * outputDimension` values each (usually from
+  ///     ``maskedCapsules(image:into:)``, with one dimension offset).
+  ///   - count: 1...`plan.maxBatch`.
+  ///   - into: Receives `count` images of `decoderWidths.last` values in 0...1 (`inputSize²`).
+  ///
+  /// Allocates nothing. Overwrites the decoder's hidden layers in the arena but none of the last
+  /// run's outputs (predictions, lengths, capsules, reconstructions), so a row of a run may be
+  /// decoded with the same arithmetic as its reconstruction. The model must have a decoder.
+  public func decode(
+    capsules: UnsafeBufferPointer<Float>, count: Int, into: UnsafeMutableBufferPointer<Float>
+  ) {
+    let c = network.configuration
+    let capsuleWidth = c.outputCapsules * c.outputDimension
+    let width = c.decoderWidths.last ?? 0
+    precondition(c.hasDecoder, "the model has no decoder")
+    precondition(count >= 1 && count <= plan.maxBatch, "count must be 1...\(plan.maxBatch)")
+    precondition(capsules.count >= count * capsuleWidth, "capsules holds fewer than \(count) inputs")
+    precondition(into.count >= count * width, "into holds fewer than \(count) images")
+    runDecoder(
+      input: capsules.baseAddress!, count: count, first: 0, output: into.baseAddress!, gemm: gemmPanels(0))
+  }
+
   // MARK: Work
 
   private struct Scratch {
@@ -287,18 +330,32 @@ public final class InferenceSession {
         from: pointer(layout.digitCapsules) + (first + q) * capsuleWidth + predicted * c.outputDimension,
         count: c.outputDimension)
     }
+    let width = c.decoderWidths.last ?? 0
+    runDecoder(
+      input: masked, count: count, first: first, output: pointer(layout.reconstruction) + first * width,
+      gemm: scratch.gemm)
+  }
+
+  /// The decoder's layers on `count` inputs of `outputCapsules * outputDimension` values: hidden
+  /// layers in rows `first ..< first + count` of the arena's hidden buffers, the last (sigmoid)
+  /// layer into `output`.
+  private func runDecoder(
+    input masked: UnsafePointer<Float>, count: Int, first: Int, output last: UnsafeMutablePointer<Float>,
+    gemm: UnsafeMutablePointer<Float>
+  ) {
+    let c = network.configuration
     var input = masked
-    var width = capsuleWidth
+    var width = c.outputCapsules * c.outputDimension
     for (index, layer) in network.decoder.enumerated() {
       let outputs = layer.weights.columns
       let isLast = index == network.decoder.count - 1
-      let output = pointer(isLast ? layout.reconstruction : layout.decoderHidden[index]) + first * outputs
+      let output = isLast ? last : pointer(plan.layout.decoderHidden[index]) + first * outputs
       caps_sgemm_packed(
         Int32(count), Int32(outputs), Int32(width), input, Int32(width), layer.weights.storage,
         layer.bias.pointer,
-        isLast ? 0 : 1, output, Int32(outputs), 0, Int32(outputs), scratch.gemm)
+        isLast ? 0 : 1, output, Int32(outputs), 0, Int32(outputs), gemm)
       if isLast { caps_sigmoid(output, count * outputs) }
-      input = output
+      input = UnsafePointer(output)
       width = outputs
     }
   }

@@ -99,9 +99,37 @@ struct CapsInfer: ParsableCommand {
       valueName: "dir"))
   var reconstruct: String?
 
+  @Option(
+    help: ArgumentHelp(
+      "Write <dir>/<name>.perturb.png per classified file: the decoder's reconstructions with one dimension of the predicted capsule offset (a row per dimension, a column per offset; the unperturbed column framed).",
+      valueName: "dir"))
+  var perturb: String?
+
+  @Option(
+    name: .customLong("perturb-range"),
+    help: ArgumentHelp("With --perturb: offsets run from -r to +r (default 0.25).", valueName: "r"))
+  var perturbRange: Double?
+
+  @Option(
+    name: .customLong("perturb-step"),
+    help: ArgumentHelp("With --perturb: the spacing of the offsets (default 0.05).", valueName: "s"))
+  var perturbStep: Double?
+
+  @Option(
+    name: .customLong("contact-sheet"),
+    help: ArgumentHelp(
+      "Write one PNG of the first inputs (see --contact-sheet-limit) beside their reconstructions, captioned with the predicted label and length; low lengths (< 0.5) and unclassified files are marked.",
+      valueName: "file"))
+  var contactSheet: String?
+
+  @Option(
+    name: .customLong("contact-sheet-limit"),
+    help: ArgumentHelp("With --contact-sheet: inputs on the sheet, 1...10000 (default 100).", valueName: "n"))
+  var contactSheetLimit: Int?
+
   @Flag(
     help:
-      "With --reconstruct: replace existing .recon.png files (only regular files, never an input of this run)."
+      "With --reconstruct, --perturb or --contact-sheet: replace existing files (only regular files, never an input of this run)."
   )
   var force = false
 
@@ -134,7 +162,34 @@ struct CapsInfer: ParsableCommand {
       }
     }
     if let reconstruct, reconstruct.isEmpty { throw ValidationError("--reconstruct needs a directory") }
-    if force && reconstruct == nil { throw ValidationError("--force applies to --reconstruct") }
+    if let perturb, perturb.isEmpty { throw ValidationError("--perturb needs a directory") }
+    if let contactSheet, contactSheet.isEmpty { throw ValidationError("--contact-sheet needs a file name") }
+    if force && reconstruct == nil && perturb == nil && contactSheet == nil {
+      throw ValidationError("--force applies to --reconstruct, --perturb and --contact-sheet")
+    }
+    if (perturbRange != nil || perturbStep != nil) && perturb == nil {
+      throw ValidationError("--perturb-range and --perturb-step apply to --perturb")
+    }
+    let range = perturbRange ?? 0.25
+    let step = perturbStep ?? 0.05
+    guard range.isFinite, range > 0, range <= 100 else {
+      throw ValidationError("--perturb-range takes a number in (0, 100]")
+    }
+    guard step.isFinite, step > 0, step <= range else {
+      throw ValidationError("--perturb-step takes a number in (0, range]")
+    }
+    let columns = 2 * PerturbationLayout.halfColumns(range: range, step: step) + 1
+    guard columns <= PerturbationLayout.maximumColumns else {
+      throw ValidationError(
+        "--perturb-range/--perturb-step give \(columns) columns; at most \(PerturbationLayout.maximumColumns)"
+      )
+    }
+    if contactSheetLimit != nil && contactSheet == nil {
+      throw ValidationError("--contact-sheet-limit applies to --contact-sheet")
+    }
+    if let contactSheetLimit, !(1...10_000).contains(contactSheetLimit) {
+      throw ValidationError("--contact-sheet-limit takes 1...10000")
+    }
   }
 
   func run() throws {
@@ -152,26 +207,18 @@ struct CapsInfer: ParsableCommand {
         "--top-k \(topK) is more than the \(c.outputCapsules) classes of \(FileName.display(modelName))")
       throw ExitCode.validationFailure
     }
-    var reconstructions: ReconstructionWriter?
     var runFiles: RunFiles?
-    if let reconstruct {
+    var pictures = Pictures(force: force)
+    if reconstruct != nil || perturb != nil || contactSheet != nil {
       guard c.decoderWidths.last == imageSize else {
+        let option = reconstruct != nil ? "--reconstruct" : perturb != nil ? "--perturb" : "--contact-sheet"
         printError(
-          "\(FileName.display(modelName)): the model has no decoder producing \(c.inputSize)x\(c.inputSize) images"
+          "\(FileName.display(modelName)): the model has no decoder producing \(c.inputSize)x\(c.inputSize) images; \(option) needs one"
         )
         throw ExitCode.validationFailure
       }
-      do {
-        let files = RunFiles(namedInputs: paths)
-        runFiles = files
-        reconstructions = try ReconstructionWriter(
-          directory: reconstruct, size: c.inputSize, force: force, runFiles: files)
-      } catch {
-        printError(error.description)
-        throw ExitCode.failure
-      }
+      runFiles = RunFiles(namedInputs: paths)
     }
-
     let threadCount = threads ?? InferencePlan.defaultThreadCount
     // Measured on 2 cores: 8 to 128 images per batch cost the same CPU time per image; 4 per thread
     // keeps every thread's convolution group full on larger machines. No larger than the number of
@@ -187,6 +234,9 @@ struct CapsInfer: ParsableCommand {
       throw ExitCode.failure
     }
     batchSize = plan.maxBatch
+    if let runFiles {
+      try preparePictures(&pictures, network: network, maxBatch: plan.maxBatch, runFiles: runFiles)
+    }
     let session = InferenceSession(network: network, plan: plan)
     let decoder = BatchDecoder(
       inputs: InputPaths(arguments: paths, recursive: recursive, outputs: runFiles),
@@ -200,12 +250,12 @@ struct CapsInfer: ParsableCommand {
 
     do {
       let tally = try classify(
-        decoder: decoder, session: session, formatter: formatter, reconstructions: reconstructions,
-        console: console)
+        decoder: decoder, session: session, formatter: formatter, pictures: pictures, console: console)
       if tally.processed == 0 {
         printError("no files to classify")
         throw ExitCode.failure
       }
+      if let sheet = pictures.contactSheet, !writeContactSheet(sheet) { throw ExitCode.failure }
       if tally.failed > 0 { throw ExitCode.failure }
     } catch let error as StandardOutputError {
       printError(error.description)
@@ -218,7 +268,7 @@ struct CapsInfer: ParsableCommand {
   /// until its pictures are written, which happens while the next batch runs.
   private func classify(
     decoder: BatchDecoder, session: InferenceSession, formatter: ResultFormatter,
-    reconstructions: ReconstructionWriter?, console: Console
+    pictures: Pictures, console: Console
   ) throws(StandardOutputError) -> Tally {
     let start = DispatchTime.now()
     var tally = Tally()
@@ -246,7 +296,7 @@ struct CapsInfer: ParsableCommand {
     while let batch = decoder.next() {
       if batch.imageCount > 0 {
         batch.pixels.withUnsafeBufferPointer {
-          session.run(batch: batch.imageCount, pixels: $0, reconstruct: reconstructions != nil)
+          session.run(batch: batch.imageCount, pixels: $0, reconstruct: pictures.needsReconstructions)
         }
       }
       let rows = BatchRows(
@@ -257,7 +307,7 @@ struct CapsInfer: ParsableCommand {
             Self.row(path: entry.path, image: index, scores: Scores(session: session, image: index))
           }
         },
-        pictures: batch.imageCount > 0 ? reconstructions?.submit(batch, session: session) : nil)
+        pictures: pictures.submit(batch, session: session))
       decoder.recycle(batch)
       if let previous = waiting {
         try emit(previous)
@@ -283,6 +333,75 @@ struct CapsInfer: ParsableCommand {
       )
     }
     return BatchRows.Row(path: path, image: image, scores: scores)
+  }
+
+  /// Creates the writers of the picture options, checking their outputs before anything is classified.
+  private func preparePictures(
+    _ pictures: inout Pictures, network: CapsNetwork, maxBatch: Int, runFiles: RunFiles
+  ) throws {
+    let c = network.configuration
+    // Sheets are bounded before anything is allocated for them (64 Mpixels, 256 MB of Float).
+    let maximumPixels = 64 << 20
+    do {
+      if let reconstruct {
+        pictures.reconstructions = try ReconstructionWriter(
+          directory: reconstruct, size: c.inputSize, runFiles: runFiles)
+      }
+      if let perturb {
+        let writer = try PerturbationWriter(
+          directory: perturb, configuration: c, maxBatch: maxBatch, range: perturbRange ?? 0.25,
+          step: perturbStep ?? 0.05, runFiles: runFiles)
+        let (width, height) = (writer.layout.width, writer.layout.height)
+        guard Self.fits(width, height, maximumPixels) else {
+          printError("--perturb: a sheet would be \(width)x\(height) pixels, more than 64 Mpixels")
+          throw ExitCode.failure
+        }
+        pictures.perturbations = writer
+      }
+    } catch let error as PictureDirectory.DirectoryError {
+      printError(error.description)
+      throw ExitCode.failure
+    }
+    if let contactSheet {
+      let limit = contactSheetLimit ?? 100
+      let (width, height) = ContactSheet.dimensions(count: limit, size: c.inputSize)
+      guard Self.fits(width, height, maximumPixels) else {
+        printError(
+          "--contact-sheet: \(limit) inputs would make \(width)x\(height) pixels, more than 64 Mpixels; lower --contact-sheet-limit"
+        )
+        throw ExitCode.failure
+      }
+      if let refusal = runFiles.reserveOutput(contactSheet) {
+        printError("\(FileName.display(contactSheet)) \(refusal)")
+        throw ExitCode.failure
+      }
+      if !force, AtomicReplacement.status(of: contactSheet, followingLinks: false) != nil {
+        printError("\(FileName.display(contactSheet)): already exists (--force replaces it)")
+        throw ExitCode.failure
+      }
+      pictures.contactSheet = ContactSheet(
+        path: contactSheet, limit: limit, size: c.inputSize, labels: network.metadata.classLabels)
+    }
+  }
+
+  /// Whether a `width`x`height` picture has at most `limit` pixels (false on overflow).
+  private static func fits(_ width: Int, _ height: Int, _ limit: Int) -> Bool {
+    let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+    return !overflow && pixels <= limit
+  }
+
+  /// Writes the contact sheet; false (after one stderr line) when it could not be written.
+  private func writeContactSheet(_ sheet: ContactSheet) -> Bool {
+    guard sheet.count > 0 else { return true }
+    do {
+      try ImageFile.writePNG(try sheet.picture(), toPath: sheet.path, overwrite: force)
+      return true
+    } catch let error as ImageError {
+      printError("contact sheet not written: \(error.description)")
+    } catch {
+      printError("contact sheet not written: \(FileName.display(sheet.path)): \(error)")
+    }
+    return false
   }
 
   private var modelName: String { model ?? "built-in model" }
@@ -339,7 +458,29 @@ private struct BatchRows {
 
   var rows: [Row]
   /// The batch's reconstructions being written, with --reconstruct.
-  var pictures: ReconstructionWriter.Job?
+  var pictures: PictureJob?
+}
+
+/// The picture options of a run (--reconstruct, --perturb, --contact-sheet).
+private struct Pictures {
+  let force: Bool
+  var reconstructions: ReconstructionWriter?
+  var perturbations: PerturbationWriter?
+  var contactSheet: ContactSheet?
+
+  var needsReconstructions: Bool { reconstructions != nil || perturbations != nil || contactSheet != nil }
+
+  /// Composes the pictures of `batch` from the session's last run and starts writing its files;
+  /// nil when this batch writes no file.
+  func submit(_ batch: Batch, session: InferenceSession) -> PictureJob? {
+    contactSheet?.collect(batch, session: session)
+    guard batch.imageCount > 0, reconstructions != nil || perturbations != nil else { return nil }
+    let job = PictureJob(force: force)
+    reconstructions?.submit(batch, session: session, to: job)
+    perturbations?.submit(batch, session: session, to: job)
+    job.start()
+    return job
+  }
 }
 
 /// Files seen, classified and failed so far (a file whose reconstruction could not be written is

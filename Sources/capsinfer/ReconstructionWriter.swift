@@ -3,51 +3,22 @@ import CapsImage
 import CapsRuntime
 import Foundation
 
-/// Writes, for each classified file, a PNG with the model's input (left) beside the decoder's
-/// reconstruction from the predicted capsule (right): `size` rows of `2 * size` pixels.
+/// A directory that per-file pictures go to (`--reconstruct`, `--perturb`), and their names.
 ///
-/// Names come from the input file name: `x.png` becomes `<directory>/x.recon.png`; a second input
-/// with the same name in this run gets `x-2.recon.png`, and so on. An existing file is an error
+/// Names come from the input file name: `x.png` becomes `<directory>/x<suffix>`; a second input
+/// with the same name in this run gets `x-2<suffix>`, and so on. An existing file is an error
 /// (the row says so) unless `force` is set, and even then a file that is an input of this run
-/// (``RunFiles``) is never replaced, nor anything but a regular file. Every file is written atomically (``ImageFile/writePNG(_:toPath:interlaced:)``, which
-/// also flushes it to disk) on a background queue, so that the disk waits overlap inference.
-final class ReconstructionWriter {
+/// (``RunFiles``) is never replaced, nor anything but a regular file. Every file is written
+/// atomically (``ImageFile/writePNG(_:toPath:interlaced:overwrite:)``, which also flushes it to
+/// disk) on a background queue (``PictureJob``), so that the disk waits overlap inference.
+final class PictureDirectory {
   let directory: String
-  let size: Int
-  /// Replace existing files (--force).
-  let force: Bool
+  /// Appended to the input's stem, e.g. `.recon.png`.
+  let suffix: String
+  /// What the files are, for error rows (e.g. "reconstruction").
+  let noun: String
   private let runFiles: RunFiles
   private var used = Set<String>()
-  private let queue = DispatchQueue(label: "capsinfer-reconstructions")
-
-  /// The files of one batch being written; `wait` returns once they are.
-  final class Job: @unchecked Sendable {
-    fileprivate var pictures: [(image: Int, path: String, picture: GrayImage)] = []
-    fileprivate var force = false
-    // Written before the job is queued and by the queue before `done` is signalled; read after `wait`.
-    fileprivate var failures: [Int: String] = [:]
-    private let done = DispatchSemaphore(value: 0)
-
-    fileprivate func writeAll() {
-      for (image, path, picture) in pictures {
-        do {
-          try ImageFile.writePNG(picture, toPath: path, overwrite: force)
-        } catch let error as ImageError {
-          failures[image] = "reconstruction not written: \(error.description)"
-        } catch {
-          failures[image] = "reconstruction not written: \(path): \(error)"
-        }
-      }
-      pictures = []
-      done.signal()
-    }
-
-    /// Waits for the batch's files. - Returns: why a file was not written, by image index in the batch.
-    func wait() -> [Int: String] {
-      done.wait()
-      return failures
-    }
-  }
 
   /// Why the output directory could not be made, in one line naming it.
   struct DirectoryError: Error, CustomStringConvertible {
@@ -55,7 +26,7 @@ final class ReconstructionWriter {
   }
 
   /// Creates `directory` (and its parents) if needed.
-  init(directory: String, size: Int, force: Bool, runFiles: RunFiles) throws(DirectoryError) {
+  init(directory: String, suffix: String, noun: String, runFiles: RunFiles) throws(DirectoryError) {
     var prefix = directory.hasPrefix("/") ? "/" : ""
     for component in directory.split(separator: "/") {
       prefix += component
@@ -73,56 +44,108 @@ final class ReconstructionWriter {
       throw DirectoryError(description: "\(FileName.display(directory)): not a directory")
     }
     self.directory = directory
-    self.size = size
-    self.force = force
+    self.suffix = suffix
+    self.noun = noun
     self.runFiles = runFiles
   }
 
-  /// Composes the pictures of `batch`'s images from the session's last run (which asked for
-  /// reconstructions) and starts writing them.
-  func submit(_ batch: Batch, session: InferenceSession) -> Job {
-    let job = Job()
-    job.force = force
-    let area = size * size
-    session.withReconstructions { reconstructions in
-      for entry in batch.entries {
-        guard case .image(let image) = entry.outcome else { continue }
-        let input = batch.image(image)
-        var pixels = [Float](repeating: 0, count: 2 * area)
-        for y in 0..<size {
-          for x in 0..<size {
-            pixels[y * 2 * size + x] = input[input.startIndex + y * size + x]
-            pixels[y * 2 * size + size + x] = reconstructions[image * area + y * size + x] * 255
-          }
-        }
-        do {
-          let picture = try GrayImage(width: 2 * size, height: size, pixels: pixels)
-          let path = uniquePath(for: entry.path)
-          if let refusal = runFiles.reserveOutput(path) {
-            job.failures[image] = "reconstruction not written: \(FileName.display(path)) \(refusal)"
-          } else {
-            job.pictures.append((image, path, picture))
-          }
-        } catch {
-          job.failures[image] = "reconstruction not written: \(error)"
-        }
-      }
+  /// Names the picture of the input at `inputPath` (image `image` of its batch) and adds it to `job`,
+  /// or records in `job` why it cannot be written.
+  func add(_ picture: GrayImage, forInput inputPath: String, image: Int, to job: PictureJob) {
+    let path = uniquePath(for: inputPath)
+    if let refusal = runFiles.reserveOutput(path) {
+      job.fail(image, "\(noun) not written: \(FileName.display(path)) \(refusal)")
+    } else {
+      job.pictures.append((image, path, picture, noun))
     }
-    queue.async { job.writeAll() }
-    return job
   }
 
-  /// `<directory>/<stem>.recon.png`, with `-2`, `-3`, ... after the stem when a name repeats in this run.
+  /// `<directory>/<stem><suffix>`, with `-2`, `-3`, ... after the stem when a name repeats in this run.
   private func uniquePath(for path: String) -> String {
     let name = path.split(separator: "/").last.map(String.init) ?? "image"
     var stem = name
     if InputPaths.hasPNGExtension(name) { stem.removeLast(4) }
-    var candidate = stem + ".recon.png"
+    var candidate = stem + suffix
     var counter = 2
     while !used.insert(candidate).inserted {
-      candidate = "\(stem)-\(counter).recon.png"
+      candidate = "\(stem)-\(counter)\(suffix)"
       counter += 1
     }
     return directory.hasSuffix("/") ? directory + candidate : directory + "/" + candidate
+  }
+}
+
+/// The picture files of one batch being written on the background queue; `wait` returns once they are.
+final class PictureJob: @unchecked Sendable {
+  fileprivate var pictures: [(image: Int, path: String, picture: GrayImage, noun: String)] = []
+  private let force: Bool
+  // Written before the job is queued and by the queue before `done` is signalled; read after `wait`.
+  private var failures: [Int: String] = [:]
+  private let done = DispatchSemaphore(value: 0)
+  private static let queue = DispatchQueue(label: "capsinfer-pictures")
+
+  /// - Parameter force: Replace existing regular files (--force).
+  init(force: Bool) { self.force = force }
+
+  /// Records why a picture of image `image` was not written (joined to an earlier reason).
+  func fail(_ image: Int, _ reason: String) {
+    failures[image] = failures[image].map { $0 + "; " + reason } ?? reason
+  }
+
+  /// Starts writing the pictures on the background queue.
+  func start() { Self.queue.async { self.writeAll() } }
+
+  private func writeAll() {
+    for (image, path, picture, noun) in pictures {
+      do {
+        try ImageFile.writePNG(picture, toPath: path, overwrite: force)
+      } catch let error as ImageError {
+        fail(image, "\(noun) not written: \(error.description)")
+      } catch {
+        fail(image, "\(noun) not written: \(path): \(error)")
+      }
+    }
+    pictures = []
+    done.signal()
+  }
+
+  /// Waits for the batch's files. - Returns: why a file was not written, by image index in the batch.
+  func wait() -> [Int: String] {
+    done.wait()
+    return failures
+  }
+}
+
+/// Writes, for each classified file, `<dir>/<name>.recon.png`: the model's input (left) beside the
+/// decoder's reconstruction from the predicted capsule (right), `size` rows of `2 * size` pixels.
+final class ReconstructionWriter {
+  let size: Int
+  private let files: PictureDirectory
+
+  init(directory: String, size: Int, runFiles: RunFiles) throws(PictureDirectory.DirectoryError) {
+    self.size = size
+    files = try PictureDirectory(
+      directory: directory, suffix: ".recon.png", noun: "reconstruction", runFiles: runFiles)
+  }
+
+  /// Composes the pictures of `batch`'s images from the session's last run (which asked for
+  /// reconstructions) and adds them to `job`.
+  func submit(_ batch: Batch, session: InferenceSession, to job: PictureJob) {
+    let area = size * size
+    session.withReconstructions { reconstructions in
+      for entry in batch.entries {
+        guard case .image(let image) = entry.outcome else { continue }
+        var canvas = Canvas(width: 2 * size, height: size, background: 0)
+        canvas.paste(batch.image(image), side: size, x: 0, y: 0, scale: 1)
+        canvas.paste(
+          reconstructions[(image * area)..<((image + 1) * area)], side: size, x: size, y: 0, scale: 255)
+        do {
+          let picture = try GrayImage(width: canvas.width, height: canvas.height, pixels: canvas.pixels)
+          files.add(picture, forInput: entry.path, image: image, to: job)
+        } catch {
+          job.fail(image, "reconstruction not written: \(error)")
+        }
+      }
+    }
   }
 }

@@ -9,7 +9,7 @@ import Foundation
   import Darwin
 #endif
 
-/// The inputs and the reconstruction outputs of one run, so that neither ever becomes the other:
+/// The inputs and the picture outputs (reconstructions, sheets) of one run, so that neither ever becomes the other:
 /// a reconstruction is not written over a file that was (or is named on the command line as) an
 /// input, and a file written as a reconstruction in this run is not read as an input.
 ///
@@ -33,7 +33,9 @@ final class RunFiles: @unchecked Sendable {
     let canonical = FileName.canonical(path)
     lock.lock()
     defer { lock.unlock() }
-    if outputPaths.contains(canonical) { return "is a reconstruction written by this run; not classified" }
+    if outputPaths.contains(canonical) {
+      return "is a picture written by this run (--reconstruct, --perturb, --contact-sheet); not classified"
+    }
     inputPaths.insert(canonical)
     if let identity = FileIdentity(path) { inputIdentities.insert(identity) }
     return nil
