@@ -29,7 +29,11 @@ for sanitizer in "${sanitizers[@]}"; do
     tail -n 30 "$log"; echo "build failed" >&2; exit 1; }
   built=$(date +%s)
   result=0
-  swift test --skip-build --sanitize="$sanitizer" --scratch-path ".build-$sanitizer" --skip "$heavy" \
+  skip="$heavy"
+  # ThreadSanitizer's runtime intercepts signal dispositions: a tool that ignores SIGXFSZ is still
+  # killed by it under TSan (status 153), while the plain and ASan runs check the behaviour.
+  [ "$sanitizer" = thread ] && skip="$skip|aFileSizeLimitIsAWriteErrorNotASignal"
+  swift test --skip-build --sanitize="$sanitizer" --scratch-path ".build-$sanitizer" --skip "$skip" \
     >>"$log" 2>&1 || result=$?
   done_at=$(date +%s)
   reports=$(grep -cE "^(==[0-9]+==ERROR|WARNING: ThreadSanitizer|SUMMARY: (Address|Thread|Leak)Sanitizer)" "$log" || true)
