@@ -1,6 +1,6 @@
 """PyTorch reference CapsNet (Sabour et al. 2017) with labml's module/parameter names.
 
-See /work/shared/docs/reference-architecture.md. `state_dict()` keys:
+See docs/ARCHITECTURE.md. `state_dict()` keys:
 conv1.weight/bias, conv2.weight/bias, digit_capsules.weight [I, J, D, M],
 decoder.{0,2,4}.weight/bias.
 """

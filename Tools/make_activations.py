@@ -10,7 +10,7 @@ with Tools/record_activations.py.
 
 --model takes an HDF5 state_dict or a torch.save checkpoint (.pth; the state_dict is found as by
 `capsconv import`, `--key` picks it). Digits: MNIST test indices first..<first+count from --mnist DIR
-(default ../shared/datasets/mnist beside the repository); when that folder does not exist, the
+(default: a shared/datasets/mnist folder beside the repository); when that folder does not exist, the
 held-out digits shipped in Fixtures/digits are used instead (no download).
 
 Output (every dataset gzip-compressed), N = count, R = routing iterations:

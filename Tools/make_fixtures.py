@@ -444,7 +444,7 @@ def write_readme(models, figures, digit_rows, bad_notes):
     a("")
     a("from the repository root. It uses `Tools/work/standard.pth` and `Tools/work/small.pth` (from")
     a("`Tools/train.py`) when present, otherwise the committed `models/*.h5`; MNIST comes from")
-    a("`../shared/datasets/mnist` (`--mnist DIR` to override). All digits are from the held-out range")
+    a("a `shared/datasets/mnist` folder beside the repository (`--mnist DIR` to override). All digits are from the held-out range")
     a("8000..<10000 of the MNIST test set; the models never saw them. Reference numbers are PyTorch "
       f"{torch.__version__.split('+')[0]} on CPU.")
     a("")

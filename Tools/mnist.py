@@ -1,4 +1,4 @@
-"""Read the MNIST test set (IDX, gzip) shipped in ../shared/datasets/mnist.
+"""Read the MNIST test set (IDX, gzip) (by default from a shared/datasets/mnist folder beside the repository; --mnist DIR elsewhere).
 
 Indices 0..<8000 are the training split, 8000..<10000 are held out.
 """

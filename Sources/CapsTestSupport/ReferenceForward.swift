@@ -2,7 +2,7 @@ import CapsFormat
 import Foundation
 
 /// A plain, obviously correct forward pass in Double, written from
-/// shared/docs/reference-architecture.md with loops only, for cross-checking the optimised kernels.
+/// docs/ARCHITECTURE.md with loops only, for cross-checking the optimised kernels.
 public struct ReferenceForward {
   /// Every stage of one image, in the reference (PyTorch) layouts.
   public struct Stages {
