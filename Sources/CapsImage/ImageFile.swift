@@ -50,18 +50,9 @@ public enum ImageFile {
   ///
   /// - Throws: ``ImageError`` naming `path` (see ``PNGCodec/readHeader(_:name:limits:)``).
   public static func readPNGHeader(atPath path: String, limits: ImageLimits = .standard) throws -> PNGHeader {
-    let file = try open(path, limits: limits)
-    defer { close(file.descriptor) }
-    var source = cps_png_source(
-      data: nil, size: 0, fd: file.descriptor, max_bytes: UInt64(max(limits.maxFileBytes, 1)))
     var header = cps_png_header()
-    var cLimits = limits.cLimits
-    var message = [CChar](repeating: 0, count: Int(CPS_PNG_MESSAGE_CAPACITY))
-    let status = message.withUnsafeMutableBufferPointer { text in
-      cps_png_read_header_from(&source, &cLimits, &header, text.baseAddress, text.count)
-    }
-    guard status == Int32(CPS_PNG_OK) else {
-      throw decodingError(status, message, path, descriptor: file.descriptor)
+    try streaming(path, limits: limits) { source, cLimits, text, capacity in
+      cps_png_read_header_from(&source, &cLimits, &header, text, capacity)
     }
     return try PNGCodec.swiftHeader(header, name: path)
   }
@@ -125,21 +116,36 @@ public enum ImageFile {
   ///
   /// - Throws: ``ImageError`` naming `path` (see ``PNGCodec/decodeSamples(_:name:limits:)``).
   public static func readSamples(atPath path: String, limits: ImageLimits = .standard) throws -> DecodedPNG {
+    var image = cps_png_image()
+    do {
+      try streaming(path, limits: limits) { source, cLimits, text, capacity in
+        cps_png_decode_from(&source, &cLimits, &image, text, capacity)
+      }
+    } catch {
+      cps_png_image_free(&image)
+      throw error
+    }
+    return try DecodedPNG(taking: image, name: path)
+  }
+
+  /// Opens `path` (a regular file within the size limit), runs one libpng call on it as a streamed
+  /// source, and throws the call's error naming `path`.
+  private static func streaming(
+    _ path: String, limits: ImageLimits,
+    _ call: (inout cps_png_source, inout cps_png_limits, UnsafeMutablePointer<CChar>?, Int) -> Int32
+  ) throws {
     let file = try open(path, limits: limits)
     defer { close(file.descriptor) }
     var source = cps_png_source(
       data: nil, size: 0, fd: file.descriptor, max_bytes: UInt64(max(limits.maxFileBytes, 1)))
-    var image = cps_png_image()
     var cLimits = limits.cLimits
     var message = [CChar](repeating: 0, count: Int(CPS_PNG_MESSAGE_CAPACITY))
     let status = message.withUnsafeMutableBufferPointer { text in
-      cps_png_decode_from(&source, &cLimits, &image, text.baseAddress, text.count)
+      call(&source, &cLimits, text.baseAddress, text.count)
     }
     guard status == Int32(CPS_PNG_OK) else {
-      cps_png_image_free(&image)
       throw decodingError(status, message, path, descriptor: file.descriptor)
     }
-    return try DecodedPNG(taking: image, name: path)
   }
 
   /// Writes an image as an 8-bit grayscale PNG, atomically (``CapsFiles/AtomicReplacement``): the
