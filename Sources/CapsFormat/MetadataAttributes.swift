@@ -23,7 +23,7 @@ struct MetadataAttributes {
     }
     guard first >= 1, first <= Int64(ModelMetadata.formatVersion) else {
       throw HDF5Error(
-        path: file.path, operation: "read the model metadata",
+        .unsupported, path: file.path, operation: "read the model metadata",
         detail: "format version \(first); this CapsKit reads version \(ModelMetadata.formatVersion)")
     }
     var result = MetadataAttributes(formatVersion: Int(first))

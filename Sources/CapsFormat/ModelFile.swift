@@ -71,7 +71,7 @@ public enum ModelFile {
     image: [UInt8], name: String, options: ReadOptions = ReadOptions()
   ) throws(FormatError) -> (model: CapsModel, provenance: Provenance) {
     let file: HDF5File
-    do { file = try HDF5File.open(image: image, path: name) } catch { throw .hdf5(error) }
+    do { file = try HDF5File.open(image: image, path: name) } catch { throw FormatError(error) }
     return try read(opened: try LayoutReader.open(source: file, options: options), options: options)
   }
 
@@ -102,9 +102,9 @@ public enum ModelFile {
         provenance.hasMetadata
         ? "is a CapsKit model file, already in the reference primary order (imported from a \(model.metadata.sourcePrimaryOrder?.rawValue ?? "dims-major") checkpoint)"
         : "is a \(provenance.layout.implementation) checkpoint, whose primary order the converter knows"
-      throw .unexpectedContent(
-        path: path,
-        reason: "\(reason); --primary-order \(order.rawValue) applies to reference-layout checkpoints only")
+      throw FormatError(
+        .unexpectedContent, path: path,
+        detail: "\(reason); --primary-order \(order.rawValue) applies to reference-layout checkpoints only")
     }
     guard isCheckpoint else { return }
     let order = options.primaryOrder ?? .dimsMajor
@@ -127,7 +127,7 @@ public enum ModelFile {
         configuration: model.configuration, metadata: metadata, weights: weights,
         allowNonFinite: options.allowNonFinite, origin: path)
     } catch {
-      throw .invalidModel(error)
+      throw FormatError(error)
     }
   }
 
@@ -377,7 +377,7 @@ public enum ModelFile {
       try attributes?.write(to: file)
       image = try file.fileImage()
     } catch {
-      throw .hdf5(error)
+      throw FormatError(error)
     }
     try AtomicFile.write(image, to: path, overwrite: overwrite)
   }

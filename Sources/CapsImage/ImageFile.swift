@@ -13,15 +13,16 @@ import CapsFiles
 ///
 /// Files are opened with ``CapsFiles/ReadableFile``: only a regular file is read (a FIFO, a device
 /// such as `/dev/zero`, a socket or a directory is refused before a byte is read, with an
-/// ``ImageError/Kind/unreadable`` error naming what it is). PNG files are decoded as a stream: the
+/// ``ImageError/Kind/notRegularFile`` error naming what it is). PNG files are decoded as a stream: the
 /// file is read in 64 KiB pieces up to the end of the PNG data (bytes after IEND are never read) and
 /// decoded one row at a time into the luminance image, so memory is the image's `width * height`
 /// floats plus one row, whatever the file's size, colour type or bit depth.
 public enum ImageFile {
   /// Reads a whole file (at most `limits.maxFileBytes` bytes).
   ///
-  /// - Throws: ``ImageError`` naming `path`: ``ImageError/Kind/unreadable`` if it cannot be opened or
-  ///   read or is not a regular file, ``ImageError/Kind/tooLarge`` if it exceeds the limit.
+  /// - Throws: ``ImageError`` naming `path`: ``ImageError/Kind/notFound``,
+  ///   ``ImageError/Kind/notRegularFile`` or ``ImageError/Kind/io(errno:)`` if it cannot be opened
+  ///   or read, ``ImageError/Kind/limitExceeded`` if it exceeds the limit.
   public static func readBytes(atPath path: String, limits: ImageLimits = .standard) throws -> [UInt8] {
     let file = try open(path, limits: limits)
     defer { close(file.descriptor) }
@@ -33,12 +34,12 @@ public enum ImageFile {
       let count = chunk.withUnsafeMutableBytes { read(file.descriptor, $0.baseAddress, $0.count) }
       if count < 0 {
         if errno == EINTR { continue }
-        throw failure(path, .unreadable, "read error", errno)
+        throw failure(path, .io(errno: errno), "read error", errno)
       }
       if count == 0 { break }
       if bytes.count + count > limit {
         throw ImageError(
-          source: path, kind: .tooLarge, detail: "file too large (more than \(limit) bytes)")
+          source: path, kind: .limitExceeded, detail: "file too large (more than \(limit) bytes)")
       }
       bytes.append(contentsOf: chunk[0..<count])
     }
@@ -154,7 +155,7 @@ public enum ImageFile {
   /// error; with it, only a regular file is replaced.
   ///
   /// Pixels are rounded and clamped to 0...255 (see ``GrayImage/bytes``).
-  /// - Throws: ``ImageError`` naming `path` (``ImageError/Kind/unwritable`` for file system errors).
+  /// - Throws: ``ImageError`` naming `path` (the kind of its ``CapsFiles/FileFailure`` for file system errors: ``ImageError/Kind/exists``, ``ImageError/Kind/io(errno:)``, ...).
   public static func writePNG(
     _ image: GrayImage, toPath path: String, interlaced: Bool = false, overwrite: Bool = true
   ) throws {
@@ -165,10 +166,10 @@ public enum ImageFile {
   /// Writes bytes to `path` via a temporary file in the same directory and a rename.
   static func writeAtomically(_ data: [UInt8], toPath path: String, overwrite: Bool = true) throws {
     try AtomicReplacement.write(
-      to: path, overwrite: overwrite, failure: { ImageError(source: path, kind: .unwritable, detail: $0) },
+      to: path, overwrite: overwrite, failure: { ImageError($0, path: path) },
       produce: { (temporary: String) throws(ImageError) in
-        if let reason = AtomicReplacement.writeBytes(data, toNew: temporary) {
-          throw ImageError(source: path, kind: .unwritable, detail: reason)
+        if let failure = AtomicReplacement.writeBytes(data, toNew: temporary) {
+          throw ImageError(failure, path: path)
         }
       })
   }
@@ -179,13 +180,14 @@ public enum ImageFile {
     switch ReadableFile.open(path) {
     case .success(let opened): file = opened
     case .failure(let failure):
-      throw ImageError(source: path, kind: .unreadable, detail: failure.description)
+      throw ImageError(failure, path: path)
     }
     let limit = max(limits.maxFileBytes, 0)
     if file.byteCount > limit {
       close(file.descriptor)
       throw ImageError(
-        source: path, kind: .tooLarge, detail: "file too large (\(file.byteCount) bytes; limit is \(limit))")
+        source: path, kind: .limitExceeded,
+        detail: "file too large (\(file.byteCount) bytes; limit is \(limit))")
     }
     return file
   }
@@ -202,7 +204,7 @@ public enum ImageFile {
     }
     guard status == Int32(CPS_PNG_ERR_READ) else { return PNGCodec.error(status, message, path) }
     let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return ImageError(source: path, kind: .unreadable, detail: text)
+    return ImageError(source: path, kind: .io(errno: nil), detail: text)
   }
 
   private static func failure(_ path: String, _ kind: ImageError.Kind, _ what: String, _ code: Int32)

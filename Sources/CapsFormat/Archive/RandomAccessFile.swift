@@ -25,7 +25,7 @@ final class RandomAccessFile {
       self.descriptor = opened.descriptor
       self.byteCount = opened.byteCount
     case .failure(let failure):
-      throw .file(path: path, reason: failure.description)
+      throw FormatError(failure, path: path)
     }
   }
 
@@ -34,17 +34,22 @@ final class RandomAccessFile {
   /// Reads exactly `buffer.count` bytes at `offset` (`pread(2)`); the range must lie in the file.
   func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(FormatError) {
     guard offset >= 0, buffer.count <= byteCount, offset <= byteCount - buffer.count else {
-      throw .unexpectedContent(
-        path: path,
-        reason: "needs bytes \(offset)..<\(offset + buffer.count) but the file has \(byteCount)")
+      throw FormatError(
+        .truncated, path: path,
+        detail: "needs bytes \(offset)..<\(offset + buffer.count) but the file has \(byteCount)",
+        offset: offset)
     }
     var done = 0
     while done < buffer.count {
       let result = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
       if result < 0, errno == EINTR { continue }
       guard result > 0 else {
-        let reason = result < 0 ? String(cString: strerror(errno)) : "file shrank while reading"
-        throw .file(path: path, reason: "cannot read (\(reason))")
+        let code = errno
+        throw FormatError(
+          result < 0 ? .io(errno: code) : .truncated, path: path,
+          detail:
+            "cannot read (\(result < 0 ? String(cString: strerror(code)) : "file shrank while reading"))",
+          offset: offset + done)
       }
       done += result
     }
@@ -53,8 +58,10 @@ final class RandomAccessFile {
   /// Reads `count` bytes at `offset` into a new array (allocates `count` bytes).
   func bytes(at offset: Int, count: Int) throws(FormatError) -> [UInt8] {
     guard count >= 0, count <= byteCount else {
-      throw .unexpectedContent(
-        path: path, reason: "needs \(count) bytes at offset \(offset) but the file has \(byteCount)")
+      throw FormatError(
+        .truncated, path: path,
+        detail: "needs \(count) bytes at offset \(offset) but the file has \(byteCount)",
+        offset: offset)
     }
     var result = [UInt8](repeating: 0, count: count)
     var failure: FormatError?
@@ -67,28 +74,35 @@ final class RandomAccessFile {
 }
 
 /// Little-endian field access into a byte array, with bounds checks that throw instead of trapping.
-/// `fail` turns a problem ("truncated (needs 4 more bytes)") into the reader's error, which names
-/// the file and the structure (the ZIP reader's `FormatError`, the HDF5 reader's `HDF5Error`).
+/// `fail` turns a problem ("has a field of 9 bytes") into the reader's error, which names the file
+/// and the structure (the ZIP reader's `FormatError`, the HDF5 reader's `HDF5Error`); `truncated`
+/// does the same for a structure that ends before its fields ("truncated (needs 4 more bytes)"), so
+/// that the error's kind can tell the two apart.
 struct ByteReader<Failure: Error> {
   let bytes: [UInt8]
   var position: Int
   let fail: (String) -> Failure
+  let truncated: (String) -> Failure
 
-  init(_ bytes: [UInt8], at position: Int = 0, fail: @escaping (String) -> Failure) {
+  init(
+    _ bytes: [UInt8], at position: Int = 0, fail: @escaping (String) -> Failure,
+    truncated: ((String) -> Failure)? = nil
+  ) {
     self.bytes = bytes
     self.position = position
     self.fail = fail
+    self.truncated = truncated ?? fail
   }
 
   var remaining: Int { bytes.count - position }
 
   mutating func skip(_ count: Int) throws(Failure) {
-    guard count >= 0, count <= remaining else { throw fail("truncated (needs \(count) more bytes)") }
+    guard count >= 0, count <= remaining else { throw truncated("truncated (needs \(count) more bytes)") }
     position += count
   }
 
   mutating func take(_ count: Int) throws(Failure) -> ArraySlice<UInt8> {
-    guard count >= 0, count <= remaining else { throw fail("truncated (needs \(count) more bytes)") }
+    guard count >= 0, count <= remaining else { throw truncated("truncated (needs \(count) more bytes)") }
     defer { position += count }
     return bytes[position..<(position + count)]
   }
@@ -108,8 +122,11 @@ struct ByteReader<Failure: Error> {
 }
 
 extension ByteReader where Failure == FormatError {
-  /// A reader whose errors say "<context> is truncated (...)" about `path`.
+  /// A reader whose errors say "<context> is truncated (...)" about `path` (kind ``FormatError/Kind/corrupt``,
+  /// or ``FormatError/Kind/truncated`` when the structure ends early).
   init(_ bytes: [UInt8], at position: Int = 0, context: String, path: String) {
-    self.init(bytes, at: position) { .unexpectedContent(path: path, reason: "\(context) is \($0)") }
+    self.init(
+      bytes, at: position, fail: { FormatError(.corrupt, path: path, detail: "\(context) is \($0)") },
+      truncated: { FormatError(.truncated, path: path, detail: "\(context) is \($0)") })
   }
 }

@@ -43,9 +43,9 @@ enum KerasLayout {
   static func convert(_ file: HDF5File, options: ModelFile.ReadOptions) throws -> ConvertedTensorSource {
     let origin = "\(file.path) (Keras layout)"
     guard let root = try weightsRoot(of: file) else {
-      throw FormatError.unexpectedContent(
-        path: file.path,
-        reason: "not a Keras weights file (no 'layer_names' attribute on the root group or on /model_weights)"
+      throw FormatError(
+        .unexpectedContent, path: file.path,
+        detail: "not a Keras weights file (no 'layer_names' attribute on the root group or on /model_weights)"
       )
     }
     var problems: [String] = []
