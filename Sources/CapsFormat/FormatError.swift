@@ -5,46 +5,15 @@ import CapsFiles
 /// pairs a result code with its message. Match on ``kind``; `description` is for people: one line
 /// naming the file and the problem.
 ///
-/// The kinds (the same names mean the same in ``HDF5Error`` and `CapsImage`'s `ImageError`) and the
-/// exit code each gives in `capsconv` are listed in docs/RELIABILITY.md ("Error kinds").
+/// The kinds and the exit code each gives in `capsconv` are listed in docs/RELIABILITY.md ("Error
+/// kinds").
 public struct FormatError: Error, CustomStringConvertible, Sendable {
-  /// What went wrong, for programmatic handling.
-  public enum Kind: Hashable, Sendable {
-    /// The file (or the folder it should be written to) does not exist.
-    case notFound
-    /// The path names a FIFO, a device, a socket or a directory, where a regular file is needed.
-    case notRegularFile
-    /// A system call failed (`errno`: permission, I/O error, disk full, ...); nil when the library
-    /// that failed (libhdf5) does not say.
-    case io(errno: Int32?)
-    /// The output file exists and replacing it was not asked for.
-    case exists
-    /// The output is one of the inputs.
-    case sameAsInput
-    /// The path cannot name a file (empty name, `.`, `..`).
-    case invalidPath
-    /// The file is not of a format CapsKit reads (another format, no HDF5 signature, not a pickle).
-    case wrongFormat
-    /// The file, or a structure in it, ends before the data it declares.
-    case truncated
-    /// A structure is malformed: a bad signature, checksum or CRC, a field out of range, a cycle.
-    case corrupt
-    /// The file uses a feature of its format that CapsKit does not implement (a version, a filter,
-    /// a data type, a pickle opcode).
-    case unsupported
-    /// A size or count exceeds a bound CapsKit sets (elements, entries, metadata read, memory).
-    case limitExceeded
-    /// The unpickler refused to build something other than tensors and plain values (a global,
-    /// an arbitrary object): nothing was executed.
-    case unsafeContent
-    /// The file is well formed but does not hold what was asked for (no state_dict, no such tensor
-    /// or entry, not an activations file).
-    case unexpectedContent
-    /// The tensors are readable but do not form a valid model (``validationError`` lists why).
-    case invalidModel
-    /// An error from a layer below that none of the kinds describes (``underlying`` holds it).
-    case other
-  }
+  /// What went wrong, for programmatic handling (``CapsFiles/ErrorKind``, shared with ``HDF5Error``
+  /// and `CapsImage`'s `ImageError`). A format error has one of ``CapsFiles/ErrorKind/notFound``,
+  /// `notRegularFile`, `io(errno:)`, `exists`, `sameAsInput`, `invalidPath`, `wrongFormat`,
+  /// `truncated`, `corrupt`, `unsupported`, `limitExceeded`, `unsafeContent`, `unexpectedContent`,
+  /// `invalidModel` (``validationError`` lists why) or `other` (``underlying`` holds the error).
+  public typealias Kind = ErrorKind
 
   /// The category of the problem.
   public var kind: Kind
@@ -87,7 +56,7 @@ public struct FormatError: Error, CustomStringConvertible, Sendable {
 
   /// A file that could not be opened or written (``CapsFiles/FileFailure``), about `path`.
   public init(_ failure: FileFailure, path: String) {
-    self.init(Kind(failure.kind), path: path, detail: failure.description)
+    self.init(failure.kind, path: path, detail: failure.description)
   }
 
   /// The HDF5 error this one reports, if any.
@@ -100,19 +69,6 @@ public struct FormatError: Error, CustomStringConvertible, Sendable {
     if let error = underlying as? HDF5Error { return error.description }
     if let error = underlying as? ModelValidationError { return error.description }
     return "\(path): \(detail)"
-  }
-}
-
-extension FormatError.Kind {
-  /// The kind of a file-system failure.
-  public init(_ kind: FileFailure.Kind) {
-    switch kind {
-    case .notFound: self = .notFound
-    case .notRegularFile: self = .notRegularFile
-    case .exists: self = .exists
-    case .invalidPath: self = .invalidPath
-    case .io(let code): self = .io(errno: code)
-    }
   }
 }
 
