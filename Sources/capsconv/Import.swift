@@ -139,7 +139,8 @@ extension CapsConv {
         }
         let problems = model.metadata.validate(classCount: model.configuration.outputCapsules)
         guard problems.isEmpty else {
-          throw FormatError(ModelValidationError(origin: checkpoint, problems: problems))
+          throw FormatError(
+            ModelValidationError(origin: checkpoint, messages: problems, kind: .invalidMetadata))
         }
         let digestNote = try ModelFile.recordSource(of: &model, path: checkpoint)
         try ModelFile.write(model, to: outputPath, overwrite: force)
