@@ -50,7 +50,8 @@ public enum ErrorKind: Hashable, Sendable {
 
   // MARK: Models
 
-  /// The tensors are readable but do not form a valid model (`ModelValidationError` lists why).
+  /// The tensors are readable but do not form a valid model (`ModelValidationError` lists why; the
+  /// HDF5 reader also gives this kind when it refuses NaN or infinite weights at their first chunk).
   case invalidModel
 
   // MARK: Images

@@ -83,7 +83,8 @@ struct PthTensorSource: TensorSource {
     var position = 0
     var graphs: [PickleGraph] = []
     for part in ["magic number", "protocol version", "system information", "object", "storage keys"] {
-      let (graph, end) = try Unpickler.load(head, from: position, entry: "legacy \(part)", path: path)
+      let (graph, end) = try Unpickler.load(
+        head, from: position, entry: "legacy \(part)", path: path, atEndOfFile: head.count == file.byteCount)
       graphs.append(graph)
       position = end
     }

@@ -76,8 +76,8 @@ final class RandomAccessFile {
 /// Little-endian field access into a byte array, with bounds checks that throw instead of trapping.
 /// `fail` turns a problem ("has a field of 9 bytes") into the reader's error, which names the file
 /// and the structure (the ZIP reader's `FormatError`, the HDF5 reader's `HDF5Error`); `truncated`
-/// does the same for a structure that ends before its fields ("truncated (needs 4 more bytes)"), so
-/// that the error's kind can tell the two apart.
+/// (by default `fail`) does the same when the bytes end before a field ("truncated (needs 4 more
+/// bytes)"), for a reader whose bytes are the end of the file (the HDF5 superblock's).
 struct ByteReader<Failure: Error> {
   let bytes: [UInt8]
   var position: Int
@@ -122,11 +122,10 @@ struct ByteReader<Failure: Error> {
 }
 
 extension ByteReader where Failure == FormatError {
-  /// A reader whose errors say "<context> is truncated (...)" about `path` (kind ``FormatError/Kind/corrupt``,
-  /// or ``FormatError/Kind/truncated`` when the structure ends early).
+  /// A reader whose errors say "<context> is truncated (...)" about `path`, of kind
+  /// ``CapsFiles/ErrorKind/corrupt``: the structure was read whole, so a field past its end is a
+  /// malformed structure (a file that ends early is found before, by its size).
   init(_ bytes: [UInt8], at position: Int = 0, context: String, path: String) {
-    self.init(
-      bytes, at: position, fail: { FormatError(.corrupt, path: path, detail: "\(context) is \($0)") },
-      truncated: { FormatError(.truncated, path: path, detail: "\(context) is \($0)") })
+    self.init(bytes, at: position) { FormatError(.corrupt, path: path, detail: "\(context) is \($0)") }
   }
 }

@@ -64,6 +64,8 @@ struct Unpickler {
   private var budget: PickleBudget
   /// The stack's deepest point so far (its memory is charged once).
   private var deepestStack = 0
+  /// The kind of error for a pickle that ends early.
+  private var endKind: FormatError.Kind = .corrupt
 
   /// Most dimensions accepted for a tensor.
   static let maxRank = 32
@@ -76,11 +78,14 @@ struct Unpickler {
   }
 
   /// Decodes the pickle starting at `start` (the legacy format holds several in a row) and returns
-  /// where it ends (after its STOP).
-  static func load(_ bytes: [UInt8], from start: Int, entry: String, path: String) throws(FormatError)
-    -> (graph: PickleGraph, end: Int)
-  {
+  /// where it ends (after its STOP). A pickle that ends early is ``CapsFiles/ErrorKind/corrupt`` (an
+  /// archive entry, read whole and CRC-checked), or ``CapsFiles/ErrorKind/truncated`` when `bytes`
+  /// end where the file does (`atEndOfFile`, the legacy stream).
+  static func load(
+    _ bytes: [UInt8], from start: Int, entry: String, path: String, atEndOfFile: Bool = false
+  ) throws(FormatError) -> (graph: PickleGraph, end: Int) {
     var unpickler = Unpickler(bytes: bytes, path: path, entry: entry, start: start)
+    unpickler.endKind = atEndOfFile ? .truncated : .corrupt
     let root = try unpickler.run()
     return (
       PickleGraph(root: root, objects: unpickler.objects, storages: unpickler.storages), unpickler.position
@@ -142,7 +147,7 @@ struct Unpickler {
   // MARK: Reading the byte stream
 
   private mutating func byte() throws(FormatError) -> UInt8 {
-    guard position < bytes.count else { throw failure("the pickle ends without STOP", .truncated) }
+    guard position < bytes.count else { throw failure("the pickle ends without STOP", endKind) }
     defer { position += 1 }
     return bytes[position]
   }
@@ -151,7 +156,7 @@ struct Unpickler {
     guard count >= 0, count <= bytes.count - position else {
       throw failure(
         "the pickle is truncated (an opcode needs \(count) bytes, \(bytes.count - position) remain)",
-        .truncated)
+        endKind)
     }
     defer { position += count }
     return bytes[position..<(position + count)]
@@ -175,7 +180,7 @@ struct Unpickler {
     guard value <= UInt64(bytes.count - position) else {
       throw failure(
         "the pickle is truncated (a value claims \(value) bytes, \(bytes.count - position) remain)",
-        .truncated)
+        endKind)
     }
     return Int(value)
   }

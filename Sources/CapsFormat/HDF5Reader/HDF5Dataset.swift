@@ -219,7 +219,9 @@ struct HDF5Dataset {
         copy(chunk: $0, at: record.offsets, dims: chunks.dims, into: output, countNonFinite: refuseNonFinite)
       }
       guard found.nan == 0, found.infinite == 0 else {
-        throw corrupt(
+        // Finite values are the model's requirement (refused here without reading further).
+        throw failure(
+          .invalidModel,
           "has \(found.nan) NaN and \(found.infinite) infinite values in its chunk at \(record.offsets) (not read further)"
         )
       }

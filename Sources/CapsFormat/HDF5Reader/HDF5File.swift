@@ -364,8 +364,10 @@ final class HDF5File {
     if refuseNonFinite, let fill = dataset.floatFillValue, !fill.isFinite,
       try dataset.hasUnwrittenParts(stored)
     {
-      throw context.storage.corrupt(
-        "'\(dataset.name)' (\(count) elements) was never written in full and its fill value is \(fill)")
+      throw context.storage.failure(
+        .invalidModel,
+        "'\(dataset.name)' (\(count) elements) was never written in full and its fill value is \(fill)",
+        dataset: dataset.name)
     }
     // The output is left uninitialised until read: a refused chunk costs no more than its pages.
     func read(into raw: UnsafeMutableRawBufferPointer) throws(HDF5Error) {

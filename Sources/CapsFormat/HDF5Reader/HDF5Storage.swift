@@ -144,10 +144,14 @@ final class HDF5Storage {
 typealias HDF5Cursor = ByteReader<HDF5Error>
 
 extension ByteReader where Failure == HDF5Error {
-  init(_ bytes: [UInt8], at position: Int = 0, what: String, storage: HDF5Storage) {
+  /// A cursor whose errors name `what`, of kind ``CapsFiles/ErrorKind/corrupt`` (a structure read
+  /// whole whose fields run past its end is malformed), or ``CapsFiles/ErrorKind/truncated`` for
+  /// bytes that end because the file does (`atEndOfFile`).
+  init(_ bytes: [UInt8], at position: Int = 0, what: String, storage: HDF5Storage, atEndOfFile: Bool = false)
+  {
     self.init(
       bytes, at: position, fail: { storage.corrupt("\(what): \($0)") },
-      truncated: { storage.failure(.truncated, "\(what): \($0)") })
+      truncated: atEndOfFile ? { storage.failure(.truncated, "\(what): \($0)") } : nil)
   }
 
   /// An error of `kind` naming the structure like `fail` (which gives ``FormatError/Kind/corrupt``).

@@ -23,7 +23,8 @@ struct HDF5Superblock {
 
   private static func parse(_ storage: HDF5Storage, at offset: Int) throws(HDF5Error) -> HDF5Superblock {
     let head = try storage.absoluteBytes(at: offset, count: min(256, storage.byteCount - offset))
-    var cursor = HDF5Cursor(head, at: 8, what: "superblock", storage: storage)
+    var cursor = HDF5Cursor(
+      head, at: 8, what: "superblock", storage: storage, atEndOfFile: head.count < 256)
     let version = Int(try cursor.uint8())
     let sizes: HDF5Sizes
     let endOfFile: UInt64?
