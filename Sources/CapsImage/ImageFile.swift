@@ -1,4 +1,4 @@
-import CPNGSupport
+internal import CPNGSupport
 import CapsFiles
 
 #if canImport(Glibc)
