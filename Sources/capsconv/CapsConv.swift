@@ -2,6 +2,7 @@ import ArgumentParser
 import CapsFiles
 import CapsFormat
 import CapsRuntime
+import CapsToolSupport
 import Foundation
 
 /// `capsconv`: convert, inspect, export, verify and benchmark capsule-network models.
@@ -38,7 +39,7 @@ func reportingInvalidInput<T>(_ body: () throws -> T) throws -> T {
   do {
     return try body()
   } catch let error as FormatError {
-    printError(error.description)
+    printError(ForceHint.adding(to: error.description, kind: error.kind))
     throw Exit.invalidInput
   }
 }

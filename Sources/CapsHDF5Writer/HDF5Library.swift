@@ -1,4 +1,5 @@
-import CHDF5
+internal import CHDF5
+import CapsFormat
 import Foundation
 
 /// Process-wide access to libhdf5.
