@@ -18,7 +18,7 @@ _Static_assert(MR == 6 && NR == 16, "this file's kernel is written for a 6x16 ti
 // The next B panel is prefetched into L2, not L1: with a 32 KiB L1 (Zen 3, most AVX2 cores) the
 // panel in use (16 KiB), the A micro-panel (6 KiB) and a second 16 KiB panel do not fit together,
 // and prefetching into L1 evicted the panel still in use. Measured on an AVX2 Zen 3 EPYC, conv2
-// shapes, 5 interleaved runs: 84-86% of the FMA peak with T0, 89-97% with T1 (Tools/kernels).
+// shapes, 5 interleaved runs: 84-86% of the FMA peak with T0, 89-97% with T1 (Tools/dev/kernels).
 #ifndef PF_HINT
 #define PF_HINT _MM_HINT_T1
 #endif

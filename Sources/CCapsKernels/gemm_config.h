@@ -24,7 +24,7 @@
 
 // Cache blocking: KC rows of packed B per K-block (a kc x NR panel of B stays in L1 while the
 // row block's micro-panels go by), at most MC rows of A per row block (the packed MC x KC block
-// of A stays in L2). Overridable with -D for tuning runs (Tools/kernels).
+// of A stays in L2). Overridable with -D for tuning runs (Tools/dev/kernels).
 #ifndef CAPS_GEMM_AVX2_KC
 #define CAPS_GEMM_AVX2_KC 256
 #endif

@@ -1,6 +1,6 @@
 """Check that `capsconv import` of a model saved by torch.save gives the same tensors as from HDF5.
 
-    python3 Tools/layouts/check_pth_import.py [--model Fixtures/models/standard.h5] [--capsconv .build/release/capsconv]
+    python3 Tools/dev/check_pth_import.py [--model Fixtures/models/standard.h5] [--capsconv .build/release/capsconv]
 
 In a temporary folder: loads the HDF5 state_dict into the reference CapsNet, saves its state_dict with
 torch.save (ZIP with ZIP64 end records, as torch writes them) and rewrites that archive with ZIP64
@@ -18,9 +18,8 @@ import tempfile
 import numpy as np
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(TOOLS, "user"), os.path.join(TOOLS, "fixtures")]  # capsnet, zipcraft
 import capsnet  # noqa: E402
 import zipcraft  # noqa: E402
 

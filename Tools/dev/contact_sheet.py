@@ -2,10 +2,10 @@
 checkerboard), then the 28x28 input the model saw (enlarged), then the decoder's reconstruction,
 then the prediction (or the "no digit" verdict).
 
-    python3 Tools/contact_sheet.py --out docs/images/preprocessing.png FILE... [--capsinfer PATH]
-    python3 Tools/contact_sheet.py --out sheet.png --per-kind 1 Fixtures/realworld   # one row per kind
+    python3 Tools/dev/contact_sheet.py --out docs/images/preprocessing.png FILE... [--capsinfer PATH]
+    python3 Tools/dev/contact_sheet.py --out sheet.png --per-kind 1 Fixtures/realworld   # one row per kind
 
-With a folder written by Tools/make_realworld_digits.py, rows are taken from its manifest.csv
+With a folder written by Tools/fixtures/make_realworld_digits.py, rows are taken from its manifest.csv
 (`--per-kind N` digits and `--blanks N` blank controls of every kind) and labelled with the kind.
 The model input and the reconstruction come from `capsinfer --reconstruct` (the left and right
 halves of each `.recon.png`).

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Peak memory, time and exit status of the release tools on issue 12's memory, budget and number
-# classes (the inputs of Tools/make_hostile_inputs.py), and capsinfer's peak RSS for one digit at
+# classes (the inputs of Tools/fixtures/make_hostile_inputs.py), and capsinfer's peak RSS for one digit at
 # 1, 2, 8, 16 and 64 threads; a Markdown table for docs/RELIABILITY.md.
-#   python3 Tools/make_hostile_inputs.py && bash Tools/hostile_memory.sh
-#   BIN=/path/to/other/release bash Tools/hostile_memory.sh      (e.g. an older build, to compare)
+#   python3 Tools/fixtures/make_hostile_inputs.py && bash Tools/dev/hostile_memory.sh
+#   BIN=/path/to/other/release bash Tools/dev/hostile_memory.sh      (e.g. an older build, to compare)
 # Each run is limited to TIMEOUT seconds (default 60) and LIMIT_KB of address space (default 8 GiB),
 # so that the unbounded behaviour of an older build cannot take the machine down.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 bin=${BIN:-.build/release}
 if [ -z "${BIN:-}" ]; then
   swift build -c release --product capsconv >/dev/null && swift build -c release --product capsinfer >/dev/null
 fi
 dir=Tools/work/hostile
-[ -d "$dir" ] || { echo "run python3 Tools/make_hostile_inputs.py first" >&2; exit 1; }
+[ -d "$dir" ] || { echo "run python3 Tools/fixtures/make_hostile_inputs.py first" >&2; exit 1; }
 timeout_s=${TIMEOUT:-60}
 limit_kb=${LIMIT_KB:-8388608}
 digit=Fixtures/digits/d8000_gray8.png

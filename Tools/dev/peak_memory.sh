@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Peak memory (maximum resident set size, /usr/bin/time -v) of the release tools on every bad input
 # in Fixtures, one file per run, as a Markdown table for docs/RELIABILITY.md.
-#   bash Tools/peak_memory.sh            (builds the release tools first)
-#   bash Tools/peak_memory.sh DIR        also runs `capsconv import` on every file in DIR (e.g. the
+#   bash Tools/dev/peak_memory.sh            (builds the release tools first)
+#   bash Tools/dev/peak_memory.sh DIR        also runs `capsconv import` on every file in DIR (e.g. the
 #                                        FuzzModel corpus, Tools/work/fuzz/FuzzModel) and prints the
 #                                        worst RSS, the slowest file and any run ended by a signal
 # HDF5 and .pth files go through `capsconv import`, PNGs through `capsinfer --model small.h5`
 # (the model alone costs about 60 MB), each beside a good input of the same kind as a baseline.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 swift build -c release --product capsconv >/dev/null
 swift build -c release --product capsinfer >/dev/null
 out=$(mktemp -d)

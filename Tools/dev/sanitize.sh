@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Runs the test suite under AddressSanitizer and ThreadSanitizer, each in its own build folder.
-#   bash Tools/sanitize.sh [address|thread ...]   (default: both)
+#   bash Tools/dev/sanitize.sh [address|thread ...]   (default: both)
 # Prints the build and test durations; the full output is in .build-<sanitizer>/sanitize.log.
 # Measured figures and known reports in system libraries: docs/RELIABILITY.md.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 sanitizers=("$@")
 [ ${#sanitizers[@]} -gt 0 ] || sanitizers=(address thread)
-bash Tools/install-system-packages.sh
-# Leaks that are not CapsKit's (XCTest, Foundation.Process, libhdf5): Tools/Fuzz/lsan.supp.
-export LSAN_OPTIONS="suppressions=$PWD/Tools/Fuzz/lsan.supp:print_suppressions=0"
+bash Tools/user/install-system-packages.sh
+# Leaks that are not CapsKit's (XCTest, Foundation.Process, libhdf5): Tools/dev/Fuzz/lsan.supp.
+export LSAN_OPTIONS="suppressions=$PWD/Tools/dev/Fuzz/lsan.supp:print_suppressions=0"
 # HDF5 is read by CapsKit's own parser, which bounds every allocation before making it, so no
 # allocation may fail here: an oversized one aborts the run.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}"
@@ -17,7 +17,7 @@ export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=0:allocator_may_return_null=0
 # End-to-end accuracy runs that push many images through the standard model in a debug build take
 # most of a sanitized run's time and exercise no code the other tests do not (the preprocessing,
 # decoding and inference paths are sanitized by the library tests and the fuzzers); the plain run
-# of Tools/test.sh runs them.
+# of Tools/dev/test.sh runs them.
 heavy='everyFixtureDigitMatchesPyTorch|everyKindIsClassifiedAndEveryBlankIsNoDigit|BenchTests'
 status=0
 for sanitizer in "${sanitizers[@]}"; do

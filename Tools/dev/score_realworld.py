@@ -1,10 +1,10 @@
-"""Scores capsinfer on a folder written by Tools/make_realworld_digits.py.
+"""Scores capsinfer on a folder written by Tools/fixtures/make_realworld_digits.py.
 
-    python3 Tools/score_realworld.py Tools/work/realworld [--capsinfer .build/release/capsinfer] [-- extra capsinfer options]
+    python3 Tools/dev/score_realworld.py Tools/work/realworld [--capsinfer .build/release/capsinfer] [-- extra capsinfer options]
 
 Runs capsinfer once on every file of the manifest (CSV output) and prints accuracy per kind beside
 how many blank controls were reported as "no digit" (an error row starting with "no digit").
-With --classic CSV (from Tools/classic_recipe.py --csv) the classic recipe's figure is printed beside.
+With --classic CSV (from Tools/fixtures/classic_recipe.py --csv) the classic recipe's figure is printed beside.
 """
 
 import argparse
@@ -33,8 +33,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder")
     parser.add_argument("--capsinfer", default=".build/release/capsinfer")
-    parser.add_argument("--classic", help="CSV written by Tools/classic_recipe.py --csv on the same folder")
-    parser.add_argument("--ceiling", help="expected.csv of Tools/write_heldout_pngs.py: counts the misses whose original "
+    parser.add_argument("--classic", help="CSV written by Tools/fixtures/classic_recipe.py --csv on the same folder")
+    parser.add_argument("--ceiling", help="expected.csv of Tools/fixtures/write_heldout_pngs.py: counts the misses whose original "
                         "28x28 MNIST digit the model also gets wrong")
     parser.add_argument("extra", nargs="*", help="more capsinfer options (after --)")
     args = parser.parse_args()

@@ -1,9 +1,9 @@
 """Export a PyTorch CapsNet checkpoint (.pth state_dict) to HDF5, one dataset per key at the root.
 
-    python3 Tools/export_h5.py model.pth model.h5 [--key NAME] [--compression gzip] [--force]
+    python3 Tools/user/export_h5.py model.pth model.h5 [--key NAME] [--compression gzip] [--force]
 
 Accepts a plain state_dict or one wrapped in a checkpoint dict, found by the same rules as
-`capsconv import` (Tools/checkpoints.py: `model_state_dict`, `state_dict`, `model`, `net`, `module`
+`capsconv import` (Tools/user/checkpoints.py: `model_state_dict`, `state_dict`, `model`, `net`, `module`
 or any single dict of tensors; `--key NAME` picks one); a pickled nn.Module is refused (save
 `model.state_dict()` instead). Strips a `module.` (DataParallel) prefix and renames the older
 `reconstruct.*` decoder keys to `decoder.*`. Any configuration CapsKit reads is accepted (widths,

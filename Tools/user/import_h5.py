@@ -1,6 +1,6 @@
 """Read an HDF5 CapsNet state_dict back into a PyTorch .pth (round-trip check of export_h5.py).
 
-    python3 Tools/import_h5.py model.h5 model.pth [--compare original.pth] [--force]
+    python3 Tools/user/import_h5.py model.h5 model.pth [--compare original.pth] [--force]
 
 Datasets may sit at the root or inside one group; attributes are ignored. The configuration is
 inferred from the shapes and checked with CapsNet(config).load_state_dict(sd, strict=True).

@@ -4,7 +4,7 @@
 come from the model you trained, run by PyTorch, not from a re-implementation: this script runs your
 nn.Module on digits and writes what it computes.
 
-    python3 Tools/record_activations.py --module path/to/mynet.py:CapsNet [--args '{"conv1_channels": 64}'
+    python3 Tools/user/record_activations.py --module path/to/mynet.py:CapsNet [--args '{"conv1_channels": 64}'
         | --arg conv1_channels=64 ...] --weights model.pth [--key NAME] --out activations.h5
         [--stage conv2=conv2 --stage conv1=conv1:relu --stage primary=primary ...]
         [--png my_digits/*.png | --mnist DIR [--first 8000] | (default) the digits in Fixtures/digits]
@@ -50,9 +50,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(TOOLS)
-sys.path.insert(0, TOOLS)
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 import checkpoints  # noqa: E402
 import h5atomic  # noqa: E402
 
@@ -402,7 +402,7 @@ def record_activations(model, out_path, *, pixels, labels=None, indices=None, st
                 print("routing iterations: not found on the model, recorded as 3 (pass --iterations)")
 
     write_activation_file(out_path, data, iterations, description or type(model).__name__,
-                          {"recorded_from": "the user's own module (Tools/record_activations.py)",
+                          {"recorded_from": "the user's own module (Tools/user/record_activations.py)",
                            "input_mean": float(mean), "input_std": float(std)})
     if not quiet:
         stage_list = [s for s in ("input",) + STAGES + ("lengths",) if s in data]

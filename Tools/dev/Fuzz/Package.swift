@@ -1,5 +1,5 @@
 // swift-tools-version: 6.0
-// libFuzzer targets for the readers. Build and run with Tools/fuzz.sh (needs -sanitize=fuzzer).
+// libFuzzer targets for the readers. Build and run with Tools/dev/fuzz.sh (needs -sanitize=fuzzer).
 import PackageDescription
 
 let package = Package(

@@ -1,10 +1,10 @@
 """CapsKit's runtime against ONNX Runtime and PyTorch eager on the same held-out digits.
 
-    pip install -r Tools/bench/requirements.txt
-    python3 Tools/bench/compare.py [--threads 2] [--seconds 5] [--repeat 1] [--skip-build]
+    pip install -r Tools/dev/requirements.txt
+    python3 Tools/dev/bench/compare.py [--threads 2] [--seconds 5] [--repeat 1] [--skip-build]
 
 Run from the repository root. For each model in Fixtures/models (weights from the HDF5, the
-PyTorch CapsNet of Tools/capsnet.py) it builds the inference path without the decoder: raw pixels
+PyTorch CapsNet of Tools/user/capsnet.py) it builds the inference path without the decoder: raw pixels
 0..255 -> the model's normalisation -> conv1 + ReLU -> conv2 -> primary capsules -> squash ->
 prediction vectors -> 3 routing iterations -> capsule lengths. That is what `capsconv bench` times
 (the runtime normalises the pixels inside run() too). The module is exported to ONNX (TorchScript
@@ -36,9 +36,9 @@ import warnings
 
 import numpy as np
 
-TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOLS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROOT = os.path.dirname(TOOLS)
-sys.path.insert(0, TOOLS)
+sys.path.insert(0, os.path.join(TOOLS, "user"))  # capsnet
 
 # (model, batch): batch 1 is latency, 64 and 256 throughput.
 CASES = [("standard", 1), ("standard", 64), ("standard", 256), ("small", 64)]

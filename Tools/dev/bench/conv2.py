@@ -1,6 +1,6 @@
 """GFLOP/s of the primary convolution (conv2) alone in PyTorch eager and ONNX Runtime.
 
-    python3 Tools/bench/conv2.py [--batch 64] [--threads 1 2] [--seconds 3]
+    python3 Tools/dev/bench/conv2.py [--batch 64] [--threads 1 2] [--seconds 3]
 
 conv2 of the standard model: N x 256 x 20 x 20 -> N x 256 x 6 x 6, 9x9 kernel, stride 2, bias;
 2 * 36 * 256 * (256 * 81) = 382.2 MFLOP per image, 96% of the model's FLOPs. PyTorch runs
@@ -8,7 +8,7 @@ F.conv2d (oneDNN), ONNX Runtime a one-node Conv graph (CPU EP, intra_op_num_thre
 same ReLU'd random input; the timing protocol is compare.py's. GFLOP/s per CPU-second divides
 by the CPU time the process used (all threads; spinning pool threads count), which a busy machine
 disturbs less than wall time. CapsKit's side of the comparison
-is the GEMM benchmark (Tools/Benchmarks, target GEMM) and the conv2 row of stages.py. Prints one
+is the GEMM benchmark (Tools/dev/Benchmarks, target GEMM) and the conv2 row of stages.py. Prints one
 markdown table.
 """
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CPU time per image of `capsconv bench`, robust to other load on a shared machine.
 
-    python3 Tools/bench/cpu_per_image.py [--capsconv NAME=PATH ...] [--model M] [--batch 1 64]
+    python3 Tools/dev/bench/cpu_per_image.py [--capsconv NAME=PATH ...] [--model M] [--batch 1 64]
         [--threads 2] [--rounds 2]
 
 For each binary (interleaved, `--rounds` times) and batch size it runs `capsconv bench` twice, a
@@ -16,7 +16,7 @@ import os
 import re
 import subprocess
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def bench(binary, model, reference, batch, threads, seconds):

@@ -1,6 +1,6 @@
 """Per-stage CPU time of CapsKit's run(), sampled with perf while `capsconv bench` runs.
 
-    python3 Tools/bench/stages.py CAPSCONV MODEL [--batch-size 64] [--threads 2] [--seconds 5]
+    python3 Tools/dev/bench/stages.py CAPSCONV MODEL [--batch-size 64] [--threads 2] [--seconds 5]
 
 Runs `perf record -e cpu-clock -F FREQ -g` on `capsconv bench` (the runtime is not modified), then
 assigns every sample to the stage whose function is nearest the leaf of its call stack: the C

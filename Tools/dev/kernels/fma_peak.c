@@ -1,5 +1,5 @@
 // FMA peak of this CPU: fp32 GFLOP/s of a loop that does nothing but independent FMAs.
-//   cc -O2 -o /tmp/fma_peak Tools/kernels/fma_peak.c -lpthread
+//   cc -O2 -o /tmp/fma_peak Tools/dev/kernels/fma_peak.c -lpthread
 //   /tmp/fma_peak [seconds] [threads] [avx2|avx512|all]
 // Also included by gemm_test.c (with FMA_PEAK_NO_MAIN) to print the GEMM as a share of the peak.
 // Each thread runs CHAINS independent accumulator chains (more than FMA latency x FMA ports,

@@ -1,5 +1,5 @@
 // Standalone correctness + benchmark harness for the CCapsKernels GEMM.
-//   cc -O2 -o /tmp/gemmtest Tools/kernels/gemm_test.c Sources/CCapsKernels/gemm*.c
+//   cc -O2 -o /tmp/gemmtest Tools/dev/kernels/gemm_test.c Sources/CCapsKernels/gemm*.c
 //      -ISources/CCapsKernels/include -lm -lpthread
 //   /tmp/gemmtest [test|bench|all] [seconds-per-bench] [isa|all] [shape-name-filter | MxNxK]
 #include "caps_gemm.h"

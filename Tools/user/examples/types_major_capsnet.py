@@ -1,7 +1,7 @@
 """A user's own CapsNet that reads its primary capsules types-major (conv2 channel t*D + d).
 
-This is the kind of model `Tools/record_activations.py` is for: written independently of
-`Tools/capsnet.py` (nothing is imported from it), with labml's parameter names (so its state_dict
+This is the kind of model `Tools/user/record_activations.py` is for: written independently of
+`Tools/user/capsnet.py` (nothing is imported from it), with labml's parameter names (so its state_dict
 imports as the reference layout) but the other common primary reshape,
 `x.view(N, T, D, G, G)`, so that capsule component d of type t is conv2 channel t*D + d. A checkpoint
 cannot tell this from labml's d*T + t: import it with `capsconv import --primary-order types-major`.

@@ -151,7 +151,7 @@ func fixturePath(_ relative: String) -> String {
   if let folder = ProcessInfo.processInfo.environment["CAPSKIT_FIXTURES"] {
     return URL(fileURLWithPath: folder).appendingPathComponent(relative).path
   }
-  // This file is <root>/Tools/Benchmarks/Benchmarks/Inference/Inference.swift.
+  // This file is <root>/Tools/dev/Benchmarks/Benchmarks/Inference/Inference.swift.
   var root = URL(fileURLWithPath: #filePath)
   for _ in 0..<5 { root.deleteLastPathComponent() }
   return root.appendingPathComponent("Fixtures").appendingPathComponent(relative).path
