@@ -9,7 +9,7 @@ let package = Package(
   name: "CapsKitBenchmarks",
   platforms: [.macOS(.v13)],
   dependencies: [
-    .package(name: "CapsKit", path: "../.."),
+    .package(name: "CapsKit", path: "../../.."),
     .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
   ],
   targets: [

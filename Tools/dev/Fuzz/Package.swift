@@ -4,13 +4,15 @@ import PackageDescription
 
 let package = Package(
   name: "CapsKitFuzz",
-  dependencies: [.package(name: "CapsKit", path: "../..")],
+  dependencies: [.package(name: "CapsKit", path: "../../..")],
   targets: [
     .target(name: "FuzzDriver"),
-    .executableTarget(name: "FuzzPNG", dependencies: ["FuzzDriver", .product(name: "CapsKit", package: "CapsKit")]),
+    .executableTarget(
+      name: "FuzzPNG", dependencies: ["FuzzDriver", .product(name: "CapsKit", package: "CapsKit")]),
     .executableTarget(
       name: "FuzzModel", dependencies: ["FuzzDriver", .product(name: "CapsKit", package: "CapsKit")]),
-    .executableTarget(name: "FuzzPth", dependencies: ["FuzzDriver", .product(name: "CapsKit", package: "CapsKit")]),
+    .executableTarget(
+      name: "FuzzPth", dependencies: ["FuzzDriver", .product(name: "CapsKit", package: "CapsKit")]),
   ],
   swiftLanguageModes: [.v6]
 )

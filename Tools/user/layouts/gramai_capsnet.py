@@ -1,5 +1,5 @@
 """A CapsNet in the layout of gram-ai/capsule-networks, written from its description in
-docs/ARCHITECTURE.md ("Other implementations"), not copied.
+docs/ARCHITECTURE.md ("Other implementations") and docs/FORMAT.md §5, not copied.
 
 state_dict keys and shapes (T primary types, D capsule dimension, J outputs, M output dimension):
   conv1.weight [C1, 1, 9, 9], conv1.bias [C1]

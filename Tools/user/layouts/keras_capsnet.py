@@ -1,6 +1,7 @@
 """A PyTorch model that computes exactly what XifengGuo/CapsNet-Keras computes, on weights held in
 Keras's shapes, and writes/reads them in the HDF5 structure Keras uses. Keras itself is not needed.
-Written from the description in docs/ARCHITECTURE.md, not copied.
+Written from the description in docs/ARCHITECTURE.md ("Other implementations") and docs/FORMAT.md §5,
+not copied.
 
 Weights (T primary types, D capsule dimension, J outputs, M output dimension, G x G grid):
   conv1/kernel:0 (9, 9, 1, C1), conv1/bias:0 (C1,)

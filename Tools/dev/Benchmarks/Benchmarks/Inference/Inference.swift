@@ -153,6 +153,6 @@ func fixturePath(_ relative: String) -> String {
   }
   // This file is <root>/Tools/dev/Benchmarks/Benchmarks/Inference/Inference.swift.
   var root = URL(fileURLWithPath: #filePath)
-  for _ in 0..<5 { root.deleteLastPathComponent() }
+  for _ in 0..<6 { root.deleteLastPathComponent() }
   return root.appendingPathComponent("Fixtures").appendingPathComponent(relative).path
 }

@@ -61,7 +61,9 @@ public func fuzzPNG(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   for alpha in AlphaHandling.allCases {
     for polarity in Polarity.allCases {
       if let input = try? samples.digitInput(name: "fuzz.png", polarity: polarity, alpha: alpha) {
-        if input.width != 28 || input.height != 28 || input.pixels.contains(where: { !(0...255).contains($0) }) {
+        if input.width != 28 || input.height != 28
+          || input.pixels.contains(where: { !(0...255).contains($0) })
+        {
           fatalError("digit input out of shape or range")
         }
       }
