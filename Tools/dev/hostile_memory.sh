@@ -9,11 +9,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 bin=${BIN:-.build/release}
+dir=Tools/work/hostile
+[ -d "$dir" ] || { echo "run python3 Tools/fixtures/make_hostile_inputs.py first" >&2; exit 1; }
 if [ -z "${BIN:-}" ]; then
   swift build -c release --product capsconv >/dev/null && swift build -c release --product capsinfer >/dev/null
 fi
-dir=Tools/work/hostile
-[ -d "$dir" ] || { echo "run python3 Tools/fixtures/make_hostile_inputs.py first" >&2; exit 1; }
 timeout_s=${TIMEOUT:-60}
 limit_kb=${LIMIT_KB:-8388608}
 digit=Fixtures/digits/d8000_gray8.png

@@ -1,6 +1,6 @@
 """CapsKit's runtime against ONNX Runtime and PyTorch eager on the same held-out digits.
 
-    pip install -r Tools/dev/requirements.txt
+    pip install torch==2.15.0 --index-url https://download.pytorch.org/whl/cpu && pip install -r Tools/dev/requirements.txt
     python3 Tools/dev/bench/compare.py [--threads 2] [--seconds 5] [--repeat 1] [--skip-build]
 
 Run from the repository root. For each model in Fixtures/models (weights from the HDF5, the
