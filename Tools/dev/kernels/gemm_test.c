@@ -170,8 +170,8 @@ static int check_row_invariance(int M, int N, int K) {
   for (int r0 = 0; r0 < M;) {
     int rows = 1 + irand(7);
     if (rows > M - r0) rows = M - r0;
-    caps_sgemm_packed(rows, N, K, A + (size_t)r0 * K, K, pb, bias, 0, C2 + (size_t)r0 * N, N, 0,
-                      N, scratch);
+    caps_sgemm_packed(rows, N, K, A + (size_t)r0 * K, K, pb, bias, 0, C2 + (size_t)r0 * N, N, 0, N,
+                      scratch);
     r0 += rows;
   }
   int same = memcmp(C1, C2, sizeof(float) * M * N) == 0;
@@ -229,10 +229,10 @@ static void run_tests(void) {
           }
         }
     // larger / irregular shapes, including the hot ones (reduced M), K not a multiple of KC
-    static const int big[][3] = {{36, 256, 20736}, {36, 128, 5184}, {400, 256, 81},
-                                 {400, 64, 81},    {13, 784, 1024}, {64, 512, 160},
+    static const int big[][3] = {{36, 256, 20736}, {36, 128, 5184},  {400, 256, 81},
+                                 {400, 64, 81},    {13, 784, 1024},  {64, 512, 160},
                                  {301, 97, 531},   {290, 257, 1000}, {1, 1024, 512},
-                                 {25, 33, 2049},   {1, 1, 1},       {600, 40, 9}};
+                                 {25, 33, 2049},   {1, 1, 1},        {600, 40, 9}};
     for (size_t t = 0; t < sizeof big / sizeof big[0]; t++) {
       for (int v = 0; v < 4; v++) {
         double e = check_one(big[t][0], big[t][1], big[t][2], v, v * 3, v % 2 * 7, v & 1,
@@ -250,8 +250,7 @@ static void run_tests(void) {
     // random shapes
     for (int t = 0; t < 150; t++) {
       int M = 1 + irand(70), N = 1 + irand(300), K = 1 + irand(700);
-      double e = check_one(M, N, K, irand(4), irand(4), irand(4), irand(2), irand(2),
-                           1 + irand(4));
+      double e = check_one(M, N, K, irand(4), irand(4), irand(4), irand(2), irand(2), 1 + irand(4));
       cases++;
       if (e > worst) worst = e;
       if (!(e < 1e-5)) {
@@ -298,12 +297,11 @@ static void *worker(void *arg) {
   double c0 = thread_cpu();
   for (int r = 0; r < j->reps; r++) {
     if (j->n0 < 0)  // row split: rows [-n0 - 1, -n1 - 1), all columns
-      caps_sgemm_packed(j->n0 - j->n1, j->N, j->K, j->A + (size_t)(-j->n0 - 1) * j->K, j->K,
-                        j->pb, j->bias, 1, j->C + (size_t)(-j->n0 - 1) * j->N, j->N, 0, j->N,
-                        j->scratch);
+      caps_sgemm_packed(j->n0 - j->n1, j->N, j->K, j->A + (size_t)(-j->n0 - 1) * j->K, j->K, j->pb,
+                        j->bias, 1, j->C + (size_t)(-j->n0 - 1) * j->N, j->N, 0, j->N, j->scratch);
     else
-      caps_sgemm_packed(j->M, j->N, j->K, j->A, j->K, j->pb, j->bias, 1, j->C, j->N, j->n0,
-                        j->n1, j->scratch);
+      caps_sgemm_packed(j->M, j->N, j->K, j->A, j->K, j->pb, j->bias, 1, j->C, j->N, j->n0, j->n1,
+                        j->scratch);
   }
   j->cpu = thread_cpu() - c0;
   j->t1 = now();
@@ -347,8 +345,7 @@ static double timed(int M, int N, int K, const float *A, const float *pb, const 
 
 // Best-of-3 GFLOP/s by wall clock (*gw) and by per-thread CPU time (*gc: what the threads
 // achieve while actually on a core, i.e. robust to other load on the machine).
-static void bench_shape(int M, int N, int K, int threads, double seconds, double *gw,
-                        double *gc) {
+static void bench_shape(int M, int N, int K, int threads, double seconds, double *gw, double *gc) {
   float *A = xmalloc((size_t)M * K), *B = xmalloc((size_t)K * N), *bias = xmalloc(N);
   float *C = xmalloc((size_t)M * N);
   for (size_t i = 0; i < (size_t)M * K; i++) A[i] = frand();
@@ -371,7 +368,7 @@ static void bench_shape(int M, int N, int K, int threads, double seconds, double
   *gw = *gc = 0;
   for (int trial = 0; trial < 3; trial++) {
     dt = timed(M, N, K, A, pb, bias, C, scratch, threads, reps, &cpu);
-    double g = flop * reps / dt * 1e-9 , h = flop * reps / cpu * 1e-9;
+    double g = flop * reps / dt * 1e-9, h = flop * reps / cpu * 1e-9;
     if (g > *gw) *gw = g;
     if (h > *gc) *gc = h;
   }
@@ -395,9 +392,10 @@ static void run_bench(double seconds, const char *only, const char *filter) {
       {"dec 64x1024x784", 64, 784, 1024}, {"dec 8x1024x784", 8, 784, 1024},
       {"cache-resident", 96, 256, 256},  // operands stay in L2: the micro-kernel's own speed
   };
-  printf("GFLOP/s as wall-clock / per-thread CPU time (the latter ignores time lost to other\n"
-         "load on the machine; for 2T it is the aggregate rate of both threads); %%pk: 1T CPU-time\n"
-         "rate over the FMA peak of the same width (fma_peak.c, best of 3 just before the shape)\n");
+  printf(
+      "GFLOP/s as wall-clock / per-thread CPU time (the latter ignores time lost to other\n"
+      "load on the machine; for 2T it is the aggregate rate of both threads); %%pk: 1T CPU-time\n"
+      "rate over the FMA peak of the same width (fma_peak.c, best of 3 just before the shape)\n");
   printf("%-16s %5s %4s %5s", "shape", "M", "N", "K");
   for (int isa = 0; isa < 3; isa++)
     if ((!only || !strcmp(only, ISAS[isa])) && use_kernel(ISAS[isa]))
