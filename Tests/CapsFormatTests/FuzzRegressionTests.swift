@@ -5,7 +5,7 @@ import Testing
 
 @testable import CapsFormat
 
-/// Inputs found by the fuzzers (Tools/fuzz.sh), kept in Fixtures/bad as regression cases.
+/// Inputs found by the fuzzers (Tools/dev/fuzz.sh), kept in Fixtures/bad as regression cases.
 /// See docs/RELIABILITY.md for how each was found.
 @Suite struct FuzzRegressionTests {
   /// FuzzModel: an object header whose size claims 4 GiB (libhdf5 1.10.8 malloc'ed that much).
