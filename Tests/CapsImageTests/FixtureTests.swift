@@ -4,7 +4,7 @@ import Testing
 
 @testable import CapsImage
 
-/// The fixture digits' table (`Fixtures/digits/expected.csv`, written by Tools/make_fixtures.py),
+/// The fixture digits' table (`Fixtures/digits/expected.csv`, written by Tools/fixtures/make_fixtures.py),
 /// found with the one fixture locator, CapsTestSupport's `Fixtures`. A missing fixture fails the
 /// tests that need it.
 enum DigitFixtures {
@@ -66,7 +66,7 @@ struct FixtureTests {
     }
   }
 
-  /// The intended pixels of an encoding given the original 8-bit MNIST pixels (as Tools/make_fixtures.py).
+  /// The intended pixels of an encoding given the original 8-bit MNIST pixels (as Tools/fixtures/make_fixtures.py).
   static func intended(_ original: [UInt8], encoding: String) -> [UInt8] {
     switch encoding.split(separator: "_").first.map(String.init) ?? "" {
     case "gray1": return original.map { $0 >= 128 ? 255 : 0 }
