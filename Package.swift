@@ -1,6 +1,18 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+// The C kernels are compiled with -O2 in debug builds as well (release builds already use -O2 and
+// are unchanged): at -O0 the GEMMs, routing and hashing made the debug test suite (and its ASan/TSan
+// lanes, which are debug builds) spend minutes in the tools' forward passes (253 s -> 157 s of CPU).
+// The Swift code stays at -Onone, so it debugs as before; the sanitizers instrument -O2 code fine.
+// SwiftPM refuses unsafe flags in a package resolved by version, so the flag is left out when this
+// package is a checked-out dependency (.build/checkouts, Xcode's SourcePackages/checkouts); root and
+// path-dependency builds get it. CAPSKIT_KERNELS_O0=1 keeps the kernels at -O0 (to step through them).
+let isCheckedOutDependency = Context.packageDirectory.contains("/checkouts/")
+let keepsKernelsAtO0 = Context.environment["CAPSKIT_KERNELS_O0"] == "1"
+let optimizedInDebug: [CSetting] =
+  isCheckedOutDependency || keepsKernelsAtO0 ? [] : [.unsafeFlags(["-O2"], .when(configuration: .debug))]
+
 let package = Package(
   name: "CapsKit",
   platforms: [.macOS(.v13)],
@@ -27,9 +39,10 @@ let package = Package(
       name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
       providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
     // Numeric kernels in C: GEMM micro-kernels (AVX-512 / AVX2 / portable, chosen at run time).
-    .target(name: "CCapsKernels"),
+    // Optimised in debug builds too (see `optimizedInDebug`).
+    .target(name: "CCapsKernels", cSettings: optimizedInDebug),
     // SHA-256 of imported files, in C so that debug builds hash a 33 MB checkpoint quickly.
-    .target(name: "CSHA256"),
+    .target(name: "CSHA256", cSettings: optimizedInDebug),
     // The model types: tensor, configuration, metadata, validated model (no dependency at all).
     .target(name: "CapsCore"),
     // The one I/O layer: file names as bytes, regular-file opening, positional reads, a byte

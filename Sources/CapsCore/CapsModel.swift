@@ -5,8 +5,9 @@
 public struct CapsModel: Sendable {
   /// The architecture, inferred from the tensors' shapes.
   public let configuration: CapsNetConfiguration
-  /// Inference settings that the weights cannot tell (routing, normalisation, labels).
-  public var metadata: ModelMetadata
+  /// Inference settings that the weights cannot tell (routing, normalisation, labels); valid for
+  /// `configuration` (``ModelMetadata/validate(classCount:)``). To change it, ``with(metadata:origin:)``.
+  public let metadata: ModelMetadata
   /// Tensors by reference key.
   public let weights: [String: Tensor]
 
@@ -43,6 +44,29 @@ public struct CapsModel: Sendable {
       problems.append(.unexpectedTensor(key))
     }
     guard problems.isEmpty else { throw ModelValidationError(origin: origin, problems: problems) }
+    self.configuration = configuration
+    self.metadata = metadata
+    self.weights = weights
+  }
+
+  /// This model with `metadata` in place of its own, validated as `init` validates it (the
+  /// configuration and weights, already valid, are kept as they are).
+  ///
+  /// - Throws: every problem of `metadata` for this model (a class label count that is not the
+  ///   number of output capsules, an unusable normalisation, ...), naming `origin`.
+  public func with(metadata: ModelMetadata, origin: String = "model") throws(ModelValidationError)
+    -> CapsModel
+  {
+    let problems = metadata.validate(classCount: configuration.outputCapsules)
+    guard problems.isEmpty else {
+      throw ModelValidationError(origin: origin, messages: problems, kind: .invalidMetadata)
+    }
+    return CapsModel(validated: configuration, metadata: metadata, weights: weights)
+  }
+
+  private init(
+    validated configuration: CapsNetConfiguration, metadata: ModelMetadata, weights: [String: Tensor]
+  ) {
     self.configuration = configuration
     self.metadata = metadata
     self.weights = weights

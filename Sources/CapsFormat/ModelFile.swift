@@ -380,10 +380,16 @@ public enum ModelFile {
   /// left out and the returned note says why; nil when the digest was recorded.
   @discardableResult
   public static func recordSource(of model: inout CapsModel, path: String) throws(FormatError) -> String? {
-    model.metadata.sourceName = FileName.display(URL(fileURLWithPath: path).lastPathComponent)
+    var metadata = model.metadata
+    metadata.sourceName = FileName.display(URL(fileURLWithPath: path).lastPathComponent)
     let limit = sourceDigestLimit(for: model.configuration)
-    model.metadata.sourceSHA256 = try SHA256.hexDigest(ofFile: path, limit: limit)
-    guard model.metadata.sourceSHA256 == nil else { return nil }
+    metadata.sourceSHA256 = try SHA256.hexDigest(ofFile: path, limit: limit)
+    do {
+      model = try model.with(metadata: metadata, origin: path)
+    } catch {
+      throw FormatError(error)
+    }
+    guard metadata.sourceSHA256 == nil else { return nil }
     return
       "source SHA-256 not recorded: the file is larger than the \(limit >> 20) MiB that a model of "
       + "\(model.configuration.parameterCount) parameters needs, and is not read past its tensors"

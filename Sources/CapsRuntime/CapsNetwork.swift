@@ -64,6 +64,28 @@ public final class CapsNetwork: Sendable {
     decoder = layers
   }
 
+  /// Stops with a precondition failure unless every packed weight matrix has the K x N of the GEMM
+  /// that uses it and was packed for `kernel` (each session checks once, at creation).
+  func checkPackedWeights() {
+    let c = configuration
+    var expected = [
+      ("conv1", conv1, c.inputChannels * c.conv1Kernel * c.conv1Kernel, c.conv1Channels),
+      ("conv2", conv2, c.primaryKernel * c.primaryKernel * c.conv1Channels, c.primaryChannels),
+    ]
+    var width = c.outputCapsules * c.outputDimension
+    for (index, layer) in decoder.enumerated() {
+      expected.append(("decoder layer \(index)", layer.weights, width, c.decoderWidths[index]))
+      width = c.decoderWidths[index]
+    }
+    precondition(decoder.count == c.decoderWidths.count, "the decoder has \(decoder.count) layers")
+    for (name, matrix, rows, columns) in expected {
+      precondition(
+        matrix.isPacked(rows: rows, columns: columns, for: kernel),
+        "\(name)'s packed weights are not the \(rows) x \(columns) matrix packed for the \(kernel.rawValue) kernel"
+      )
+    }
+  }
+
   /// Name of the GEMM kernel networks use on this CPU by default: "avx512", "avx2" or "portable".
   public static var kernelName: String { GEMMKernel.best.rawValue }
 }

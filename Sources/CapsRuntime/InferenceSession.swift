@@ -5,13 +5,18 @@ import CapsCore
 ///
 /// After `init`, `run` performs no heap allocation and never throws: it only reads the packed
 /// weights and writes into the arena. A session is used by one caller at a time (it is not
-/// `Sendable`); create one session per thread to classify concurrently, sharing the network.
+/// `Sendable`); create one session per thread to classify concurrently, sharing the network and,
+/// to bound the threads, one caller-owned ``WorkerPool``.
+///
+/// Every index is checked: reading an image the last run did not have, a capsule the model does
+/// not have, or a stage the plan does not record is a precondition failure, never a read outside
+/// the arena.
 ///
 /// ```swift
 /// let (model, _) = try ModelFile.read(at: "standard.caps.h5")
 /// let network = CapsNetwork(model)
 /// let session = try InferenceSession(network: network, maxBatch: 64)
-/// pixels.withUnsafeBufferPointer { session.run(batch: 64, pixels: $0) }
+/// session.run(pixels: pixels)  // [Float], 64 images of 28 x 28
 /// let digit = session.prediction(at: 0)
 /// ```
 public final class InferenceSession {
@@ -21,7 +26,8 @@ public final class InferenceSession {
   public let plan: InferencePlan
 
   private let arena: AlignedBuffer
-  private let pool: WorkerPool
+  /// The threads of the parallel steps: the session's own, or one shared with other sessions.
+  public let pool: WorkerPool
   // The current run, read by the worker threads (published by the pool's semaphores).
   private var batchCount = 0
   // The group of a small batch whose convolution columns the threads are splitting.
@@ -38,22 +44,35 @@ public final class InferenceSession {
     case conv2Columns
   }
 
-  /// Allocates the arena of `plan` and starts its worker threads.
-  public init(network: CapsNetwork, plan: InferencePlan) {
+  /// Allocates the arena of `plan` and runs on `pool`, or on worker threads of its own when `pool`
+  /// is nil. A shared pool must have the plan's thread count (the arena holds scratch per thread).
+  ///
+  /// Checks, once, that every packed weight matrix is the size the plan's GEMMs will ask for and
+  /// was packed for the network's kernel: `caps_sgemm_packed` refuses (returns -1 for) any other,
+  /// and a run also stops with a precondition failure if it ever does.
+  public init(network: CapsNetwork, plan: InferencePlan, pool: WorkerPool? = nil) {
+    if let pool {
+      precondition(
+        pool.threadCount == plan.threadCount,
+        "the pool has \(pool.threadCount) threads, the plan \(plan.threadCount)")
+    }
+    network.checkPackedWeights()
     self.network = network
     self.plan = plan
     arena = AlignedBuffer(count: plan.layout.totalFloats)
-    pool = WorkerPool(threadCount: plan.threadCount)
+    self.pool = pool ?? WorkerPool(threadCount: plan.threadCount)
   }
 
-  /// A session with the default plan for batches of up to `maxBatch` images.
+  /// A session with the default plan for batches of up to `maxBatch` images, on its own threads or
+  /// on `pool` (then with the pool's thread count).
   ///
   /// - Throws: `InferencePlan.TooLarge` when the model's arena would pass the default limit.
-  public convenience init(network: CapsNetwork, maxBatch: Int) throws(InferencePlan.TooLarge) {
-    self.init(network: network, plan: try InferencePlan(network: network, maxBatch: maxBatch))
+  public convenience init(network: CapsNetwork, maxBatch: Int, pool: WorkerPool? = nil) throws(InferencePlan
+    .TooLarge)
+  {
+    let plan = try InferencePlan(network: network, maxBatch: maxBatch, threads: pool?.threadCount)
+    self.init(network: network, plan: plan, pool: pool)
   }
-
-  deinit { pool.shutdown() }
 
   // MARK: Running
 
@@ -65,14 +84,49 @@ public final class InferenceSession {
   ///     row-major (white digit on black, like MNIST). The model's normalisation is applied here.
   ///   - reconstruct: Also run the decoder (masked by the predicted class).
   public func run(batch: Int, pixels: UnsafeBufferPointer<Float>, reconstruct: Bool = false) {
-    let c = network.configuration
-    let imageSize = c.inputChannels * c.inputSize * c.inputSize
     precondition(batch >= 1 && batch <= plan.maxBatch, "batch must be 1...\(plan.maxBatch)")
     precondition(pixels.count >= batch * imageSize, "pixels holds fewer than \(batch) images")
     let normalization = network.metadata.normalization
     caps_normalize_pixels(
       pixels.baseAddress, batch * imageSize, Float(normalization.mean), Float(normalization.std),
       pointer(plan.layout.input))
+    runNormalized(batch: batch, reconstruct: reconstruct)
+  }
+
+  /// Classifies the images in `pixels`, a whole number of images (`channels * size * size` values
+  /// each, on the 0...255 scale, image after image, row-major); the batch is `pixels.count` divided
+  /// by that size, 1...`plan.maxBatch`.
+  ///
+  /// The safe entry point: an `Array` (or any collection with contiguous storage) is read in place,
+  /// any other collection is copied into the arena value by value; neither allocates.
+  public func run<Pixels: Collection<Float>>(pixels: Pixels, reconstruct: Bool = false) {
+    let count = pixels.count
+    precondition(
+      count > 0 && count % imageSize == 0,
+      "pixels must hold whole images of \(imageSize) values, found \(count)")
+    let batch = count / imageSize
+    precondition(
+      batch <= plan.maxBatch, "pixels holds \(batch) images, more than the plan's \(plan.maxBatch)")
+    let done: Void? = pixels.withContiguousStorageIfAvailable {
+      run(batch: batch, pixels: $0, reconstruct: reconstruct)
+    }
+    guard done == nil else { return }
+    let input = pointer(plan.layout.input)
+    for (index, value) in zip(0..<count, pixels) { input[index] = value }
+    let normalization = network.metadata.normalization
+    caps_normalize_pixels(input, count, Float(normalization.mean), Float(normalization.std), input)
+    runNormalized(batch: batch, reconstruct: reconstruct)
+  }
+
+  /// Values per image: channels * size * size.
+  private var imageSize: Int {
+    let c = network.configuration
+    return c.inputChannels * c.inputSize * c.inputSize
+  }
+
+  /// Runs the network on the `batch` normalised images in the arena's input.
+  private func runNormalized(batch: Int, reconstruct: Bool) {
+    let c = network.configuration
     batchCount = batch
     wantsReconstruction = reconstruct && c.hasDecoder
     if batch >= plan.threadCount || plan.threadCount == 1 {
@@ -106,14 +160,33 @@ public final class InferenceSession {
 
   // MARK: Outputs (valid until the next run)
 
-  /// Predicted class index of image `image` of the last run.
+  /// Whether the last run computed reconstructions (asked for, and the model has a decoder).
+  public var lastRunReconstructed: Bool { wantsReconstruction }
+
+  /// Images of the last run (0 before the first): the valid `image` indices are `0 ..< lastBatch`.
+  public var lastBatch: Int { batchCount }
+
+  /// Predicted class index of image `image` (0 ..< `lastBatch`) of the last run.
   public func prediction(at image: Int) -> Int {
-    Int(pointer(plan.layout.predictions)[image])
+    checkImage(image)
+    return Int(pointer(plan.layout.predictions)[image])
   }
 
-  /// Length of output capsule `capsule` of image `image` (the model's score for that class).
+  /// Length of output capsule `capsule` (0 ..< `outputCapsules`) of image `image` (0 ..< `lastBatch`):
+  /// the model's score for that class.
   public func length(at image: Int, capsule: Int) -> Float {
-    pointer(plan.layout.lengths)[image * network.configuration.outputCapsules + capsule]
+    checkImage(image)
+    let capsules = network.configuration.outputCapsules
+    precondition(capsule >= 0 && capsule < capsules, "capsule must be 0..<\(capsules), found \(capsule)")
+    return pointer(plan.layout.lengths)[image * capsules + capsule]
+  }
+
+  func checkImage(_ image: Int) {
+    precondition(
+      image >= 0 && image < batchCount,
+      batchCount == 0
+        ? "no run yet: image \(image) has no output"
+        : "image must be 0..<\(batchCount) (the last run's batch), found \(image)")
   }
 
   /// Calls `body` with the lengths of the last run: `batch * outputCapsules` values.
@@ -147,7 +220,7 @@ public final class InferenceSession {
   public func maskedCapsules(image: Int, into: UnsafeMutableBufferPointer<Float>) {
     let c = network.configuration
     let capsuleWidth = c.outputCapsules * c.outputDimension
-    precondition(image >= 0 && image < batchCount, "image must be 0..<\(batchCount) (the last run's batch)")
+    checkImage(image)
     precondition(into.count >= capsuleWidth, "into holds fewer than \(capsuleWidth) values")
     let target = into.baseAddress!
     target.update(repeating: 0, count: capsuleWidth)
@@ -234,10 +307,11 @@ public final class InferenceSession {
     let c = network.configuration
     let rows = count * c.conv1OutputSize * c.conv1OutputSize
     let depth = c.inputChannels * c.conv1Kernel * c.conv1Kernel
-    caps_sgemm_packed(
+    let status = caps_sgemm_packed(
       Int32(rows), Int32(c.conv1Channels), Int32(depth), scratch.im2col1, Int32(depth), network.conv1.storage,
       network.conv1Bias.pointer, 1, scratch.conv1, Int32(c.conv1Channels), Int32(columns.lowerBound),
       Int32(columns.upperBound), scratch.gemm)
+    precondition(status == 0, "conv1's packed weights do not match its GEMM")
   }
 
   private func im2colConv2(count: Int, scratch: Scratch) {
@@ -258,11 +332,12 @@ public final class InferenceSession {
     let c = network.configuration
     let rows = count * c.primaryGrid * c.primaryGrid
     let depth = c.primaryKernel * c.primaryKernel * c.conv1Channels
-    caps_sgemm_packed(
+    let status = caps_sgemm_packed(
       Int32(rows), Int32(c.primaryChannels), Int32(depth), scratch.im2col2, Int32(depth),
       network.conv2.storage,
       network.conv2Bias.pointer, 0, scratch.conv2, Int32(c.primaryChannels), Int32(columns.lowerBound),
       Int32(columns.upperBound), scratch.gemm)
+    precondition(status == 0, "conv2's packed weights do not match its GEMM")
   }
 
   /// Primary capsules, prediction vectors, routing, lengths and predictions for images
@@ -350,10 +425,11 @@ public final class InferenceSession {
       let outputs = layer.weights.columns
       let isLast = index == network.decoder.count - 1
       let output = isLast ? last : pointer(plan.layout.decoderHidden[index]) + first * outputs
-      caps_sgemm_packed(
+      let status = caps_sgemm_packed(
         Int32(count), Int32(outputs), Int32(width), input, Int32(width), layer.weights.storage,
         layer.bias.pointer,
         isLast ? 0 : 1, output, Int32(outputs), 0, Int32(outputs), gemm)
+      precondition(status == 0, "decoder layer \(index)'s packed weights do not match its GEMM")
       if isLast { caps_sigmoid(output, count * outputs) }
       input = UnsafePointer(output)
       width = outputs

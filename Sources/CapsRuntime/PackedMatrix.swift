@@ -34,6 +34,13 @@ final class PackedMatrix: @unchecked Sendable {
     self.init(rows: inputs, columns: outputs, values: transposed, kernel: kernel)
   }
 
+  /// Whether the packed storage is the K x N matrix packed for `kernel` that its header records
+  /// (what `caps_sgemm_packed` checks before running; a product with another K or N returns -1).
+  func isPacked(rows: Int, columns: Int, for kernel: GEMMKernel) -> Bool {
+    rows == self.rows && columns == self.columns && kernel == self.kernel
+      && caps_sgemm_packed_kernel(storage) == kernel.id && kernel.isSupported
+  }
+
   deinit { UnsafeMutableRawPointer(storage).deallocate() }
 }
 

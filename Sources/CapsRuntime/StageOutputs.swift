@@ -32,43 +32,64 @@ extension InferenceSession {
     }
   }
 
+  /// The shape of one image's output of `stage` (what ``stageOutput(_:image:)`` returns), known
+  /// before any run.
+  public func stageShape(_ stage: InferenceStage) -> [Int] {
+    let c = network.configuration
+    switch stage {
+    case .input: return [c.inputChannels, c.inputSize, c.inputSize]
+    case .conv1: return [c.conv1Channels, c.conv1OutputSize, c.conv1OutputSize]
+    case .conv2: return [c.primaryChannels, c.primaryGrid, c.primaryGrid]
+    case .primary: return [c.inputCapsules, c.primaryDimension]
+    case .predictionVectors: return [c.inputCapsules, c.outputCapsules, c.outputDimension]
+    case .couplings: return [network.metadata.routingIterations, c.inputCapsules, c.outputCapsules]
+    case .digitCapsules: return [c.outputCapsules, c.outputDimension]
+    case .lengths: return [c.outputCapsules]
+    case .reconstruction:
+      let pixels = c.decoderWidths.last ?? 0
+      return pixels == c.inputSize * c.inputSize ? [c.inputSize, c.inputSize] : [pixels]
+    }
+  }
+
   /// A copy of one image's output of `stage` from the last run, in the reference (PyTorch) layout.
   ///
   /// Allocates; meant for verification, not the hot path. Intermediate stages need a plan made
-  /// with `recordsIntermediates: true`; check `canReport(_:)`.
+  /// with `recordsIntermediates: true` (check `canReport(_:)`), the reconstruction a run with
+  /// `reconstruct: true`; `image` is 0 ..< `lastBatch`. Anything else is a precondition failure.
   public func stageOutput(_ stage: InferenceStage, image: Int) -> Tensor {
-    let c = network.configuration
     let layout = plan.layout
-    func slice(_ offset: Int, _ shape: [Int]) -> Tensor {
-      let count = shape.reduce(1, *)
+    checkImage(image)
+    precondition(canReport(stage), "the plan does not record stage \(stage.rawValue)")
+    precondition(
+      stage != .reconstruction || lastRunReconstructed,
+      "the last run did not reconstruct (reconstruct: false)")
+    let shape = stageShape(stage)
+    let count = shape.reduce(1, *)
+    func slice(_ offset: Int) -> Tensor {
       let start = arenaPointer(offset) + image * count
       return Tensor(shape: shape, values: Array(UnsafeBufferPointer(start: start, count: count)))
     }
-    func channelsFirst(_ offset: Int, side: Int, channels: Int) -> Tensor {
-      let positions = side * side
-      let source = arenaPointer(offset) + image * positions * channels
-      var values = [Float](repeating: 0, count: positions * channels)
+    /// Stored NHWC (positions x channels), returned channels first.
+    func channelsFirst(_ offset: Int) -> Tensor {
+      let channels = shape[0]
+      let positions = count / channels
+      let source = arenaPointer(offset) + image * count
+      var values = [Float](repeating: 0, count: count)
       for p in 0..<positions {
         for ch in 0..<channels { values[ch * positions + p] = source[p * channels + ch] }
       }
-      return Tensor(shape: [channels, side, side], values: values)
+      return Tensor(shape: shape, values: values)
     }
     switch stage {
-    case .input: return slice(layout.input, [c.inputChannels, c.inputSize, c.inputSize])
-    case .conv1: return channelsFirst(layout.recordConv1, side: c.conv1OutputSize, channels: c.conv1Channels)
-    case .conv2: return channelsFirst(layout.recordConv2, side: c.primaryGrid, channels: c.primaryChannels)
-    case .primary: return slice(layout.recordPrimary, [c.inputCapsules, c.primaryDimension])
-    case .predictionVectors:
-      return slice(layout.recordPredictions, [c.inputCapsules, c.outputCapsules, c.outputDimension])
-    case .couplings:
-      return slice(
-        layout.recordCouplings, [network.metadata.routingIterations, c.inputCapsules, c.outputCapsules])
-    case .digitCapsules: return slice(layout.digitCapsules, [c.outputCapsules, c.outputDimension])
-    case .lengths: return slice(layout.lengths, [c.outputCapsules])
-    case .reconstruction:
-      let pixels = c.decoderWidths.last ?? 0
-      let side = c.inputSize
-      return slice(layout.reconstruction, pixels == side * side ? [side, side] : [pixels])
+    case .input: return slice(layout.input)
+    case .conv1: return channelsFirst(layout.recordConv1)
+    case .conv2: return channelsFirst(layout.recordConv2)
+    case .primary: return slice(layout.recordPrimary)
+    case .predictionVectors: return slice(layout.recordPredictions)
+    case .couplings: return slice(layout.recordCouplings)
+    case .digitCapsules: return slice(layout.digitCapsules)
+    case .lengths: return slice(layout.lengths)
+    case .reconstruction: return slice(layout.reconstruction)
     }
   }
 }

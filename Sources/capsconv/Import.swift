@@ -126,23 +126,24 @@ extension CapsConv {
         options.primaryOrder = primaryOrder.flatMap(PrimaryCapsuleOrder.init(rawValue:))
         options.stateDictKey = key
         var (model, provenance) = try ModelFile.read(at: checkpoint, options: options)
-        if let iterations { model.metadata.routingIterations = iterations }
+        var metadata = model.metadata
+        if let iterations { metadata.routingIterations = iterations }
         if let normalize, let normalization = Self.parseNormalization(normalize) {
-          model.metadata.normalization = normalization
+          metadata.normalization = normalization
         }
         if let softmaxAxis, let axis = RoutingSoftmaxAxis(rawValue: softmaxAxis) {
-          model.metadata.softmaxAxis = axis
+          metadata.softmaxAxis = axis
         }
-        if let squashEpsilon { model.metadata.squashEpsilon = squashEpsilon }
+        if let squashEpsilon { metadata.squashEpsilon = squashEpsilon }
         if let labels {
-          model.metadata.classLabels = labels.split(separator: ",", omittingEmptySubsequences: false).map {
+          metadata.classLabels = labels.split(separator: ",", omittingEmptySubsequences: false).map {
             $0.trimmingCharacters(in: .whitespaces)
           }
         }
-        let problems = model.metadata.validate(classCount: model.configuration.outputCapsules)
-        guard problems.isEmpty else {
-          throw FormatError(
-            ModelValidationError(origin: checkpoint, messages: problems, kind: .invalidMetadata))
+        do throws(ModelValidationError) {
+          model = try model.with(metadata: metadata, origin: checkpoint)
+        } catch {
+          throw FormatError(error)
         }
         let digestNote = try ModelFile.recordSource(of: &model, path: checkpoint)
         try ModelFile.write(model, to: outputPath, overwrite: force)

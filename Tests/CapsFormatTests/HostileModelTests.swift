@@ -265,9 +265,9 @@ func readFailure(_ path: String, sourceLocation: SourceLocation = #_sourceLocati
     let c = CapsNetConfiguration(
       inputSize: 8, inputChannels: 1, conv1Channels: 2, conv1Kernel: 3, primaryKernel: 3, primaryStride: 2,
       primaryTypes: 2, primaryDimension: 2, outputCapsules: 5000, outputDimension: 2, decoderWidths: [])
-    var model = try uniformModel(c, value: 0.5)
-    model.metadata.classLabels = (0..<5000).map { "class \($0)" }
-    let metadata = model.metadata
+    var metadata = ModelMetadata.reference(classCount: 5000)
+    metadata.classLabels = (0..<5000).map { "class \($0)" }
+    let model = try uniformModel(c, value: 0.5).with(metadata: metadata)
     let path = folder.appendingPathComponent("many.caps.h5").path
     try ModelFile.write(model, to: path, overwrite: false)
     // Dense storage keeps an attribute this large as a "huge" fractal-heap object (HDF5 reader).

@@ -39,9 +39,11 @@ import Testing
     defer { try? FileManager.default.removeItem(at: folder) }
     let source = Fixtures.path("models/\(name).h5")
     var (model, _) = try ModelFile.read(at: source)
-    model.metadata.routingIterations = 5
-    model.metadata.classLabels = (0..<10).map { "class \($0)" }
-    model.metadata.normalization = InputNormalization(mean: 0.5, std: 0.25)
+    var metadata = model.metadata
+    metadata.routingIterations = 5
+    metadata.classLabels = (0..<10).map { "class \($0)" }
+    metadata.normalization = InputNormalization(mean: 0.5, std: 0.25)
+    model = try model.with(metadata: metadata)
     try ModelFile.recordSource(of: &model, path: source)
     let modelPath = folder.appendingPathComponent("m.caps.h5").path
     try ModelFile.write(model, to: modelPath, overwrite: false)
@@ -66,7 +68,40 @@ import Testing
     #expect(left == ["export.h5", "m.caps.h5"])
   }
 
+  /// The digest `import` records is the file's SHA-256 as coreutils' `sha256sum` computes it (an
+  /// independent implementation), for a real checkpoint read in 1 MiB pieces (11 MB) and for files
+  /// whose sizes sit on the padding and piece boundaries.
   @Test func sourceDigestIsTheFilesSHA256() throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    var generator = SeededGenerator(seed: 256)
+    var paths: [String] = []
+    for size in [0, 1, 55, 56, 63, 64, 65, (1 << 20) - 1, 1 << 20, (1 << 20) + 1] {
+      let path = folder.appendingPathComponent("bytes-\(size)").path
+      try Data((0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }).write(
+        to: URL(fileURLWithPath: path))
+      paths.append(path)
+    }
+    for path in paths {
+      #expect(try SHA256.hexDigest(ofFile: path) == independentSHA256(of: path), "\(path)")
+    }
+    let checkpoint = Fixtures.path("pth/small.pth")
+    var (model, _) = try ModelFile.read(at: checkpoint)
+    #expect(try ModelFile.recordSource(of: &model, path: checkpoint) == nil)
+    #expect(model.metadata.sourceName == "small.pth")
+    #expect(model.metadata.sourceSHA256 == (try independentSHA256(of: checkpoint)))
+  }
+
+  /// `sha256sum` (GNU coreutils), else `shasum -a 256` (Perl, macOS), never CapsKit's code.
+  private func independentSHA256(of path: String) throws -> String {
+    let result = try runShell("(sha256sum '\(path)' 2>/dev/null || shasum -a 256 '\(path)') | cut -c1-64")
+    let digest = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    #expect(result.status == 0 && digest.count == 64, "\(result.stderr)")
+    return digest
+  }
+
+  /// The hasher against known digests: "abc" (FIPS 180-2), the empty message, 1,000 bytes of "a".
+  @Test func hasherMatchesThePublishedVectors() throws {
     var hasher = SHA256()
     hasher.update(Array("abc".utf8))
     #expect(hasher.finalize() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")

@@ -2,6 +2,7 @@ import CCapsKernels
 import CapsFormat
 import CapsRuntime
 import CapsTestSupport
+import Foundation
 import Testing
 
 /// Every GEMM kernel this CPU runs (not only the one it picks), forced per test, against a
@@ -84,6 +85,25 @@ import Testing
       #expect(CapsNetwork(model, kernel: kernel).kernel == kernel)
     }
     #expect(CapsNetwork(model).kernel == GEMMKernel.best)
+  }
+
+  /// The kernels the tests above run are every kernel this CPU can run, as the CPU itself reports
+  /// (`/proc/cpuinfo` flags on Linux x86-64), not only what the dispatcher believes: a dispatcher
+  /// that missed AVX2 would otherwise leave the AVX2 kernel untested.
+  @Test func theTestedKernelsAreEveryKernelTheCPUReports() throws {
+    #if os(Linux) && arch(x86_64)
+      let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+      let line = try #require(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") })
+      let flags = Set(line.split(separator: " ").map(String.init))
+      var expected: [GEMMKernel] = [.portable]
+      if flags.isSuperset(of: ["avx2", "fma"]) { expected.append(.avx2) }
+      if flags.isSuperset(of: ["avx512f", "avx2", "fma"]) { expected.append(.avx512) }
+      #expect(GEMMKernel.supported == expected, "CPU flags give \(expected)")
+    #elseif arch(arm64)
+      #expect(GEMMKernel.supported == [.portable])
+    #else
+      #expect(GEMMKernel.supported.contains(.portable))
+    #endif
   }
 
   @Test func bestKernelIsSupportedAndPortableAlwaysIs() {
