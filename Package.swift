@@ -27,6 +27,8 @@ let package = Package(
     .target(name: "CCapsKernels"),
     // SHA-256 of imported files, in C so that debug builds hash a 33 MB checkpoint quickly.
     .target(name: "CSHA256"),
+    // The package version and the git commit the tools were built from (`--version`).
+    .target(name: "CCapsBuildInfo"),
     // File names as bytes, regular-file opening, atomic writes and interrupt cleanup (no C library).
     .target(name: "CapsFiles"),
     .target(name: "CapsFormat", dependencies: ["CapsFiles", "CHDF5", "CZlib", "CSHA256"]),
@@ -37,13 +39,13 @@ let package = Package(
     .executableTarget(
       name: "capsconv",
       dependencies: [
-        "CapsFiles", "CapsFormat", "CapsRuntime",
+        "CapsFiles", "CapsFormat", "CapsRuntime", "CCapsBuildInfo",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(
       name: "capsinfer",
       dependencies: [
-        "CapsFiles", "CapsFormat", "CapsImage", "CapsRuntime",
+        "CapsFiles", "CapsFormat", "CapsImage", "CapsRuntime", "CCapsBuildInfo",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       // The built-in model. Resources is a git symlink to ../../Fixtures/models (SwiftPM copies a
