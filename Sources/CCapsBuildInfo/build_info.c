@@ -12,4 +12,6 @@ const char *capskit_version(void) { return CAPSKIT_VERSION; }
 
 const char *capskit_git_commit(void) { return CAPSKIT_GIT_COMMIT; }
 
-const char *capskit_version_line(void) { return CAPSKIT_VERSION " (commit " CAPSKIT_GIT_COMMIT ")"; }
+const char *capskit_version_line(void) {
+  return CAPSKIT_VERSION " (commit " CAPSKIT_GIT_COMMIT ")";
+}

@@ -58,10 +58,10 @@ classifies() { # classifies CAPSINFER: the fixture digit's class as PyTorch pred
 hidden_toolchain() { # the same with the toolchain folder replaced by an empty one
   unshare --mount --propagation private sh -c \
     "mount -t tmpfs none '$toolchain' && ! ls '$toolchain/usr' 2>/dev/null && cd / && env -i '$1' --format csv '$digit'" \
-    | tee /dev/stderr | tail -n 1 | cut -d, -f2 | grep -qx "$expected"
+    | tee /dev/stderr | tail -n 1 | cut -d, -f2 | grep -x "$expected" >/dev/null
 }
 man_renders() { # man_renders TOOL WORD: the page renders and mentions WORD
-  env -i PATH=/usr/bin:/bin MANPAGER=cat man -M "$prefix/share/man" "$1" | tee /dev/stderr | grep -q -- "$2"
+  env -i PATH=/usr/bin:/bin MANPAGER=cat man -M "$prefix/share/man" "$1" | tee /dev/stderr | grep -- "$2" >/dev/null
 }
 man_found_through_path() {
   [ "$(env -i PATH="$prefix/bin:/usr/bin:/bin" man -w capsinfer)" = "$prefix/share/man/man1/capsinfer.1" ]
@@ -72,7 +72,7 @@ bash_completes() { # bash_completes TOOL WORDS... EXPECTED: the completions of t
   env -i bash --norc --noprofile -c '
     source "$0"; COMP_WORDS=("${@}"); COMP_CWORD=$(($# - 1)); COMP_LINE="${*}"; COMP_POINT=${#COMP_LINE}
     "_$(basename "$0")" "$1" "${@: -1}" "${@: -2:1}"; printf "%s\n" "${COMPREPLY[@]}"' \
-    "$prefix/share/bash-completion/completions/$tool" "$tool" "${words[@]}" | tee /dev/stderr | grep -qx -- "$expected"
+    "$prefix/share/bash-completion/completions/$tool" "$tool" "${words[@]}" | tee /dev/stderr | grep -x -- "$expected" >/dev/null
 }
 
 for tool in capsconv capsinfer; do

@@ -8,7 +8,7 @@
 # zlib (Debian: libhdf5-103-1, libpng16-16, zlib1g), and installs:
 #   PREFIX/bin/capsconv, PREFIX/bin/capsinfer
 #   PREFIX/share/capskit/standard.h5        the built-in model (capsinfer looks in ../share/capskit)
-#   PREFIX/share/man/man1/capsconv.1, capsinfer.1
+#   PREFIX/share/man/man1/capsconv.1, capsinfer.1 (swift-argument-parser's generate-manual)
 #   PREFIX/share/bash-completion/completions/{capsconv,capsinfer}
 #   PREFIX/share/zsh/site-functions/{_capsconv,_capsinfer}
 #   PREFIX/share/fish/vendor_completions.d/{capsconv,capsinfer}.fish
@@ -80,20 +80,31 @@ place_output() {
   mv -f "$temporary" "$target"
 }
 
+# The executables without their debug information (about 60 MB each then, most of it the Unicode
+# data of the statically linked Foundation), when binutils' strip is there.
 for tool in capsconv capsinfer; do
-  place 755 "$bin/$tool" "$prefix/bin/$tool"
+  if command -v strip >/dev/null; then
+    strip -o "$scratch/$tool.stripped" "$bin/$tool"
+    place 755 "$scratch/$tool.stripped" "$prefix/bin/$tool"
+  else
+    place 755 "$bin/$tool" "$prefix/bin/$tool"
+  fi
 done
 place 644 "$root/Fixtures/models/standard.h5" "$prefix/share/capskit/standard.h5"
 
-# Man pages: swift-argument-parser's generate-manual plugin, run on the tools just built (the plugin
-# builds the package first; with the same flags that is a no-op). The date is the commit's, so the
-# same commit gives the same pages.
+# Man pages: the generator of swift-argument-parser's generate-manual plugin, run on the installed
+# tools. The plugin itself (`swift package plugin generate-manual`) rebuilds the whole package
+# without --static-swift-stdlib, which `swift package` does not take: a second release build.
+# Built with the same flags, the tool reuses ArgumentParser's objects. The date is the commit's, so
+# one commit gives the same pages.
+"${build[@]}" --product generate-manual
 date="$(git -C "$root" log -1 --format=%cs 2>/dev/null || date -u +%F)"
-swift package --scratch-path "$scratch" --static-swift-stdlib \
-  -Xcc "-DCAPSKIT_GIT_COMMIT=\"$commit\"" plugin generate-manual --date "$date" >/dev/null
+pages="$(mktemp -d "$scratch/man.XXXXXX")"
 for tool in capsconv capsinfer; do
-  place 644 "$scratch/plugins/GenerateManual/outputs/$tool/$tool.1" "$prefix/share/man/man1/$tool.1"
+  "$bin/generate-manual" "$prefix/bin/$tool" --date "$date" --output-directory "$pages"
+  place 644 "$pages/$tool.1" "$prefix/share/man/man1/$tool.1"
 done
+rm -rf "$pages"
 
 for tool in capsconv capsinfer; do
   place_output "$prefix/share/bash-completion/completions/$tool" \
