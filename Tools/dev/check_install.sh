@@ -28,10 +28,7 @@ check() { # check NAME COMMAND...: runs COMMAND, counts and reports the result
   fi
 }
 
-if ! command -v man >/dev/null; then
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq man-db
-fi
+bash Tools/user/install-system-packages.sh man-db   # man, to render the installed pages
 
 prefix="$work/prefix"
 bash Tools/user/install.sh --prefix "$prefix"

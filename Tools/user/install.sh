@@ -42,7 +42,7 @@ prefix="$(cd "$prefix" && pwd)"
 cd "$root"
 
 if [ "$system_packages" = 1 ]; then
-  bash "$root/Tools/install-system-packages.sh"
+  bash "$root/Tools/user/install-system-packages.sh"
 fi
 
 # The commit, passed to the C target CCapsBuildInfo as a macro (no build plugin, no network).
