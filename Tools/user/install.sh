@@ -4,8 +4,9 @@
 #     bash Tools/user/install.sh --prefix ~/.local
 #
 # Builds both tools in release with the Swift runtime and Foundation linked statically
-# (--static-swift-stdlib), so the installed tools need no Swift toolchain, only libhdf5, libpng and
-# zlib (Debian: libhdf5-103-1, libpng16-16, zlib1g), and installs:
+# (--static-swift-stdlib), so the installed tools need no Swift toolchain, only C libraries
+# (capsinfer: libpng, zlib; capsconv: libhdf5, zlib; Debian: libpng16-16, libhdf5-103-1, zlib1g,
+# libstdc++6), and installs:
 #   PREFIX/bin/capsconv, PREFIX/bin/capsinfer
 #   PREFIX/share/capskit/standard.h5        the built-in model (capsinfer looks in ../share/capskit)
 #   PREFIX/share/man/man1/capsconv.1, capsinfer.1 (swift-argument-parser's generate-manual)
