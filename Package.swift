@@ -43,6 +43,8 @@ let package = Package(
     .target(name: "CCapsKernels", cSettings: optimizedInDebug),
     // SHA-256 of imported files, in C so that debug builds hash a 33 MB checkpoint quickly.
     .target(name: "CSHA256", cSettings: optimizedInDebug),
+    // The package version and the git commit the tools were built from (`--version`).
+    .target(name: "CCapsBuildInfo"),
     // The model types: tensor, configuration, metadata, validated model (no dependency at all).
     .target(name: "CapsCore"),
     // The one I/O layer: file names as bytes, regular-file opening, positional reads, a byte
@@ -65,13 +67,14 @@ let package = Package(
       name: "capsconv",
       dependencies: [
         "CapsFiles", "CapsCore", "CapsFormat", "CapsHDF5Writer", "CapsRuntime", "CapsVerify",
-        "CapsToolSupport",
+        "CapsToolSupport", "CCapsBuildInfo",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(
       name: "capsinfer",
       dependencies: [
         "CapsFiles", "CapsCore", "CapsFormat", "CapsImage", "CapsRuntime", "CapsToolSupport",
+        "CCapsBuildInfo",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       // The built-in model. Resources is a git symlink to ../../Fixtures/models (SwiftPM copies a

@@ -21,7 +21,8 @@ extension CapsConv {
         reference's: exit 2 if any differs. Exit 1 on invalid input, 64 on bad usage.
         """)
 
-    @Argument(help: "A CapsKit model file or a PyTorch-exported state_dict HDF5.")
+    @Argument(
+      help: "A CapsKit model file, or a checkpoint (.pth, HDF5 state_dict, Keras HDF5) converted in memory.")
     var model: String
 
     @Option(help: "Images per run() call (1...4096).")

@@ -1,4 +1,5 @@
 import ArgumentParser
+internal import CCapsBuildInfo
 import CapsFiles
 import CapsFormat
 import CapsRuntime
@@ -12,9 +13,13 @@ struct CapsConv: ParsableCommand {
     commandName: "capsconv",
     abstract: "Convert, inspect, export, verify and benchmark capsule-network models.",
     discussion: """
-      Exit codes: 0 success; 1 invalid input (one line on stderr names the file and the problem);
+      Models are CapsKit model files (capsconv import) or checkpoints read in memory: torch.save \
+      .pth files, PyTorch state_dicts exported to HDF5, gram-ai and CapsNet-Keras layouts.
+
+      Exit codes: 0 success; 1 invalid input (one line on stderr names the file and the problem); \
       2 verification mismatch; 64 bad usage.
       """,
+    version: "capsconv " + String(cString: capskit_version_line()),
     subcommands: [Import.self, Inspect.self, Export.self, Verify.self, Bench.self])
 
   /// Parses the command line as bytes (``CapsFiles/FileName``), so that non-UTF-8 paths survive.
@@ -54,10 +59,13 @@ func validateThreads(_ threads: Int?) throws {
 /// Resolves symlinks and `..` so two spellings of one file compare equal.
 func canonicalPath(_ path: String) -> String { FileName.canonical(path) }
 
-/// Encodes a value as pretty, key-sorted JSON on standard output.
+/// Encodes a value as pretty, key-sorted JSON on standard output, with snake_case keys
+/// (`class_labels`, `source_sha256`) as in the CSV/JSONL columns and the HDF5 attributes. The
+/// schemas are in docs/schemas/.
 func printJSON(_ value: some Encodable) throws {
   let encoder = JSONEncoder()
   encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+  encoder.keyEncodingStrategy = .convertToSnakeCase
   let data = try encoder.encode(value)
   print(String(decoding: data, as: UTF8.self))
 }

@@ -8,7 +8,8 @@ extension CapsConv {
     static let configuration = CommandConfiguration(
       abstract: "Show a model's configuration, tensors (shape, type, statistics), FLOPs and metadata.")
 
-    @Argument(help: "A CapsKit model file or a PyTorch-exported state_dict HDF5.")
+    @Argument(
+      help: "A CapsKit model file, or a checkpoint (.pth, HDF5 state_dict, Keras HDF5) converted in memory.")
     var model: String
 
     @Flag(help: "Print JSON instead of tables.")

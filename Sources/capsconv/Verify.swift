@@ -13,7 +13,8 @@ extension CapsConv {
         "Each element must satisfy |runtime - reference| <= atol + rtol * |reference| (NumPy's allclose); atol defaults to 1e-4 times the stage's largest |reference| (1e-5 on the lengths), so the check holds at any scale. Stages the reference file does not carry are listed and not compared. Exit 0 when every stage is within tolerance and every predicted class matches, 2 otherwise (the first failing stage is named), 1 on invalid input."
     )
 
-    @Argument(help: "A CapsKit model file, or a checkpoint (.pth, HDF5 state_dict) imported in memory.")
+    @Argument(
+      help: "A CapsKit model file, or a checkpoint (.pth, HDF5 state_dict, Keras HDF5) converted in memory.")
     var model: String
 
     @Option(

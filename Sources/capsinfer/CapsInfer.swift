@@ -1,4 +1,5 @@
 import ArgumentParser
+internal import CCapsBuildInfo
 import CapsFiles
 import CapsFormat
 import CapsImage
@@ -30,7 +31,8 @@ struct CapsInfer: ParsableCommand {
 
       Exit codes: 0 every file classified; 1 some file failed, a named directory held no PNG file, \
       or no file was given (or the model could not be loaded); 64 bad usage.
-      """)
+      """,
+    version: "capsinfer " + String(cString: capskit_version_line()))
 
   /// Parses the command line as bytes (``CapsFiles/FileName``), so that non-UTF-8 paths survive.
   static func main() {

@@ -30,9 +30,9 @@ import Testing
     #expect(result.status == 0)
     let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
     #expect(json?["parameters"] as? Int == 8_215_568)
-    #expect(json?["inputCapsules"] as? Int == 1152)
+    #expect(json?["input_capsules"] as? Int == 1152)
     let configuration = json?["configuration"] as? [String: Any]
-    #expect(configuration?["primaryTypes"] as? Int == 32)
+    #expect(configuration?["primary_types"] as? Int == 32)
     #expect((json?["tensors"] as? [Any])?.count == 11)
     let table = try runTool("capsconv", ["inspect", Fixtures.path("models/small.h5")])
     #expect(table.stdout.contains("primary capsules  16 types x 8D = 576 capsules"))

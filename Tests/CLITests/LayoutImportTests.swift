@@ -71,7 +71,7 @@ import Testing
       #expect(json?["passed"] as? Bool == true)
       let report = json?["report"] as? [String: Any]
       #expect((report?["stages"] as? [Any])?.count == 9)
-      #expect((report?["mismatchedImages"] as? [Any])?.isEmpty == true)
+      #expect((report?["mismatched_images"] as? [Any])?.isEmpty == true)
     }
   }
 

@@ -59,7 +59,7 @@ import Testing
       Self.parity("types_major.pth"), "--reference", reference,
     ])
     #expect(rawWrong.status == 2)
-    #expect(wrongJSON["firstFailingStage"] as? String == "primary")
+    #expect(wrongJSON["first_failing_stage"] as? String == "primary")
   }
 
   /// conv2 values in the hundreds pass with the default tolerances; the same model read in the
@@ -69,15 +69,15 @@ import Testing
     let (pass, json) = try Self.verifyJSON([Self.parity("large_conv2.pth"), "--reference", reference])
     #expect(pass.status == 0, "\(pass.stdout)\(pass.stderr)")
     let conv2 = Self.stage(json, "conv2")
-    #expect((conv2?["largestReference"] as? Double ?? 0) > 100, "\(String(describing: conv2))")
-    #expect((conv2?["maxAbsoluteError"] as? Double ?? 1) > 0, "errors are rounding, not zero")
-    #expect(conv2?["failingElements"] as? Int == 0)
+    #expect((conv2?["largest_reference"] as? Double ?? 0) > 100, "\(String(describing: conv2))")
+    #expect((conv2?["max_absolute_error"] as? Double ?? 1) > 0, "errors are rounding, not zero")
+    #expect(conv2?["failing_elements"] as? Int == 0)
 
     let (fail, failJSON) = try Self.verifyJSON([
       Self.parity("large_conv2.pth"), "--reference", reference, "--primary-order", "types-major",
     ])
     #expect(fail.status == 2)
-    #expect(failJSON["firstFailingStage"] as? String == "primary")
+    #expect(failJSON["first_failing_stage"] as? String == "primary")
     // Zero tolerance fails a correct model too (float32 sums differ): the tolerance is doing the work.
     let (strict, _) = try Self.verifyJSON([
       Self.parity("large_conv2.pth"), "--reference", reference, "--atol", "0", "--rtol", "0",
