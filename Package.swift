@@ -10,7 +10,10 @@ let package = Package(
     .executable(name: "capsinfer", targets: ["capsinfer"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    // ONNX export (CapsExport): the message code is generated once into Sources/CapsExport/ONNX
+    // (Tools/dev/generate_onnx_swift.sh), not by a build plugin.
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
   ],
   targets: [
     // C libraries, wrapped once at the edge: libhdf5 writes model files (CapsFormat's HDF5Writer;
@@ -34,10 +37,16 @@ let package = Package(
     .target(name: "CPNGSupport", dependencies: ["CPNG"]),
     .target(name: "CapsImage", dependencies: ["CapsFiles", "CPNGSupport"]),
     .target(name: "CapsRuntime", dependencies: ["CapsFormat", "CCapsKernels"]),
+    // capsconv export: .pth (torch.save's ZIP), gram-ai and Keras layouts, ONNX.
+    .target(
+      name: "CapsExport",
+      dependencies: [
+        "CapsFiles", "CapsFormat", "CZlib", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]),
     .executableTarget(
       name: "capsconv",
       dependencies: [
-        "CapsFiles", "CapsFormat", "CapsRuntime",
+        "CapsExport", "CapsFiles", "CapsFormat", "CapsRuntime",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(
@@ -57,6 +66,9 @@ let package = Package(
     .testTarget(
       name: "CapsRuntimeTests",
       dependencies: ["CapsRuntime", "CapsFormat", "CapsTestSupport", "CCapsKernels"]),
+    .testTarget(
+      name: "CapsExportTests",
+      dependencies: ["CapsExport", "CapsFormat", "CapsRuntime", "CapsTestSupport"]),
     // Depends on the executables so that `swift test` builds them before running them.
     .testTarget(name: "CLITests", dependencies: ["CapsTestSupport", "capsconv", "capsinfer"]),
   ],
