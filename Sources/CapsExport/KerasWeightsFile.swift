@@ -1,4 +1,5 @@
 import CapsFormat
+import CapsHDF5Writer
 
 /// The HDF5 structure of Keras's `save_weights`: root attributes `layer_names` (every layer, in
 /// model order), `backend` and `keras_version`; one group per layer with attribute `weight_names`

@@ -1,5 +1,6 @@
 import CapsFiles
 import CapsFormat
+import CapsHDF5Writer
 
 /// Writes a model in another format or layout (`capsconv export`): a state_dict in HDF5 or
 /// `.pth` (reference or gram-ai layout), Keras `save_weights` HDF5, or an ONNX inference graph.

@@ -2,6 +2,8 @@ import ArgumentParser
 import CapsExport
 import CapsFiles
 import CapsFormat
+import CapsHDF5Writer
+import CapsToolSupport
 
 extension CapsConv {
   /// `capsconv export`: a model to a state_dict (HDF5 or .pth, reference or gram-ai layout), Keras
