@@ -1,14 +1,14 @@
 """Checks `capsconv export` against the independent readers: PyTorch, h5py with the layout reference
-code, the ONNX checker and ONNX Runtime. Run from Tools/test.sh after the build, or by hand:
+code, the ONNX checker and ONNX Runtime. Run from Tools/dev/test.sh after the build, or by hand:
 
     python3 Tools/dev/test_export.py [--capsconv .build/debug/capsconv]
 
 Skipped (exit 0, with a message) when torch, h5py, onnx or onnxruntime is missing. For each check:
 - .pth (reference): torch.load(weights_only=True) gives an OrderedDict that load_state_dict(strict=True)
-  accepts into Tools/capsnet.py's CapsNet; every tensor bit-identical to the source; every member
+  accepts into Tools/user/capsnet.py's CapsNet; every tensor bit-identical to the source; every member
   stored, its data 64-byte aligned, version/byteorder as torch writes them.
 - gram-ai .pth: the gram-ai fixture through CapsKit and back loads strictly into
-  Tools/layouts/gramai_capsnet.py, tensors bit-identical to the original checkpoint.
+  Tools/user/layouts/gramai_capsnet.py, tensors bit-identical to the original checkpoint.
 - Keras .h5: the Keras fixture through CapsKit and back, read as Keras's load_weights reads it
   (layer_names, weight_names), equal to the original file's weights, and the Keras-equivalent model
   gives the same lengths.
@@ -41,7 +41,7 @@ try:
     import onnxruntime
     import torch
 except ImportError as error:  # pragma: no cover
-    print(f"test_export.py: skipped ({error.name} is not installed; pip install -r Tools/requirements.txt)")
+    print(f"test_export.py: skipped ({error.name} is not installed; pip install -r Tools/dev/requirements.txt)")
     sys.exit(0)
 
 import capsnet
