@@ -24,7 +24,10 @@ let package = Package(
     .executable(name: "capsinfer", targets: ["capsinfer"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    // ONNX export (CapsExport): the message code is generated once into Sources/CapsExport/ONNX
+    // (Tools/dev/generate_onnx_swift.sh), not by a build plugin.
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
   ],
   targets: [
     // C libraries, wrapped once at the edge and imported `internal` only (not part of any API):
@@ -63,10 +66,17 @@ let package = Package(
     .target(name: "CapsVerify", dependencies: ["CapsCore", "CapsFormat", "CapsRuntime"]),
     // What only the executables need: signal handlers that remove temporary files and exit.
     .target(name: "CapsToolSupport", dependencies: ["CapsFiles"]),
+    // capsconv export: .pth (torch.save's ZIP), gram-ai and Keras layouts, ONNX (swift-protobuf).
+    .target(
+      name: "CapsExport",
+      dependencies: [
+        "CapsCore", "CapsFiles", "CapsFormat", "CapsHDF5Writer", "CZlib",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]),
     .executableTarget(
       name: "capsconv",
       dependencies: [
-        "CapsFiles", "CapsCore", "CapsFormat", "CapsHDF5Writer", "CapsRuntime", "CapsVerify",
+        "CapsExport", "CapsFiles", "CapsCore", "CapsFormat", "CapsHDF5Writer", "CapsRuntime", "CapsVerify",
         "CapsToolSupport", "CCapsBuildInfo",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
@@ -93,6 +103,9 @@ let package = Package(
         "CapsCore", "CapsRuntime", "CapsFormat", "CapsHDF5Writer", "CapsVerify", "CapsTestSupport",
         "CCapsKernels",
       ]),
+    .testTarget(
+      name: "CapsExportTests",
+      dependencies: ["CapsCore", "CapsExport", "CapsFormat", "CapsTestSupport"]),
     // Depends on the executables so that `swift test` builds them before running them.
     .testTarget(
       name: "CLITests",

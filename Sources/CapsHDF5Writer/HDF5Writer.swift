@@ -5,8 +5,9 @@ import Foundation
 /// A new HDF5 file built in memory by libhdf5 (the only place that calls it: `H5F*`, `H5D*`,
 /// `H5A*`, `H5S*`, `H5T*`), for writing model files. Reading is done by `HDF5File`, in Swift.
 ///
-/// Every method takes the library lock; identifiers never leave this type.
-final class HDF5Writer {
+/// Every method takes the library lock; identifiers never leave this type. Public for CapsExport
+/// (the Keras weights structure: groups, group attributes, byte-string attributes).
+public final class HDF5Writer {
   let path: String
   private var handle: HDF5Handle?
 
@@ -22,7 +23,9 @@ final class HDF5Writer {
   /// With `denseAttributes`, the file uses the HDF5 1.8 object format, in which an attribute too
   /// large for an object header (64 KiB, e.g. the labels of thousands of classes) is kept in dense
   /// storage (a fractal heap) instead of failing; other files keep the most compatible format.
-  static func createInMemory(path: String, denseAttributes: Bool = false) throws(HDF5Error) -> HDF5Writer {
+  public static func createInMemory(path: String, denseAttributes: Bool = false) throws(HDF5Error)
+    -> HDF5Writer
+  {
     try HDF5Library.withLock { () throws(HDF5Error) -> HDF5Writer in
       let access = H5Pcreate(capskit_file_access_props())
       guard access >= 0 else {
@@ -48,7 +51,7 @@ final class HDF5Writer {
   }
 
   /// The complete bytes of the in-memory file (`H5Fflush`, `H5Fget_file_image`).
-  func fileImage() throws(HDF5Error) -> [UInt8] {
+  public func fileImage() throws(HDF5Error) -> [UInt8] {
     try HDF5Library.withLock { () throws(HDF5Error) -> [UInt8] in
       guard H5Fflush(fileID, H5F_SCOPE_GLOBAL) >= 0 else { throw failure("write") }
       let size = H5Fget_file_image(fileID, nil, 0)
@@ -90,6 +93,42 @@ final class HDF5Writer {
           dataset, T.nativeType, capskit_h5s_all(), capskit_h5s_all(), capskit_h5p_default(), $0.baseAddress)
       }
       guard status >= 0 else { throw failure("write dataset '\(name)'") }
+    }
+  }
+
+  /// Writes a float32 dataset (`path` may name a dataset inside groups made by `createGroup`).
+  public func write(_ path: String, shape: [Int], floats: [Float]) throws(HDF5Error) {
+    try write(path, shape: shape, values: floats)
+  }
+
+  /// Creates group `path` (its parent must exist).
+  public func createGroup(_ path: String) throws(HDF5Error) {
+    try HDF5Library.withLock { () throws(HDF5Error) in
+      let group = H5Gcreate2(
+        fileID, path, capskit_h5p_default(), capskit_h5p_default(), capskit_h5p_default())
+      guard group >= 0 else { throw failure("create group '\(path)'") }
+      H5Gclose(group)
+    }
+  }
+
+  /// Writes a one-dimensional attribute of fixed-length, null-padded byte strings (numpy's `S`
+  /// dtype, what Keras writes for `layer_names` and `weight_names`) on the object at `objectPath`.
+  public func setByteStringAttribute(_ name: String, _ values: [String], on objectPath: String)
+    throws(HDF5Error)
+  {
+    try HDF5Library.withLock { () throws(HDF5Error) in
+      let width = max(1, values.map(\.utf8.count).max() ?? 1)
+      let type = H5Tcopy(capskit_c_s1())
+      defer { H5Tclose(type) }
+      H5Tset_size(type, width)
+      H5Tset_strpad(type, H5T_STR_NULLPAD)
+      var bytes = [UInt8](repeating: 0, count: values.count * width)
+      for (index, value) in values.enumerated() {
+        for (offset, byte) in value.utf8.enumerated() { bytes[index * width + offset] = byte }
+      }
+      try writeAttribute(name, count: values.count, fileType: type, on: objectPath, scalarWhenSingle: false) {
+        attribute in bytes.withUnsafeBytes { H5Awrite(attribute, type, $0.baseAddress) }
+      }
     }
   }
 
@@ -156,14 +195,16 @@ final class HDF5Writer {
   }
 
   private func writeAttribute(
-    _ name: String, count: Int, fileType: hid_t, write: (hid_t) -> herr_t
+    _ name: String, count: Int, fileType: hid_t, on objectPath: String = "/", scalarWhenSingle: Bool = true,
+    write: (hid_t) -> herr_t
   ) throws(HDF5Error) {
     // One value is written as a scalar, as h5py does for `attrs[name] = 3`.
-    let space = count == 1 ? H5Screate(H5S_SCALAR) : try makeSpace([count])
+    let space = count == 1 && scalarWhenSingle ? H5Screate(H5S_SCALAR) : try makeSpace([count])
     guard space >= 0 else { throw failure("write attribute '\(name)'") }
     defer { H5Sclose(space) }
-    let attribute = H5Acreate2(
-      fileID, name, fileType, space, capskit_h5p_default(), capskit_h5p_default())
+    let attribute = H5Acreate_by_name(
+      fileID, objectPath, name, fileType, space, capskit_h5p_default(), capskit_h5p_default(),
+      capskit_h5p_default())
     guard attribute >= 0 else { throw failure("create attribute '\(name)'") }
     defer { H5Aclose(attribute) }
     guard write(attribute) >= 0 else { throw failure("write attribute '\(name)'") }

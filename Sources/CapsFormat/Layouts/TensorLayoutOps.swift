@@ -1,8 +1,8 @@
 /// Index rearrangements used by the layout converters; every mapping is exact (values are moved,
-/// never computed).
-enum TensorLayoutOps {
+/// never computed). Public for CapsExport, which applies the inverse conversions.
+public enum TensorLayoutOps {
   /// `tensor` with its axes reordered: output axis k is input axis `axes[k]` (NumPy's `transpose`).
-  static func permute(_ tensor: Tensor, axes: [Int]) -> Tensor {
+  public static func permute(_ tensor: Tensor, axes: [Int]) -> Tensor {
     let shape = tensor.shape
     precondition(axes.sorted() == Array(shape.indices), "axes must be a permutation")
     var inputStrides = [Int](repeating: 1, count: shape.count)
@@ -30,7 +30,7 @@ enum TensorLayoutOps {
   }
 
   /// Reorders the outermost axis: output row r is input row `source(r)`.
-  static func reorderRows(_ tensor: Tensor, source: (Int) -> Int) -> Tensor {
+  public static func reorderRows(_ tensor: Tensor, source: (Int) -> Int) -> Tensor {
     guard let rows = tensor.shape.first, rows > 0 else { return tensor }
     let width = tensor.count / rows
     var values = [Float](repeating: 0, count: tensor.count)
