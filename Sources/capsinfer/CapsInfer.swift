@@ -343,24 +343,24 @@ struct CapsInfer: ParsableCommand {
         if force { filter.protected = FileIdentity(path) }
         var finished: Pipeline.Outcome?
         try AtomicReplacement.write(
-          to: path, overwrite: force, failure: { RunStop("\(FileName.display(path)): \($0)") }
-        ) { temporary throws(RunStop) in
-          let descriptor = FileName.withCString(temporary) { createExclusively($0) }
-          guard descriptor >= 0 else {
-            throw RunStop(
-              "\(FileName.display(path)): cannot create a temporary file beside it (\(ReadableFile.errnoText(errno)))"
-            )
-          }
-          defer { close(descriptor) }
-          let result = try pipeline.run(
-            decoder(filter), sink: RowSink(descriptor: descriptor, name: path),
-            progressTotal: progressTotal(alreadyDone: 0))
-          try result.requireInputs()
-          if result.filter.outputWasInput {
-            throw RunStop("\(FileName.display(path)): is an input of this run; not replaced")
-          }
-          finished = result
-        }
+          to: path, overwrite: force, failure: { RunStop("\(FileName.display(path)): \($0)") },
+          produce: { temporary throws(RunStop) in
+            let descriptor = FileName.withCString(temporary) { createExclusively($0) }
+            guard descriptor >= 0 else {
+              throw RunStop(
+                "\(FileName.display(path)): cannot create a temporary file beside it (\(ReadableFile.errnoText(errno)))"
+              )
+            }
+            defer { close(descriptor) }
+            let result = try pipeline.run(
+              decoder(filter), sink: RowSink(descriptor: descriptor, name: path),
+              progressTotal: progressTotal(alreadyDone: 0))
+            try result.requireInputs()
+            if result.filter.outputWasInput {
+              throw RunStop("\(FileName.display(path)): is an input of this run; not replaced")
+            }
+            finished = result
+          })
         outcome = finished!
       case (let path?, true):
         let resumed: ResumedOutput
