@@ -6,7 +6,7 @@ Writes OUTDIR/<copy>/d<index>_c<copy>.png (28x28 gray8) for every held-out digit
 every copy 0..copies-1 (default 10: 20,000 files in 10 folders of 2,000), each copy shifted by a
 different offset of at most 2 pixels (copy 0 unshifted), so that no two files are the same bytes;
 then OUTDIR/manifest.txt, one absolute path per line in folder then name order, and
-OUTDIR/labels.csv (file,label). Deterministic: the same command gives the same bytes. Existing
+OUTDIR/labels.csv (file,label). Deterministic: the same command (and Pillow version) gives the same bytes. Existing
 files are overwritten. Never committed (Tools/work/ is git-ignored).
 """
 
@@ -16,13 +16,13 @@ import sys
 
 import numpy as np
 
+from PIL import Image
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-TOOLS = os.path.dirname(os.path.dirname(HERE))
-# mnist.py and pngwriter.py: Tools/user and Tools/fixtures (or Tools/ before the regrouping).
-for folder in (os.path.join(TOOLS, "user"), os.path.join(TOOLS, "fixtures"), TOOLS):
-    sys.path.insert(0, folder)
+# mnist.py is in Tools/user (Tools/ before the regrouping); nothing outside Tools/user is imported.
+sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+sys.path.insert(0, os.path.dirname(HERE))
 import mnist  # noqa: E402
-import pngwriter  # noqa: E402
 
 # (dx, dy) per copy; pixels shifted out are dropped, zeros shifted in (MNIST's background).
 OFFSETS = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (2, 0), (0, 2), (-2, 0),
@@ -57,7 +57,7 @@ def main():
             dx, dy = OFFSETS[copy]
             for index in mnist.HELDOUT_RANGE:
                 path = os.path.join(folder, f"d{index}_c{copy}.png")
-                pngwriter.write_png(path, shifted(images[index], dx, dy), color_type=0, bit_depth=8)
+                Image.fromarray(shifted(images[index], dx, dy), mode="L").save(path, format="PNG")
                 paths.append(path)
                 lab.write(f"{path},{int(labels[index])}\n")
     with open(os.path.join(outdir, "manifest.txt"), "w") as f:

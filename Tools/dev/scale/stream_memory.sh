@@ -3,8 +3,8 @@
 # memory does not grow with the number of inputs. The paths cycle through a manifest of real files
 # (e.g. the 20,000-file corpus of make_corpus.py), generated on the fly, never stored.
 #
-#     bash Tools/user/scale/stream_memory.sh MANIFEST [COUNT...] [-- CAPSINFER-OPTIONS...]
-#     bash Tools/user/scale/stream_memory.sh Tools/work/corpus20k/manifest.txt 10000 100000 1000000 \
+#     bash Tools/dev/scale/stream_memory.sh MANIFEST [COUNT...] [-- CAPSINFER-OPTIONS...]
+#     bash Tools/dev/scale/stream_memory.sh Tools/work/corpus20k/manifest.txt 10000 100000 1000000 \
 #         -- --model Fixtures/hdf5/model_defaults.h5 --threads 2
 #
 # CAPSINFER (default .build/release/capsinfer). Prints one line per count: paths, rows, peak RSS

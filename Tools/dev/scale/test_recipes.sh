@@ -5,7 +5,7 @@
 # the right shard, and the merged rows equal a direct run's byte for byte. Seconds (the micro model
 # of Fixtures/hdf5); needs python3 and a built capsinfer (CAPSINFER, default .build/debug).
 #
-#     bash Tools/user/scale/test_recipes.sh
+#     bash Tools/dev/scale/test_recipes.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
 SCALE="$ROOT/Tools/user/scale"

@@ -4,7 +4,7 @@
 # check_rows.py must accept them. Not part of Tools/test.sh: the first run downloads pyspark
 # (~300 MB, into Tools/work/spark-venv) and a Spark start takes 10-30 s.
 #
-#     bash Tools/user/scale/test_spark.sh            # exit 0: passed or skipped (says which)
+#     bash Tools/dev/scale/test_spark.sh            # exit 0: passed or skipped (says which)
 #
 # Needs Java 17 (java on PATH; installed with apt-get when absent and permitted) and pyspark from
 # PyPI; when either cannot be had, the test is skipped with a message (exit 0). Uses the debug

@@ -9,7 +9,7 @@
 #
 #     swift build -c release --product capsinfer
 #     python3 Tools/user/scale/make_corpus.py Tools/work/corpus20k --mnist ../shared/datasets/mnist
-#     bash Tools/user/scale/measure.sh [Tools/work/corpus20k] [steps: direct spark shards memory]
+#     bash Tools/dev/scale/measure.sh [Tools/work/corpus20k] [steps: direct spark shards memory]
 #
 # Results go to stdout and Tools/work/measure/. Timings depend on the machine's load: run it on a
 # quiet machine, and read the CPU times (user + sys) beside the wall times.
@@ -42,7 +42,7 @@ if [[ $steps == *spark* ]]; then
     cmp -s "$OUT/spark.jsonl" "$OUT/direct.jsonl" && echo "Spark rows == direct rows (byte for byte, in manifest order)" \
       || echo "Spark rows DIFFER from the direct run's"
   else
-    echo "Spark: skipped (run Tools/user/scale/test_spark.sh first to install pyspark; needs Java 17)"
+    echo "Spark: skipped (run Tools/dev/scale/test_spark.sh first to install pyspark; needs Java 17)"
   fi
 fi
 if [[ $steps == *shards* ]]; then
@@ -63,9 +63,9 @@ if [[ $steps == *shards* ]]; then
 fi
 if [[ $steps == *memory* ]]; then
   echo "peak RSS, paths streamed with --files-from - (cycling the corpus), micro model, 2 threads:"
-  bash "$SCALE/stream_memory.sh" "$MANIFEST" 10000 100000 1000000 -- --model "$ROOT/Fixtures/hdf5/model_defaults.h5" --threads 2 | sed 's/^/  /'
+  bash "$ROOT/Tools/dev/scale/stream_memory.sh" "$MANIFEST" 10000 100000 1000000 -- --model "$ROOT/Fixtures/hdf5/model_defaults.h5" --threads 2 | sed 's/^/  /'
   echo "the same, standard model, 10^4 and 10^5 paths:"
-  bash "$SCALE/stream_memory.sh" "$MANIFEST" 10000 100000 -- --threads 2 | sed 's/^/  /'
+  bash "$ROOT/Tools/dev/scale/stream_memory.sh" "$MANIFEST" 10000 100000 -- --threads 2 | sed 's/^/  /'
   echo "with --resume, a second run over a finished file (reads N rows back), micro model:"
-  RESUME=1 bash "$SCALE/stream_memory.sh" "$MANIFEST" 10000 100000 1000000 -- --model "$ROOT/Fixtures/hdf5/model_defaults.h5" --threads 2 | sed 's/^/  /'
+  RESUME=1 bash "$ROOT/Tools/dev/scale/stream_memory.sh" "$MANIFEST" 10000 100000 1000000 -- --model "$ROOT/Fixtures/hdf5/model_defaults.h5" --threads 2 | sed 's/^/  /'
 fi
