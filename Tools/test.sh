@@ -5,3 +5,5 @@ cd "$(dirname "$0")/.."
 bash Tools/install-system-packages.sh
 swift build --build-tests
 swift test --skip-build
+# The Slurm and Kubernetes recipes of docs/SCALE.md, run locally (seconds).
+bash Tools/dev/scale/test_recipes.sh

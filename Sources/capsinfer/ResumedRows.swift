@@ -112,9 +112,10 @@ struct RowFileScanner {
     var scanner = RowFileScanner(layout: layout)
     var buffer = [UInt8](repeating: 0, count: 1 << 20)
     while true {
-      let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+      let count = buffer.withUnsafeMutableBytes { raw in
+        SystemCall.retryingInterrupted { read(descriptor, raw.baseAddress, raw.count) }
+      }
       if count < 0 {
-        if errno == EINTR { continue }
         throw Problem(description: "\(name): cannot read (\(ReadableFile.errnoText(errno)))")
       }
       if count == 0 { break }
