@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command (README): system libraries, then the whole test suite (debug build).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash Tools/user/install-system-packages.sh
+swift build --build-tests
+swift test --skip-build
+# The Slurm and Kubernetes recipes of docs/SCALE.md, run locally (seconds).
+bash Tools/dev/scale/test_recipes.sh
