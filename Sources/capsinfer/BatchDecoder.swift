@@ -25,10 +25,12 @@ final class BatchDecoder: @unchecked Sendable {
   private let filled = HandOff<Batch>()
   // Owned by the decoding thread until `filled` is closed; read by the caller only after that.
   private var inputs: InputPaths
+  private var filter: InputFilter
   private var started = false
 
-  init(inputs: InputPaths, settings: Settings, batchSize: Int) {
+  init(inputs: InputPaths, filter: InputFilter, settings: Settings, batchSize: Int) {
     self.inputs = inputs
+    self.filter = filter
     self.settings = settings
     self.batchSize = batchSize
     for _ in 0..<Self.batchCount {
@@ -54,10 +56,14 @@ final class BatchDecoder: @unchecked Sendable {
   /// What directory listings left out; valid once `next` has returned nil.
   var skipped: SkipCounts { inputs.skipped }
 
+  /// What the filter dropped (other shards, rows already written); valid once `next` has returned nil.
+  var filtered: InputFilter { filter }
+
   private func decodeAll() {
     while let batch = empty.take() {
       batch.clear()
-      while batch.entries.count < batchSize, let item = inputs.next() {
+      while batch.entries.count < batchSize, let next = inputs.next() {
+        guard let item = filter.admit(next) else { continue }
         switch item {
         case .file(let path): decode(path, into: batch)
         case .failed(let path, let reason): batch.entries.append(.init(path: path, outcome: .failed(reason)))

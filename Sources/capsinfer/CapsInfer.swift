@@ -14,23 +14,31 @@ struct CapsInfer: ParsableCommand {
     commandName: "capsinfer",
     abstract: "Classify PNG digit images with a capsule network (built-in: the standard MNIST model).",
     discussion: """
-      Inputs are PNG files, directories (their *.png files, sorted by name; --recursive descends) and \
-      '-', which reads paths from standard input, one per line (find DIR -name '*.png' | capsinfer -). \
-      Explicitly named files are always attempted; other files in a directory are skipped and counted. \
-      Rows come out in input order.
+      Inputs are PNG files, directories (their *.png files, sorted by name; --recursive descends), \
+      '-', which reads paths from standard input, one per line (find DIR -name '*.png' | capsinfer -), \
+      and --files-from FILE, the same from a file. Explicitly named files are always attempted; other \
+      files in a directory are skipped and counted. Rows come out in input order. --shard K/N keeps \
+      the inputs whose path hashes to K (FNV-1a 64 of the path bytes, modulo N).
 
-      Output: a table (top-k labels and capsule lengths, then a summary line), or one record per file \
-      with --format csv|jsonl: file, prediction, length_<label> for every class (shortest round-trip \
-      float), error (empty or absent when the file was classified; jsonl adds top_k). A file that cannot \
-      be read or decoded gets an error row and one line on standard error; the others are still \
-      classified. Capsule lengths are per-class scores in [0, 1), not probabilities.
+      Output (standard output, or -o FILE): a table (top-k labels and capsule lengths), or one record \
+      per file with --format csv|jsonl: file, prediction (the label), class_index, length_0 ... \
+      length_<C-1> by class index (shortest round-trip float), error (empty or absent when the file \
+      was classified; jsonl adds top_k). A file that cannot be read or decoded gets an error row and \
+      one line on standard error; the others are still classified. The summary (and, on a terminal, \
+      a progress line with the time left) goes to standard error; --quiet drops both. Capsule lengths \
+      are per-class scores in [0, 1), not probabilities.
+
+      -o FILE is written to a temporary file renamed at the end (nothing on failure or Ctrl-C); with \
+      --resume it is appended to batch by batch instead, and a rerun skips the inputs whose rows it \
+      already holds.
 
       File names are bytes: a name that is not UTF-8 is read as given and printed with \\xHH escapes \
       in the table and on standard error, as its exact bytes in CSV, and with \\udcHH escapes in \
       JSON (Python's surrogateescape: os.fsencode gives the bytes back).
 
       Exit codes: 0 every file classified; 1 some file failed, a named directory held no PNG file, \
-      or no file was given (or the model could not be loaded); 64 bad usage.
+      no file was given, the model could not be loaded, or the output could not be written; 64 bad \
+      usage (including inconsistent --shard-from-env variables).
       """,
     version: "capsinfer " + String(cString: capskit_version_line()))
 
@@ -42,6 +50,50 @@ struct CapsInfer: ParsableCommand {
 
   @Argument(help: "PNG files, directories, or - to read paths from standard input (one per line).")
   var paths: [String] = []
+
+  @Option(
+    name: .customLong("files-from"),
+    help: ArgumentHelp(
+      "Also classify the paths listed in FILE, one per line ('-': standard input), after the paths given; read as they come, nothing is kept per path.",
+      valueName: "file"))
+  var filesFrom: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "Classify only shard K of N (0 <= K < N): the inputs whose path, as given or listed, has an FNV-1a 64-bit hash equal to K modulo N. The N shards are disjoint and together make the unsharded run.",
+      valueName: "K/N"))
+  var shard: String?
+
+  @Flag(
+    name: .customLong("shard-from-env"),
+    help:
+      "Take the shard from a Slurm job array (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX of --shards N); inconsistent values are a usage error."
+  )
+  var shardFromEnv = false
+
+  @Option(
+    help: ArgumentHelp(
+      "With --shard-from-env: the number of shards N (required with JOB_COMPLETION_INDEX; with Slurm, instead of SLURM_ARRAY_TASK_COUNT).",
+      valueName: "n"))
+  var shards: Int?
+
+  @Option(
+    name: .shortAndLong,
+    help: ArgumentHelp(
+      "Write the rows to FILE instead of standard output, through a temporary file renamed at the end (no file on failure or interruption). An existing file is replaced only with --force, and never an input of the run.",
+      valueName: "file"))
+  var output: String?
+
+  @Flag(
+    help:
+      "With -o FILE and --format csv or jsonl: keep the rows already in FILE (a torn last row is cut off and redone), skip their inputs and append the other rows, batch by batch."
+  )
+  var resume = false
+
+  @Flag(
+    name: .shortAndLong, help: "No progress line and no summary (per-file errors still go to standard error)."
+  )
+  var quiet = false
 
   @Flag(name: .shortAndLong, help: "Descend into subdirectories of the directories given.")
   var recursive = false
@@ -146,12 +198,26 @@ struct CapsInfer: ParsableCommand {
   var threads: Int?
 
   func validate() throws {
-    guard !paths.isEmpty else {
+    guard !paths.isEmpty || filesFrom != nil else {
       throw ValidationError("give PNG files, directories, or - to read paths from standard input")
     }
     guard paths.filter({ $0 == "-" }).count <= 1 else {
       throw ValidationError("'-' (read paths from standard input) may be given only once")
     }
+    if let filesFrom {
+      guard !filesFrom.isEmpty else {
+        throw ValidationError("--files-from needs a file name ('-': standard input)")
+      }
+      if filesFrom == "-" && paths.contains("-") {
+        throw ValidationError("standard input can be read once: give '-' or --files-from -, not both")
+      }
+    }
+    if let output, output.isEmpty { throw ValidationError("--output needs a file name") }
+    if resume {
+      guard output != nil else { throw ValidationError("--resume needs -o FILE (the output to continue)") }
+      guard format != .table else { throw ValidationError("--resume takes --format csv or jsonl") }
+    }
+    _ = try resolvedShard()
     if let batchSize, !(1...4096).contains(batchSize) {
       throw ValidationError("--batch-size takes 1...4096")
     }
@@ -167,8 +233,11 @@ struct CapsInfer: ParsableCommand {
     if let reconstruct, reconstruct.isEmpty { throw ValidationError("--reconstruct needs a directory") }
     if let perturb, perturb.isEmpty { throw ValidationError("--perturb needs a directory") }
     if let contactSheet, contactSheet.isEmpty { throw ValidationError("--contact-sheet needs a file name") }
-    if force && reconstruct == nil && perturb == nil && contactSheet == nil {
-      throw ValidationError("--force applies to --reconstruct, --perturb and --contact-sheet")
+    if force && (output == nil || resume) && reconstruct == nil && perturb == nil && contactSheet == nil {
+      throw ValidationError(
+        resume
+          ? "--resume appends to the -o file; --force (replace it) applies to -o without --resume"
+          : "--force applies to -o, --reconstruct, --perturb and --contact-sheet")
     }
     if (perturbRange != nil || perturbStep != nil) && perturb == nil {
       throw ValidationError("--perturb-range and --perturb-step apply to --perturb")
@@ -228,7 +297,9 @@ struct CapsInfer: ParsableCommand {
     // inputs when only files are given (one digit plans for one image), and halved until the
     // arena fits its limit.
     var batchSize = self.batchSize ?? max(32, 4 * threadCount)
-    if let files = InputPaths.countIfOnlyFiles(paths) { batchSize = max(1, min(batchSize, files)) }
+    if filesFrom == nil, let files = InputPaths.countIfOnlyFiles(paths) {
+      batchSize = max(1, min(batchSize, files))
+    }
     let plan: InferencePlan
     do {
       plan = try InferencePlan.fitting(network: network, maxBatch: batchSize, threads: threadCount)
@@ -241,101 +312,133 @@ struct CapsInfer: ParsableCommand {
       try preparePictures(&pictures, network: network, maxBatch: plan.maxBatch, runFiles: runFiles)
     }
     let session = InferenceSession(network: network, plan: plan)
-    let decoder = BatchDecoder(
-      inputs: InputPaths(arguments: paths, recursive: recursive, outputs: runFiles),
-      settings: .init(
-        preprocessing: preprocess, polarity: invert.map { $0 ? .invert : .keep } ?? .auto, alpha: alpha,
-        size: c.inputSize),
-      batchSize: batchSize)
+    let shard = try resolvedShard()
+    let settings = BatchDecoder.Settings(
+      preprocessing: preprocess, polarity: invert.map { $0 ? .invert : .keep } ?? .auto, alpha: alpha,
+      size: c.inputSize)
     let formatter = ResultFormatter(
       format: format, labels: network.metadata.classLabels, topK: min(topK ?? 2, c.outputCapsules))
-    let console = Console(progress: Progress(total: InputPaths.countIfOnlyFiles(paths)))
-
-    do {
-      let tally = try classify(
-        decoder: decoder, session: session, formatter: formatter, pictures: pictures, console: console)
-      if tally.processed == 0 {
-        printError("no files to classify")
-        throw ExitCode.failure
+    var filter = InputFilter(shard: shard, format: format)
+    let manifest = try openManifest()
+    defer { if let manifest, manifest.descriptor != STDIN_FILENO { close(manifest.descriptor) } }
+    if let output { try refuseNamedInput(output) }
+    let inputs = InputPaths(arguments: paths, recursive: recursive, manifest: manifest, outputs: runFiles)
+    let pipeline = Pipeline(session: session, formatter: formatter, pictures: pictures, quiet: quiet)
+    let decoder = { [batchSize] (filter: InputFilter) in
+      BatchDecoder(inputs: inputs, filter: filter, settings: settings, batchSize: batchSize)
+    }
+    /// The progress bar's total, counted only when a progress line can appear.
+    func progressTotal(alreadyDone: Int) -> Int? {
+      guard !quiet, Progress.possible else { return nil }
+      return InputPaths.countForProgress(arguments: paths, manifest: filesFrom, shard: shard).map {
+        max(0, $0 - alreadyDone)
       }
-      if let sheet = pictures.contactSheet, !writeContactSheet(sheet) { throw ExitCode.failure }
-      if tally.failed > 0 { throw ExitCode.failure }
-    } catch let error as StandardOutputError {
-      printError(error.description)
+    }
+
+    let outcome: Pipeline.Outcome
+    do {
+      switch (output, resume) {
+      case (nil, _):
+        outcome = try pipeline.run(
+          decoder(filter), sink: .standardOutput, progressTotal: progressTotal(alreadyDone: 0))
+        try outcome.requireInputs()
+      case (let path?, false):
+        if force { filter.protected = FileIdentity(path) }
+        var finished: Pipeline.Outcome?
+        try AtomicReplacement.write(
+          to: path, overwrite: force, failure: { RunStop("\(FileName.display(path)): \($0)") },
+          produce: { temporary throws(RunStop) in
+            let descriptor = FileName.withCString(temporary) { createExclusively($0) }
+            guard descriptor >= 0 else {
+              throw RunStop(
+                "\(FileName.display(path)): cannot create a temporary file beside it (\(ReadableFile.errnoText(errno)))"
+              )
+            }
+            defer { close(descriptor) }
+            let result = try pipeline.run(
+              decoder(filter), sink: RowSink(descriptor: descriptor, name: path),
+              progressTotal: progressTotal(alreadyDone: 0))
+            try result.requireInputs()
+            if result.filter.outputWasInput {
+              throw RunStop("\(FileName.display(path)): is an input of this run; not replaced")
+            }
+            finished = result
+          })
+        outcome = finished!
+      case (let path?, true):
+        let resumed: ResumedOutput
+        do {
+          resumed = try ResumedOutput.open(path: path, format: format, classes: c.outputCapsules)
+        } catch {
+          throw RunStop(error.description)
+        }
+        defer { close(resumed.descriptor) }
+        filter.done = resumed.done
+        filter.protected = resumed.identity
+        if resumed.droppedBytes > 0 {
+          printError(
+            "\(FileName.display(path)): cut off a torn last row (\(resumed.droppedBytes) bytes); its input is redone"
+          )
+        }
+        outcome = try pipeline.run(
+          decoder(filter), sink: RowSink(descriptor: resumed.descriptor, name: path),
+          progressTotal: progressTotal(alreadyDone: resumed.done.rowCount), writeHeader: false)
+        try outcome.requireInputs()
+        guard fsync(resumed.descriptor) == 0 else {
+          throw RunStop("\(FileName.display(path)): cannot flush to disk (\(ReadableFile.errnoText(errno)))")
+        }
+      }
+    } catch let stop as RunStop {
+      pipeline.console.error(stop.description)
       throw ExitCode.failure
     }
+    pipeline.console.finish(summary: outcome.summary(shard: shard, resumedFile: resume ? output : nil))
+    if let sheet = pictures.contactSheet, !writeContactSheet(sheet) { throw ExitCode.failure }
+    if outcome.tally.failed > 0 { throw ExitCode.failure }
   }
 
-  /// Runs the pipeline to the end: the decoder fills batches on its thread while this one runs the
-  /// session on the previous batch and prints its rows. With reconstructions, a batch's rows wait
-  /// until its pictures are written, which happens while the next batch runs.
-  private func classify(
-    decoder: BatchDecoder, session: InferenceSession, formatter: ResultFormatter,
-    pictures: Pictures, console: Console
-  ) throws(StandardOutputError) -> Tally {
-    let start = DispatchTime.now()
-    var tally = Tally()
-    var text = ""
-    func emit(_ rows: BatchRows) throws(StandardOutputError) {
-      let writeFailures = rows.pictures?.wait() ?? [:]
-      text.removeAll(keepingCapacity: true)
-      for row in rows.rows {
-        let failure = row.failure ?? row.image.flatMap { writeFailures[$0] }
-        if let failure {
-          tally.failed += 1
-          console.error("\(FileName.display(row.path)): \(failure)")
-        }
-        if row.scores != nil { tally.classified += 1 }
-        tally.processed += 1
-        formatter.append(path: row.path, scores: row.scores, failure: failure, to: &text)
-      }
-      try console.writeRows(text)
-      console.showProgress(done: tally.processed, failed: tally.failed, since: start)
+  /// The shard of this run (--shard, --shard-from-env), or nil; a usage error when inconsistent.
+  private func resolvedShard() throws -> Shard? {
+    if shards != nil && !shardFromEnv { throw ValidationError("--shards applies to --shard-from-env") }
+    if shard != nil && shardFromEnv {
+      throw ValidationError("give --shard K/N or --shard-from-env, not both")
     }
-
-    try console.writeRows(formatter.header())
-    decoder.start()
-    var waiting: BatchRows?
-    while let batch = decoder.next() {
-      if batch.imageCount > 0 {
-        batch.pixels.withUnsafeBufferPointer {
-          session.run(batch: batch.imageCount, pixels: $0, reconstruct: pictures.needsReconstructions)
-        }
+    do {
+      if let shard { return try Shard.parse(shard) }
+      if shardFromEnv {
+        return try Shard.fromEnvironment(ProcessInfo.processInfo.environment, shards: shards)
       }
-      let rows = BatchRows(
-        rows: batch.entries.map { entry in
-          switch entry.outcome {
-          case .failed(let reason): BatchRows.Row(path: entry.path, failure: reason)
-          case .image(let index):
-            Self.row(path: entry.path, image: index, scores: Scores(session: session, image: index))
-          }
-        },
-        pictures: pictures.submit(batch, session: session))
-      decoder.recycle(batch)
-      if let previous = waiting {
-        try emit(previous)
-        waiting = nil
-      }
-      if rows.pictures == nil { try emit(rows) } else { waiting = rows }
+    } catch {
+      throw ValidationError(error.description)
     }
-    if let previous = waiting { try emit(previous) }
-    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-    try console.finish(
-      summary: tally.summary(seconds: seconds, skipped: decoder.skipped), toStandardOutput: format == .table)
-    return tally
+    return nil
   }
 
-  /// A classified image's row; lengths that are not finite (weights or a normalisation that overflow
-  /// Float) make an error row, never a prediction.
-  private static func row(path: String, image: Int, scores: Scores) -> BatchRows.Row {
-    guard scores.lengths.allSatisfy(\.isFinite) else {
-      return BatchRows.Row(
-        path: path,
-        failure:
-          "the model produced non-finite capsule lengths (NaN or infinity: its weights or normalisation overflow Float)"
+  /// Opens the --files-from list (any readable file, a FIFO too; `-` is standard input).
+  private func openManifest() throws -> (descriptor: Int32, name: String)? {
+    guard let filesFrom else { return nil }
+    if filesFrom == "-" { return (STDIN_FILENO, "standard input") }
+    let descriptor = FileName.withCString(filesFrom) { openForReading($0) }
+    guard descriptor >= 0 else {
+      printError(
+        "\(FileName.display(filesFrom)): cannot open the --files-from list (\(ReadableFile.errnoText(errno)))"
       )
+      throw ExitCode.failure
     }
-    return BatchRows.Row(path: path, image: image, scores: scores)
+    return (descriptor, filesFrom)
+  }
+
+  /// Refuses an -o file that is a file named on the command line or the --files-from list (an input
+  /// reached through a directory or a list is refused as it comes, by ``InputFilter``).
+  private func refuseNamedInput(_ output: String) throws {
+    let identity = FileIdentity(output)
+    let canonical = FileName.canonical(output)
+    for input in paths + [filesFrom].compactMap({ $0 }) where input != "-" {
+      if FileName.canonical(input) == canonical || (identity != nil && FileIdentity(input) == identity) {
+        printError("\(FileName.display(output)): is an input of this run; -o never writes over an input")
+        throw ExitCode.failure
+      }
+    }
   }
 
   /// Creates the writers of the picture options, checking their outputs before anything is classified.
@@ -449,24 +552,8 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
   case table, csv, jsonl
 }
 
-/// The results of one batch, waiting to be printed.
-private struct BatchRows {
-  struct Row {
-    var path: String
-    /// The image's index in its batch, when decoded.
-    var image: Int?
-    var scores: Scores?
-    /// Why the file could not be read or decoded.
-    var failure: String?
-  }
-
-  var rows: [Row]
-  /// The batch's reconstructions being written, with --reconstruct.
-  var pictures: PictureJob?
-}
-
 /// The picture options of a run (--reconstruct, --perturb, --contact-sheet).
-private struct Pictures {
+struct Pictures {
   let force: Bool
   var reconstructions: ReconstructionWriter?
   var perturbations: PerturbationWriter?
@@ -487,22 +574,6 @@ private struct Pictures {
   }
 }
 
-/// Files seen, classified and failed so far (a file whose reconstruction could not be written is
-/// both classified and failed).
-private struct Tally {
-  var processed = 0
-  var classified = 0
-  var failed = 0
-
-  func summary(seconds: Double, skipped: SkipCounts) -> String {
-    var text =
-      "\(classified) \(classified == 1 ? "file" : "files") classified, \(failed) failed in "
-      + String(format: "%.2f s (%.1f images/s)", seconds, seconds > 0 ? Double(classified) / seconds : 0)
-    if let note = skipped.description { text += "; skipped \(note)" }
-    return text
-  }
-}
-
 extension ModelMetadata {
   /// The settings a model without metadata gets, in one line.
   var summary: String {
@@ -515,16 +586,5 @@ extension ModelMetadata {
       "\(routingIterations) routing iterations, softmax over \(axis) capsules, squash epsilon "
       + "\(squashEpsilon), input (x/255 - "
       + "\(normalization.mean)) / \(normalization.std), labels \(labels)"
-  }
-}
-
-extension Scores {
-  /// The result for image `image` of the session's last run.
-  init(session: InferenceSession, image: Int) {
-    self.init(
-      prediction: session.prediction(at: image),
-      lengths: (0..<session.network.configuration.outputCapsules).map {
-        session.length(at: image, capsule: $0)
-      })
   }
 }

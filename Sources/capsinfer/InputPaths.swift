@@ -10,8 +10,10 @@ import CapsImage
 #endif
 
 /// The files to classify, produced one at a time from the command-line paths: files as given,
-/// directories listed in name order (descending with `recursive`), and `-` read lazily from
-/// standard input, one path per line. Only one directory listing per level is held in memory.
+/// directories listed in name order (descending with `recursive`), `-` read lazily from standard
+/// input, one path per line, then the `--files-from` manifest, read the same way. Only one directory
+/// listing per level and one line are held in memory: nothing is kept per input, so memory does not
+/// grow with the number of paths streamed.
 ///
 /// Paths are file-system bytes (``CapsFiles/FileName``): names that are not UTF-8 are kept exactly.
 /// What cannot be classified is reported as a failed item, never dropped: a standard-input line
@@ -26,8 +28,12 @@ struct InputPaths: IteratorProtocol {
 
   private var arguments: IndexingIterator<[String]>
   private let recursive: Bool
-  private var readingStandardInput = false
-  private var standardInput = LineReader(descriptor: STDIN_FILENO, maxLineBytes: Int(PATH_MAX) - 1)
+  /// The list of paths being read (standard input or the manifest), mutated in place (a copy
+  /// would duplicate its buffer), and its name for messages.
+  private var lines: LineReader?
+  private var linesName = ""
+  /// The `--files-from` list, read once the arguments are done.
+  private var manifest: (descriptor: Int32, name: String)?
   /// Outputs of this run (--reconstruct), never read as inputs.
   private let outputs: RunFiles?
   /// Directories being listed, innermost last.
@@ -46,8 +52,14 @@ struct InputPaths: IteratorProtocol {
     var produced = 0
   }
 
-  init(arguments: [String], recursive: Bool, outputs: RunFiles? = nil) {
+  /// - Parameter manifest: An open `--files-from` list (`STDIN_FILENO` for `-`) and its name for
+  ///   messages ("standard input" or the path).
+  init(
+    arguments: [String], recursive: Bool, manifest: (descriptor: Int32, name: String)? = nil,
+    outputs: RunFiles? = nil
+  ) {
     self.arguments = arguments.makeIterator()
+    self.manifest = manifest
     self.recursive = recursive
     self.outputs = outputs
   }
@@ -63,10 +75,11 @@ struct InputPaths: IteratorProtocol {
   private mutating func nextItem() -> Item? {
     while true {
       if let item = nextFromListings() { return item }
-      if readingStandardInput {
-        switch standardInput.next() {
+      if lines != nil {
+        let name = linesName
+        switch lines!.next() {
         case .end:
-          readingStandardInput = false
+          lines = nil
         case .line(let bytes):
           if bytes.isEmpty { continue }
           let path = FileName.decode(bytes)
@@ -74,22 +87,31 @@ struct InputPaths: IteratorProtocol {
             return .failed(
               path: bytes.split(separator: 0, omittingEmptySubsequences: false).map { FileName.decode($0) }
                 .joined(separator: "\\0"),
-              reason: "the path read from standard input holds a NUL byte")
+              reason: "the path read from \(name) holds a NUL byte")
           }
           if let item = open(path, named: true) { return item }
         case .tooLong(let start):
           return .failed(
             path: FileName.decode(start) + "...",
-            reason: "standard input line longer than \(standardInput.maxLineBytes) bytes (PATH_MAX); skipped")
+            reason: "\(name) line longer than \(Self.maximumLineBytes) bytes (PATH_MAX); skipped")
         case .failed(let code):
-          readingStandardInput = false
-          return .failed(path: "-", reason: "cannot read standard input (\(ReadableFile.errnoText(code)))")
+          lines = nil
+          return .failed(
+            path: name == "standard input" ? "-" : name,
+            reason: "cannot read \(name) (\(ReadableFile.errnoText(code)))")
         }
         continue
       }
-      guard let argument = arguments.next() else { return nil }
+      guard let argument = arguments.next() else {
+        guard let list = manifest else { return nil }
+        manifest = nil
+        lines = LineReader(descriptor: list.descriptor, maxLineBytes: Self.maximumLineBytes)
+        linesName = list.name
+        continue
+      }
       if argument == "-" {
-        readingStandardInput = true
+        lines = LineReader(descriptor: STDIN_FILENO, maxLineBytes: Self.maximumLineBytes)
+        linesName = "standard input"
         continue
       }
       if let item = open(argument, named: true) { return item }
@@ -154,6 +176,9 @@ struct InputPaths: IteratorProtocol {
     return nil
   }
 
+  /// The longest path line accepted from standard input or a manifest.
+  static let maximumLineBytes = Int(PATH_MAX) - 1
+
   static func hasPNGExtension(_ name: String) -> Bool {
     name.utf8.count > 4 && name.lowercased().hasSuffix(".png")
   }
@@ -164,6 +189,31 @@ struct InputPaths: IteratorProtocol {
       return nil
     }
     return arguments.count
+  }
+
+  /// The number of inputs of `shard` for a progress bar, when it can be known without listing a
+  /// directory or reading standard input: files given, plus the non-empty lines of a `--files-from`
+  /// list that is a regular file (read once, a block at a time). Nil otherwise.
+  static func countForProgress(arguments: [String], manifest: String?, shard: Shard?) -> Int? {
+    guard countIfOnlyFiles(arguments) != nil, manifest != "-" else { return nil }
+    var count = arguments.filter { shard?.contains($0) ?? true }.count
+    guard let manifest else { return count }
+    guard let info = AtomicReplacement.status(of: manifest, followingLinks: true),
+      (info.st_mode & S_IFMT) == S_IFREG
+    else { return nil }
+    let descriptor = FileName.withCString(manifest) { openForReading($0) }
+    guard descriptor >= 0 else { return nil }
+    defer { close(descriptor) }
+    var reader = LineReader(descriptor: descriptor, maxLineBytes: maximumLineBytes)
+    while true {
+      switch reader.next() {
+      case .end: return count
+      case .failed: return nil
+      case .tooLong: count += 1
+      case .line(let bytes):
+        if !bytes.isEmpty && (shard?.contains(FileName.decode(bytes)) ?? true) { count += 1 }
+      }
+    }
   }
 
   private struct ListingError: Error {

@@ -21,6 +21,10 @@ struct Scores {
 }
 
 /// Turns results into table, CSV or JSON-lines text.
+///
+/// CSV and JSON-lines column names do not depend on the model: `length_0` ... `length_<C-1>` by class
+/// index; labels are values (`prediction`, and `label` in each `top_k` entry), never column names.
+/// The row layouts are documented in docs/CAPSINFER.md ("Rows").
 struct ResultFormatter {
   let format: OutputFormat
   let labels: [String]
@@ -48,10 +52,24 @@ struct ResultFormatter {
       }
       return line + "file\n"
     case .csv:
-      return (["file", "prediction"] + labels.map { "length_" + $0 } + ["error"]).map(Self.csvField)
-        .joined(separator: ",") + "\n"
+      return Self.csvHeader(classes: labels.count) + "\n"
     case .jsonl:
       return ""
+    }
+  }
+
+  /// The CSV header line (without its line break) for a model of `classes` classes.
+  static func csvHeader(classes: Int) -> String {
+    (["file", "prediction", "class_index"] + (0..<classes).map { "length_\($0)" } + ["error"])
+      .joined(separator: ",")
+  }
+
+  /// The `file` field of a row for `path`, exactly as written: a CSV field or a JSON string literal.
+  static func fileField(_ path: String, format: OutputFormat) -> String {
+    switch format {
+    case .table: FileName.display(path)
+    case .csv: csvField(path)
+    case .jsonl: jsonString(path)
     }
   }
 
@@ -82,26 +100,28 @@ struct ResultFormatter {
   }
 
   private func appendCSVRow(path: String, scores: Scores?, failure: String?, to text: inout String) {
-    text += Self.csvField(path) + ","
+    text += Self.fileField(path, format: .csv) + ","
     if let scores {
-      text += Self.csvField(labels[scores.prediction])
+      text += Self.csvField(labels[scores.prediction]) + ",\(scores.prediction)"
       for label in labels.indices { text += "," + "\(scores.lengths[label])" }
     } else {
-      text += String(repeating: ",", count: labels.count)
+      text += String(repeating: ",", count: labels.count + 1)
     }
     text += "," + Self.csvField(failure ?? "") + "\n"
   }
 
   private func appendJSONLine(path: String, scores: Scores?, failure: String?, to text: inout String) {
-    text += "{\"file\":" + Self.jsonString(path)
+    text += "{\"file\":" + Self.fileField(path, format: .jsonl)
     if let scores {
       text += ",\"prediction\":" + Self.jsonString(labels[scores.prediction])
-      for (label, name) in labels.enumerated() {
-        text += "," + Self.jsonString("length_" + name) + ":" + Self.jsonNumber(scores.lengths[label])
+      text += ",\"class_index\":\(scores.prediction)"
+      for label in labels.indices {
+        text += ",\"length_\(label)\":" + Self.jsonNumber(scores.lengths[label])
       }
       text += ",\"top_k\":["
       for (rank, label) in scores.best(topK).enumerated() {
-        text += (rank == 0 ? "" : ",") + "{\"label\":" + Self.jsonString(labels[label])
+        text +=
+          (rank == 0 ? "" : ",") + "{\"class_index\":\(label),\"label\":" + Self.jsonString(labels[label])
         text += ",\"length\":" + Self.jsonNumber(scores.lengths[label]) + "}"
       }
       text += "]"

@@ -115,7 +115,7 @@ import Testing
     let result = try runTool("capsinfer", [good, bad])
     #expect(result.status == 1)
     let lines = result.stdout.split(separator: "\n").map(String.init)
-    try #require(lines.count == 4)
+    try #require(lines.count == 3, "stdout holds the header and the rows only: \(lines)")
     #expect(lines[0] == "prediction  length  2nd  length  file")
     // Columns line up with the titles; the numbers are PyTorch's best two, to 4 decimals.
     #expect(lines[1].count == lines[0].count - "file".count + good.count)
@@ -129,8 +129,12 @@ import Testing
     #expect(abs((Double(columns[1]) ?? 0) - want.lengths[best[0]]) <= 0.6e-4)
     #expect(abs((Double(columns[3]) ?? 0) - want.lengths[best[1]]) <= 0.6e-4)
     #expect(lines[2].hasPrefix("         -       -    -       -  \(bad)  error: "))
-    #expect(lines[3].hasPrefix("1 file classified, 1 failed in "))
-    #expect(lines[3].hasSuffix(" images/s)"))
+    // The summary is on stderr, after the error line, whatever the format.
+    let errors = result.stderr.split(separator: "\n").map(String.init)
+    try #require(errors.count == 2, "\(errors)")
+    #expect(errors[0].hasPrefix("capsinfer: \(bad): "))
+    #expect(errors[1].hasPrefix("capsinfer: 1 file classified, 1 failed in "))
+    #expect(errors[1].hasSuffix(" images/s)"))
   }
 
   @Test func jsonLinesCarryEveryLengthAndTheTopK() throws {
@@ -143,11 +147,13 @@ import Testing
     let ok = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
     let want = try Self.expected("d8001_gray8.png")
     #expect(ok["prediction"] as? String == want.prediction)
+    #expect(ok["class_index"] as? Int == Int(want.prediction))
     #expect(ok["error"] == nil)
     #expect((0..<10).allSatisfy { ok["length_\($0)"] is Double })
     let top = try #require(ok["top_k"] as? [[String: Any]])
     let best = want.lengths.indices.sorted { want.lengths[$0] > want.lengths[$1] }.prefix(3)
     #expect(top.map { $0["label"] as? String } == best.map { String($0) })
+    #expect(top.map { $0["class_index"] as? Int } == best.map { $0 })
     #expect(top.first?["length"] as? Double == ok["length_\(best[0])"] as? Double)
     let failed = try #require(try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any])
     #expect(failed["error"] as? String == "not a PNG file (bad signature)")
@@ -190,12 +196,12 @@ import Testing
 
     let deep = try runTool("capsinfer", ["--recursive", folder.path + "/"])
     #expect(deep.status == 0, "\(deep.stderr)")
-    let rows = deep.stdout.split(separator: "\n").dropFirst().dropLast()
+    let rows = deep.stdout.split(separator: "\n").dropFirst()
     #expect(
       rows.map { $0.split(separator: " ").last.map(String.init) }
         == ["A.PNG", "b.png", "sub/c.png"].map { folder.path + "/" + $0 })
-    let summary = deep.stdout.split(separator: "\n").last.map(String.init) ?? ""
-    #expect(summary.hasPrefix("3 files classified, 0 failed"))
+    let summary = deep.stderr.split(separator: "\n").last.map(String.init) ?? ""
+    #expect(summary.hasPrefix("capsinfer: 3 files classified, 0 failed"))
     #expect(summary.hasSuffix("; skipped 1 non-PNG file"))
   }
 

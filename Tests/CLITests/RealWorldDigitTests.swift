@@ -69,7 +69,9 @@ import Testing
     #expect(named.stderr.contains("photo.png: JPEG file, not PNG"), "\(named.stderr)")
 
     let listed = try runTool("capsinfer", [folder.path])
-    let summary = listed.stdout.split(separator: "\n").last.map(String.init) ?? ""
+    // The summary is the last line of stderr (stdout holds only rows).
+    #expect(!listed.stdout.contains("skipped"))
+    let summary = listed.stderr.split(separator: "\n").last.map(String.init) ?? ""
     #expect(summary.hasSuffix("; skipped 4 non-PNG files (2 JPEG, 1 GIF, 1 other)"), "\(summary)")
   }
 }

@@ -15,3 +15,5 @@ if command -v python3 > /dev/null; then
 else
   echo "Tools/dev/test_export.py: skipped (no python3)"
 fi
+# The Slurm and Kubernetes recipes of docs/SCALE.md, run locally (seconds).
+bash Tools/dev/scale/test_recipes.sh
