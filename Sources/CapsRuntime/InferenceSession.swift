@@ -193,6 +193,8 @@ public final class InferenceSession {
     var predictionVectors: UnsafeMutablePointer<Float>
     var logits: UnsafeMutablePointer<Float>
     var couplings: UnsafeMutablePointer<Float>
+    var quantized: UnsafeMutableRawPointer
+    var rowScales: UnsafeMutablePointer<Float>
     var gemm: UnsafeMutablePointer<Float>
   }
 
@@ -211,7 +213,8 @@ public final class InferenceSession {
       im2col1: base + slot.im2col1, conv1: base + slot.conv1, im2col2: base + slot.im2col2,
       conv2: base + slot.conv2, primary: base + slot.primary,
       predictionVectors: base + slot.predictionVectors, logits: base + slot.logits,
-      couplings: base + slot.couplings, gemm: gemmPanels(index))
+      couplings: base + slot.couplings, quantized: UnsafeMutableRawPointer(base + slot.quantized),
+      rowScales: base + slot.rowScales, gemm: gemmPanels(index))
   }
 
   private func gemmPanels(_ index: Int) -> UnsafeMutablePointer<Float> {
@@ -223,6 +226,21 @@ public final class InferenceSession {
     let imageSize = c.inputChannels * c.inputSize * c.inputSize
     let rows = c.conv1OutputSize * c.conv1OutputSize
     let columns = c.inputChannels * c.conv1Kernel * c.conv1Kernel
+    if plan.precision == .int8 {
+      // The pixels as integers 0...255 (undoing the normalisation, which conv1's int8 bias folds in).
+      let normalization = network.metadata.normalization
+      let pixels = scratch.quantized.assumingMemoryBound(to: UInt8.self)
+      let columnsU8 = UnsafeMutableRawPointer(scratch.im2col1).assumingMemoryBound(to: UInt8.self)
+      for q in 0..<count {
+        caps_quantize_u8(
+          pointer(plan.layout.input) + (first + q) * imageSize, imageSize, Float(normalization.std) * 255,
+          Float(normalization.mean) * 255, pixels + q * imageSize)
+        caps_im2col_nchw_u8(
+          pixels + q * imageSize, Int32(c.inputChannels), Int32(c.inputSize), Int32(c.inputSize),
+          Int32(c.conv1Kernel), 1, columnsU8 + q * rows * columns)
+      }
+      return
+    }
     for q in 0..<count {
       caps_im2col_nchw(
         pointer(plan.layout.input) + (first + q) * imageSize, Int32(c.inputChannels), Int32(c.inputSize),
@@ -234,6 +252,15 @@ public final class InferenceSession {
     let c = network.configuration
     let rows = count * c.conv1OutputSize * c.conv1OutputSize
     let depth = c.inputChannels * c.conv1Kernel * c.conv1Kernel
+    if plan.precision == .int8 {
+      let q = network.quantized
+      caps_i8gemm_packed(
+        Int32(rows), Int32(c.conv1Channels), Int32(depth),
+        UnsafeMutableRawPointer(scratch.im2col1).assumingMemoryBound(to: UInt8.self), Int32(depth),
+        q.conv1.storage, nil, q.conv1Scale.pointer, q.conv1Bias.pointer, 1, scratch.conv1, Int32(c.conv1Channels),
+        Int32(columns.lowerBound), Int32(columns.upperBound), scratch.gemm)
+      return
+    }
     caps_sgemm_packed(
       Int32(rows), Int32(c.conv1Channels), Int32(depth), scratch.im2col1, Int32(depth), network.conv1.storage,
       network.conv1Bias.pointer, 1, scratch.conv1, Int32(c.conv1Channels), Int32(columns.lowerBound),
@@ -245,6 +272,23 @@ public final class InferenceSession {
     let inputPositions = c.conv1OutputSize * c.conv1OutputSize
     let rows = c.primaryGrid * c.primaryGrid
     let columns = c.primaryKernel * c.primaryKernel * c.conv1Channels
+    if plan.precision == .int8 {
+      // conv1's output quantized per image: scale = its largest value / 255 (ReLU: all >= 0).
+      let size = inputPositions * c.conv1Channels
+      let activations = scratch.quantized.assumingMemoryBound(to: UInt8.self)
+      let columnsU8 = UnsafeMutableRawPointer(scratch.im2col2).assumingMemoryBound(to: UInt8.self)
+      for q in 0..<count {
+        let image = scratch.conv1 + q * size
+        let largest = caps_max_or_zero(image, size)
+        let scale: Float = largest > 0 ? largest / 255 : 1
+        caps_quantize_u8(image, size, 1 / scale, 0, activations + q * size)
+        (scratch.rowScales + q * rows).update(repeating: scale, count: rows)
+        caps_im2col_nhwc_u8(
+          activations + q * size, Int32(c.conv1OutputSize), Int32(c.conv1OutputSize), Int32(c.conv1Channels),
+          Int32(c.primaryKernel), Int32(c.primaryStride), columnsU8 + q * rows * columns)
+      }
+      return
+    }
     for q in 0..<count {
       caps_im2col_nhwc(
         scratch.conv1 + q * inputPositions * c.conv1Channels, Int32(c.conv1OutputSize),
@@ -258,6 +302,15 @@ public final class InferenceSession {
     let c = network.configuration
     let rows = count * c.primaryGrid * c.primaryGrid
     let depth = c.primaryKernel * c.primaryKernel * c.conv1Channels
+    if plan.precision == .int8 {
+      let q = network.quantized
+      caps_i8gemm_packed(
+        Int32(rows), Int32(c.primaryChannels), Int32(depth),
+        UnsafeMutableRawPointer(scratch.im2col2).assumingMemoryBound(to: UInt8.self), Int32(depth),
+        q.conv2.storage, scratch.rowScales, q.conv2Scale.pointer, network.conv2Bias.pointer, 0, scratch.conv2,
+        Int32(c.primaryChannels), Int32(columns.lowerBound), Int32(columns.upperBound), scratch.gemm)
+      return
+    }
     caps_sgemm_packed(
       Int32(rows), Int32(c.primaryChannels), Int32(depth), scratch.im2col2, Int32(depth),
       network.conv2.storage,
