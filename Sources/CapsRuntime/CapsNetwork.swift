@@ -58,7 +58,8 @@ public final class CapsNetwork: Sendable {
     let normalization = model.metadata.normalization
     quantized = QuantizedConvolutions(
       conv1Weights: conv1Transposed, conv1Inputs: conv1Inputs, conv1Bias: model.tensor("conv1.bias").values,
-      conv2Weights: reordered, conv2Inputs: k * k * inputs, outputs2: outputs, mean: Float(normalization.mean),
+      conv2Weights: reordered, conv2Inputs: k * k * inputs, outputs2: outputs,
+      mean: Float(normalization.mean),
       std: Float(normalization.std), kernel: int8Kernel)
     routingWeights = AlignedBuffer(model.tensor("digit_capsules.weight").values)
 

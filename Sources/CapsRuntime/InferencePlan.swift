@@ -184,9 +184,11 @@ public struct InferencePlan: Sendable {
       slot.conv1 = take(product(group, conv1Positions, c.conv1Channels)) - start
       slot.im2col2 = take(product(group, primaryPositions, conv2Columns)) - start
       slot.conv2 = take(product(group, primaryPositions, c.primaryChannels)) - start
-      slot.primary = take(product(c.inputCapsules, c.primaryDimension)) - start
-      slot.predictionVectors = take(product(pairs, c.outputDimension)) - start
-      slot.logits = take(pairs) - start
+      // The capsule part runs on the whole group at once (the routing weights are read once per
+      // group): primary capsules, prediction vectors and logits for every image of the group.
+      slot.primary = take(product(group, c.inputCapsules, c.primaryDimension)) - start
+      slot.predictionVectors = take(product(group, pairs, c.outputDimension)) - start
+      slot.logits = take(product(group, pairs)) - start
       slot.couplings = take(pairs) - start
       if precision == .int8 {
         let bytes = max(product(group, inputSize), product(group, conv1Positions, c.conv1Channels))

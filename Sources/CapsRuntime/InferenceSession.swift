@@ -24,8 +24,9 @@ public final class InferenceSession {
   private let pool: WorkerPool
   // The current run, read by the worker threads (published by the pool's semaphores).
   private var batchCount = 0
-  // The group of a small batch whose convolution columns the threads are splitting.
+  // The group of a small batch whose convolution columns (or capsules) the threads are splitting.
   private var groupCount = 0
+  private var groupStart = 0
   private var wantsReconstruction = false
   private var phase = Phase.wholeImages
 
@@ -36,6 +37,10 @@ public final class InferenceSession {
     case conv1Columns
     /// Threads split the columns of the primary convolution of a small batch.
     case conv2Columns
+    /// Threads split the input capsules of a small batch's prediction vectors.
+    case predictionInputs
+    /// Threads split the output capsules of a small batch's routing (softmax over the inputs).
+    case routingOutputs
   }
 
   /// Allocates the arena of `plan` and starts its worker threads.
@@ -98,7 +103,17 @@ public final class InferenceSession {
       im2colConv2(count: group, scratch: scratch)
       phase = .conv2Columns
       pool.run(self)
-      capsules(first: start, count: group, scratch: scratch)
+      if routesOverInputs {
+        primaryCapsules(count: group, scratch: scratch)
+        groupStart = start
+        phase = .predictionInputs
+        pool.run(self)
+        phase = .routingOutputs
+        pool.run(self)
+        finishCapsules(first: start, count: group, scratch: scratch)
+      } else {
+        capsules(first: start, count: group, scratch: scratch)
+      }
       start += group
     }
     decode(first: 0, count: n, scratch: scratch)
@@ -257,7 +272,8 @@ public final class InferenceSession {
       caps_i8gemm_packed(
         Int32(rows), Int32(c.conv1Channels), Int32(depth),
         UnsafeMutableRawPointer(scratch.im2col1).assumingMemoryBound(to: UInt8.self), Int32(depth),
-        q.conv1.storage, nil, q.conv1Scale.pointer, q.conv1Bias.pointer, 1, scratch.conv1, Int32(c.conv1Channels),
+        q.conv1.storage, nil, q.conv1Scale.pointer, q.conv1Bias.pointer, 1, scratch.conv1,
+        Int32(c.conv1Channels),
         Int32(columns.lowerBound), Int32(columns.upperBound), scratch.gemm)
       return
     }
@@ -318,37 +334,94 @@ public final class InferenceSession {
       Int32(columns.upperBound), scratch.gemm)
   }
 
+  /// Whether the capsule part runs output-major (u_hat[j][i][m], fused routing, threads splitting
+  /// input then output capsules): with the reference's softmax over the input capsules.
+  private var routesOverInputs: Bool { network.metadata.softmaxAxis == .inputCapsules }
+
   /// Primary capsules, prediction vectors, routing, lengths and predictions for images
   /// `first ..< first + count`, whose primary-convolution output is in `scratch.conv2`.
   private func capsules(first: Int, count: Int, scratch: Scratch) {
     let c = network.configuration
-    let metadata = network.metadata
-    let epsilon = Float(metadata.squashEpsilon)
+    guard routesOverInputs else { return capsulesOverOutputs(first: first, count: count, scratch: scratch) }
+    primaryCapsules(count: count, scratch: scratch)
+    predictions(count: count, scratch: scratch, inputs: 0..<c.inputCapsules)
+    for q in 0..<count { route(image: first + q, q: q, scratch: scratch, outputs: 0..<c.outputCapsules) }
+    finishCapsules(first: first, count: count, scratch: scratch)
+  }
+
+  private func primaryCapsules(count: Int, scratch: Scratch) {
+    let c = network.configuration
     let positions = c.primaryGrid * c.primaryGrid
+    for q in 0..<count {
+      caps_primary_capsules(
+        scratch.conv2 + q * positions * c.primaryChannels, Int32(c.primaryGrid), Int32(c.primaryTypes),
+        Int32(c.primaryDimension), Float(network.metadata.squashEpsilon),
+        scratch.primary + q * c.inputCapsules * c.primaryDimension)
+    }
+  }
+
+  /// Output-major prediction vectors of the group's `count` images, input capsules `inputs` only.
+  private func predictions(count: Int, scratch: Scratch, inputs: Range<Int>) {
+    let c = network.configuration
+    caps_predictions_output_major(
+      scratch.primary, network.routingWeights.pointer, Int32(count), Int32(c.inputCapsules),
+      Int32(c.outputCapsules), Int32(c.primaryDimension), Int32(c.outputDimension), Int32(inputs.lowerBound),
+      Int32(inputs.upperBound), scratch.predictionVectors)
+  }
+
+  /// Routing (softmax over the input capsules) of the group's image `q`, output capsules `outputs`.
+  private func route(image: Int, q: Int, scratch: Scratch, outputs: Range<Int>) {
+    let c = network.configuration
+    let metadata = network.metadata
     let pairs = c.inputCapsules * c.outputCapsules
-    let capsuleWidth = c.outputCapsules * c.outputDimension
+    let history: UnsafeMutablePointer<Float>? =
+      plan.recordsIntermediates
+      ? pointer(plan.layout.recordCouplings) + image * metadata.routingIterations * pairs : nil
+    caps_route_over_inputs(
+      scratch.predictionVectors + q * pairs * c.outputDimension, Int32(c.inputCapsules),
+      Int32(c.outputCapsules),
+      Int32(c.outputDimension), Int32(metadata.routingIterations), Float(metadata.squashEpsilon),
+      Int32(outputs.lowerBound), Int32(outputs.upperBound), scratch.logits + q * pairs,
+      pointer(plan.layout.digitCapsules) + image * c.outputCapsules * c.outputDimension, history)
+  }
+
+  /// Lengths, predictions (and the recorded stages) of images `first ..< first + count`.
+  private func finishCapsules(first: Int, count: Int, scratch: Scratch) {
+    let c = network.configuration
     let layout = plan.layout
     for q in 0..<count {
       let image = first + q
-      caps_primary_capsules(
-        scratch.conv2 + q * positions * c.primaryChannels, Int32(c.primaryGrid), Int32(c.primaryTypes),
-        Int32(c.primaryDimension), epsilon, scratch.primary)
-      caps_predictions(
-        scratch.primary, network.routingWeights.pointer, Int32(c.inputCapsules), Int32(c.outputCapsules),
-        Int32(c.primaryDimension), Int32(c.outputDimension), scratch.predictionVectors)
-      let v = pointer(layout.digitCapsules) + image * capsuleWidth
-      let history: UnsafeMutablePointer<Float>? =
-        plan.recordsIntermediates
-        ? pointer(layout.recordCouplings) + image * metadata.routingIterations * pairs : nil
-      caps_route(
-        scratch.predictionVectors, Int32(c.inputCapsules), Int32(c.outputCapsules), Int32(c.outputDimension),
-        Int32(metadata.routingIterations), metadata.softmaxAxis == .inputCapsules ? 1 : 0, epsilon,
-        scratch.logits, scratch.couplings, v, history)
+      let v = pointer(layout.digitCapsules) + image * c.outputCapsules * c.outputDimension
       let lengths = pointer(layout.lengths) + image * c.outputCapsules
       caps_lengths(v, Int32(c.outputCapsules), Int32(c.outputDimension), lengths)
       pointer(layout.predictions)[image] = Float(caps_argmax(lengths, Int32(c.outputCapsules)))
       if plan.recordsIntermediates { record(image: image, q: q, scratch: scratch) }
     }
+  }
+
+  /// The capsule part with the paper's softmax over the output capsules: image by image, input-major
+  /// u_hat[i][j][m] (the group's first slot), on the calling thread.
+  private func capsulesOverOutputs(first: Int, count: Int, scratch: Scratch) {
+    let c = network.configuration
+    let metadata = network.metadata
+    let pairs = c.inputCapsules * c.outputCapsules
+    primaryCapsules(count: count, scratch: scratch)
+    for q in 0..<count {
+      let image = first + q
+      caps_predictions(
+        scratch.primary + q * c.inputCapsules * c.primaryDimension, network.routingWeights.pointer,
+        Int32(c.inputCapsules), Int32(c.outputCapsules), Int32(c.primaryDimension), Int32(c.outputDimension),
+        scratch.predictionVectors + q * pairs * c.outputDimension)
+      let history: UnsafeMutablePointer<Float>? =
+        plan.recordsIntermediates
+        ? pointer(plan.layout.recordCouplings) + image * metadata.routingIterations * pairs : nil
+      caps_route(
+        scratch.predictionVectors + q * pairs * c.outputDimension, Int32(c.inputCapsules),
+        Int32(c.outputCapsules), Int32(c.outputDimension), Int32(metadata.routingIterations), 0,
+        Float(metadata.squashEpsilon), scratch.logits, scratch.couplings,
+        pointer(plan.layout.digitCapsules) + image * c.outputCapsules * c.outputDimension, history)
+    }
+    finishCapsules(first: first, count: count, scratch: scratch)
   }
 
   private func record(image: Int, q: Int, scratch: Scratch) {
@@ -362,9 +435,19 @@ public final class InferenceSession {
       from: scratch.conv1 + q * conv1Count, count: conv1Count)
     (pointer(layout.recordConv2) + image * conv2Count).update(
       from: scratch.conv2 + q * conv2Count, count: conv2Count)
-    (pointer(layout.recordPrimary) + image * primaryCount).update(from: scratch.primary, count: primaryCount)
-    (pointer(layout.recordPredictions) + image * predictionCount).update(
-      from: scratch.predictionVectors, count: predictionCount)
+    (pointer(layout.recordPrimary) + image * primaryCount).update(
+      from: scratch.primary + q * primaryCount, count: primaryCount)
+    // Recorded input-major, u_hat[i][j][m], as the reference stores it.
+    let source = scratch.predictionVectors + q * predictionCount
+    let target = pointer(layout.recordPredictions) + image * predictionCount
+    guard routesOverInputs else { return target.update(from: source, count: predictionCount) }
+    let m = c.outputDimension
+    for i in 0..<c.inputCapsules {
+      for j in 0..<c.outputCapsules {
+        (target + (i * c.outputCapsules + j) * m).update(
+          from: source + (j * c.inputCapsules + i) * m, count: m)
+      }
+    }
   }
 
   /// The decoder for images `first ..< first + count`: mask all but the predicted capsule, then
@@ -413,6 +496,11 @@ public final class InferenceSession {
     }
   }
 
+  /// Thread `index`'s part of `width` items split in `count` nearly equal contiguous parts.
+  private func share(_ index: Int, of count: Int, width: Int) -> Range<Int> {
+    (index * width / count)..<((index + 1) * width / count)
+  }
+
   /// Columns of an N-wide GEMM that thread `index` of `count` computes (aligned for the kernel).
   private func columnShare(_ index: Int, of count: Int, width: Int) -> Range<Int> {
     let align = Int(caps_sgemm_n_align())
@@ -443,6 +531,15 @@ extension InferenceSession: ParallelJob {
         start += group
       }
       decode(first: first, count: last - first, scratch: scratch)
+    case .predictionInputs:
+      let inputs = share(index, of: count, width: c.inputCapsules)
+      guard !inputs.isEmpty else { return }
+      predictions(count: groupCount, scratch: threadScratch(0), inputs: inputs)
+    case .routingOutputs:
+      let outputs = share(index, of: count, width: c.outputCapsules)
+      guard !outputs.isEmpty else { return }
+      let scratch = threadScratch(0)
+      for q in 0..<groupCount { route(image: groupStart + q, q: q, scratch: scratch, outputs: outputs) }
     case .conv1Columns, .conv2Columns:
       let isConv1 = phase == .conv1Columns
       let columns = columnShare(index, of: count, width: isConv1 ? c.conv1Channels : c.primaryChannels)

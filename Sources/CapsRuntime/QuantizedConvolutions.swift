@@ -67,7 +67,8 @@ final class QuantizedMatrix: @unchecked Sendable {
     columnSums = sums
     let bytes = caps_i8gemm_packed_b_bytes_for(kernel.id, Int32(rows), Int32(columns))
     storage = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
-    let status = caps_i8gemm_pack_b_for(kernel.id, Int32(rows), Int32(columns), quantized, Int32(columns), storage)
+    let status = caps_i8gemm_pack_b_for(
+      kernel.id, Int32(rows), Int32(columns), quantized, Int32(columns), storage)
     precondition(status == 0, "packing for the \(kernel.rawValue) int8 kernel failed (\(status))")
   }
 

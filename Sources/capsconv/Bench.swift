@@ -88,7 +88,8 @@ extension CapsConv {
       let plan: InferencePlan
       do {
         plan = try InferencePlan(
-          network: network, maxBatch: batchSize, threads: threads, precision: Precision(rawValue: precision) ?? .fp32)
+          network: network, maxBatch: batchSize, threads: threads,
+          precision: Precision(rawValue: precision) ?? .fp32)
       } catch {
         printError("\(model): \(error.description)")
         throw Exit.invalidInput

@@ -65,7 +65,9 @@ extension CapsConv {
         throw ValidationError("--primary-order takes dims-major or types-major")
       }
       try validateThreads(threads)
-      guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision takes fp32 or int8") }
+      guard Precision(rawValue: precision) != nil else {
+        throw ValidationError("--precision takes fp32 or int8")
+      }
       guard (0...1).contains(minAgreement) else { throw ValidationError("--min-agreement takes 0...1") }
     }
 

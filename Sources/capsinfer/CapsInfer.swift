@@ -162,7 +162,9 @@ struct CapsInfer: ParsableCommand {
     if let threads, !(1...InferencePlan.maximumThreads).contains(threads) {
       throw ValidationError("--threads takes 1...\(InferencePlan.maximumThreads)")
     }
-    guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision takes fp32 or int8") }
+    guard Precision(rawValue: precision) != nil else {
+      throw ValidationError("--precision takes fp32 or int8")
+    }
     if let topK {
       guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
       guard format != .csv else {

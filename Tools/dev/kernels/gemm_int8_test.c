@@ -1,5 +1,5 @@
 // Standalone correctness + benchmark harness for the CCapsKernels int8 GEMM.
-//   Tools/kernels/run_int8.sh [test|bench|all] [seconds]
+//   Tools/dev/kernels/run_int8.sh [test|bench|all] [seconds]
 // test: every int8 kernel this CPU supports against an exact integer reference (int64 sums, the
 //   float epilogue in double), many shapes, N splits, row/column scales, bias/ReLU, the
 //   saturation edge (A = 255, B = +-63), guard zones past packed B and scratch, refusal of a
