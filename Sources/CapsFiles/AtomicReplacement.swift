@@ -11,8 +11,8 @@ import Foundation
 /// The steps of an atomic file write, shared by the model writer (`CapsFormat.AtomicFile`) and the
 /// PNG writer (`CapsImage.ImageFile`): the content goes to a temporary file in the destination's
 /// folder, is flushed to disk, then takes the destination's name in one step. On any error (or
-/// SIGINT/SIGTERM/SIGHUP, with ``InterruptCleanup``) the temporary file is removed and the
-/// destination is untouched.
+/// when a tool's signal handler calls ``TemporaryFiles/removeAll()``) the temporary file is removed
+/// and the destination is untouched.
 ///
 /// - The temporary name is `.<name>.<pid>-<random>.tmp`, with `<name>` cut to 200 bytes, so that it
 ///   fits in NAME_MAX (255) whenever the destination's own name does.
@@ -24,8 +24,12 @@ public enum AtomicReplacement {
   /// The longest part of the destination's name kept in the temporary name.
   static let namePrefixBytes = 200
 
+  /// The reason given when the destination exists and `overwrite` is false.
+  public static let alreadyExists = "already exists"
+
   /// Writes `path` through `produce`, which receives the temporary path and must create that file.
-  /// `failure` turns a reason ("already exists (use --force to replace it)") into the caller's error.
+  /// `failure` turns a reason ("already exists") into the caller's error. The library names no
+  /// command-line option: a tool adds its own hint (``alreadyExists``).
   public static func write<Failure: Error>(
     to path: String, overwrite: Bool, failure: (String) -> Failure,
     produce: (String) throws(Failure) -> Void
@@ -44,7 +48,7 @@ public enum AtomicReplacement {
       throw failure("the folder \(FileName.display(folder)) does not exist")
     }
     if let existing = status(of: path, followingLinks: false) {
-      guard overwrite else { throw failure("already exists (use --force to replace it)") }
+      guard overwrite else { throw failure(alreadyExists) }
       let target = (existing.st_mode & S_IFMT) == S_IFLNK ? status(of: path, followingLinks: true) : existing
       if let target, (target.st_mode & S_IFMT) != S_IFREG {
         throw failure("\(ReadableFile.kind(of: target.st_mode)), not a regular file; refusing to replace it")
@@ -70,7 +74,7 @@ public enum AtomicReplacement {
       guard result == 0 else {
         throw failure(
           errno == EEXIST
-            ? "already exists (use --force to replace it)"
+            ? alreadyExists
             : "cannot move into place: \(ReadableFile.errnoText(errno))")
       }
     }
@@ -92,13 +96,12 @@ public enum AtomicReplacement {
     defer { close(descriptor) }
     var written = 0
     while written < data.count {
-      let result = data.withUnsafeBytes { buffer in
-        posixWrite(descriptor, buffer.baseAddress! + written, data.count - written)
+      let result = SystemCall.retryingInterrupted {
+        data.withUnsafeBytes { buffer in
+          posixWrite(descriptor, buffer.baseAddress! + written, data.count - written)
+        }
       }
-      if result < 0 {
-        if errno == EINTR { continue }
-        return "cannot write: \(ReadableFile.errnoText(errno))"
-      }
+      if result < 0 { return "cannot write: \(ReadableFile.errnoText(errno))" }
       written += result
     }
     return nil
@@ -131,7 +134,8 @@ private func posixWrite(_ descriptor: Int32, _ bytes: UnsafeRawPointer, _ count:
   #endif
 }
 
-/// Temporary files being written, removed by `removeAll()` when the process is interrupted.
+/// Temporary files being written: the hook a tool's signal handler calls (``removeAll()``) when the
+/// process is interrupted. The libraries install no handler themselves.
 public enum TemporaryFiles {
   private static let lock = NSLock()
   nonisolated(unsafe) private static var paths: Set<String> = []
@@ -148,37 +152,12 @@ public enum TemporaryFiles {
     lock.unlock()
   }
 
-  /// Deletes every temporary file still being written (for a SIGINT/SIGTERM handler).
+  /// Deletes every temporary file still being written (for a SIGINT/SIGTERM handler; `CapsToolSupport`'s
+  /// `InterruptCleanup` in the tools).
   public static func removeAll() {
     lock.lock()
     for path in paths { FileName.withCString(path) { _ = unlink($0) } }
     paths.removeAll()
     lock.unlock()
-  }
-}
-
-/// Removes temporary files when the process is interrupted (SIGINT, SIGTERM, SIGHUP), then exits
-/// with 128 + the signal number; makes exceeding a file-size limit a write error, not a kill
-/// (SIGXFSZ ignored), and, with `ignoringBrokenPipes`, a closed output pipe a write error (EPIPE)
-/// instead of a SIGPIPE kill. SIGKILL cannot be caught: a stray `.<name>.<pid>-<random>.tmp` file
-/// may then remain, but the destination is always either the old file or the complete new one.
-public enum InterruptCleanup {
-  nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
-
-  /// Installs the handlers once; call before writing.
-  public static func install(ignoringBrokenPipes: Bool = false) {
-    if ignoringBrokenPipes { signal(SIGPIPE, SIG_IGN) }
-    guard sources.isEmpty else { return }
-    signal(SIGXFSZ, SIG_IGN)
-    for number in [SIGINT, SIGTERM, SIGHUP] {
-      signal(number, SIG_IGN)
-      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-      source.setEventHandler {
-        TemporaryFiles.removeAll()
-        exit(128 + number)
-      }
-      source.resume()
-      sources.append(source)
-    }
   }
 }

@@ -1,11 +1,11 @@
 /// The root-group attributes of a CapsKit model file (schema in docs/FORMAT.md).
-struct MetadataAttributes {
-  static let versionKey = "capskit_format_version"
+package struct MetadataAttributes {
+  package static let versionKey = "capskit_format_version"
 
-  var formatVersion: Int
-  var integers: [String: [Int64]] = [:]
-  var doubles: [String: Double] = [:]
-  var strings: [String: [String]] = [:]
+  package var formatVersion: Int
+  package var integers: [String: [Int64]] = [:]
+  package var doubles: [String: Double] = [:]
+  package var strings: [String: [String]] = [:]
 
   /// Configuration attributes, in the order they are written.
   static let configurationKeys = [
@@ -89,7 +89,7 @@ struct MetadataAttributes {
   }
 
   /// The attributes describing `model`.
-  init(model: CapsModel) {
+  package init(model: CapsModel) {
     formatVersion = ModelMetadata.formatVersion
     let values = Self.configurationValues(model.configuration)
     for key in Self.configurationKeys { integers[key] = [Int64(values[key] ?? 0)] }
@@ -122,21 +122,8 @@ struct MetadataAttributes {
   /// Whether an attribute would pass the 64 KiB an object header holds: a variable-length string
   /// takes 16 bytes in the attribute (its text lives in the global heap); 48 KiB leaves room for the
   /// rest of the header, so past 3,072 labels.
-  var needsDenseStorage: Bool {
+  package var needsDenseStorage: Bool {
     strings.values.contains { $0.count * 16 > 48 << 10 }
       || integers.values.contains { $0.count * 8 > 48 << 10 }
-  }
-
-  func write(to file: HDF5Writer) throws(HDF5Error) {
-    try file.setAttribute(Self.versionKey, .integers([Int64(formatVersion)]))
-    for (name, values) in integers.sorted(by: { $0.key < $1.key }) {
-      try file.setAttribute(name, .integers(values))
-    }
-    for (name, value) in doubles.sorted(by: { $0.key < $1.key }) {
-      try file.setAttribute(name, .doubles([value]))
-    }
-    for (name, values) in strings.sorted(by: { $0.key < $1.key }) {
-      try file.setAttribute(name, .strings(values))
-    }
   }
 }

@@ -346,41 +346,7 @@ public enum ModelFile {
     return (configuration, problems)
   }
 
-  // MARK: Writing
-
-  /// Writes `model` as a model file: reference datasets (float32) plus metadata attributes.
-  ///
-  /// Atomic: a temporary file in the same folder is renamed into place; nothing is left behind
-  /// on error. An existing file is replaced only when `overwrite` is true.
-  public static func write(_ model: CapsModel, to path: String, overwrite: Bool) throws(FormatError) {
-    try write(model, to: path, overwrite: overwrite, includeMetadata: true)
-  }
-
-  /// Writes only the state_dict (the reference datasets, no metadata): the `export` format.
-  public static func writeStateDict(_ model: CapsModel, to path: String, overwrite: Bool) throws(FormatError)
-  {
-    try write(model, to: path, overwrite: overwrite, includeMetadata: false)
-  }
-
-  private static func write(
-    _ model: CapsModel, to path: String, overwrite: Bool, includeMetadata: Bool
-  ) throws(FormatError) {
-    let image: [UInt8]
-    do {
-      let attributes = includeMetadata ? MetadataAttributes(model: model) : nil
-      let file = try HDF5Writer.createInMemory(
-        path: path, denseAttributes: attributes?.needsDenseStorage ?? false)
-      for key in model.orderedKeys {
-        let tensor = model.tensor(key)
-        try file.write(key, shape: tensor.shape, values: tensor.values)
-      }
-      try attributes?.write(to: file)
-      image = try file.fileImage()
-    } catch {
-      throw .hdf5(error)
-    }
-    try AtomicFile.write(image, to: path, overwrite: overwrite)
-  }
+  // Writing (`write`, `writeStateDict`) is in CapsHDF5Writer, the one module that links libhdf5.
 
   /// Largest source file whose SHA-256 `recordSource` computes: what the model's tensors can take
   /// (8 bytes a parameter, float64), four times over for other content such as a Keras optimizer's

@@ -1,4 +1,4 @@
-import CSHA256
+internal import CSHA256
 import CapsFiles
 import Foundation
 

@@ -1,4 +1,4 @@
-import CPNGSupport
+internal import CPNGSupport
 import CapsFiles
 
 #if canImport(Glibc)
@@ -18,31 +18,21 @@ import CapsFiles
 /// decoded one row at a time into the luminance image, so memory is the image's `width * height`
 /// floats plus one row, whatever the file's size, colour type or bit depth.
 public enum ImageFile {
-  /// Reads a whole file (at most `limits.maxFileBytes` bytes).
+  /// Reads a whole file (at most `limits.maxFileBytes` bytes), as large as it was when opened
+  /// (``CapsFiles/RandomAccessFile``: positioned reads, EINTR retried).
   ///
   /// - Throws: ``ImageError`` naming `path`: ``ImageError/Kind/unreadable`` if it cannot be opened or
   ///   read or is not a regular file, ``ImageError/Kind/tooLarge`` if it exceeds the limit.
   public static func readBytes(atPath path: String, limits: ImageLimits = .standard) throws -> [UInt8] {
-    let file = try open(path, limits: limits)
-    defer { close(file.descriptor) }
-    let limit = max(limits.maxFileBytes, 0)
-    var bytes = [UInt8]()
-    bytes.reserveCapacity(file.byteCount)
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-      let count = chunk.withUnsafeMutableBytes { read(file.descriptor, $0.baseAddress, $0.count) }
-      if count < 0 {
-        if errno == EINTR { continue }
-        throw failure(path, .unreadable, "read error", errno)
-      }
-      if count == 0 { break }
-      if bytes.count + count > limit {
-        throw ImageError(
-          source: path, kind: .tooLarge, detail: "file too large (more than \(limit) bytes)")
-      }
-      bytes.append(contentsOf: chunk[0..<count])
+    let file = try RandomAccessFile(path: path) {
+      ImageError(source: path, kind: .unreadable, detail: $0.description)
     }
-    return bytes
+    let limit = max(limits.maxFileBytes, 0)
+    guard file.byteCount <= limit else {
+      throw ImageError(
+        source: path, kind: .tooLarge, detail: "file too large (\(file.byteCount) bytes; limit is \(limit))")
+    }
+    return try file.bytes(at: 0, count: file.byteCount)
   }
 
   /// Reads a PNG file's header, validating the signature, IHDR and the chunks before the image data
@@ -203,12 +193,6 @@ public enum ImageFile {
     guard status == Int32(CPS_PNG_ERR_READ) else { return PNGCodec.error(status, message, path) }
     let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     return ImageError(source: path, kind: .unreadable, detail: text)
-  }
-
-  private static func failure(_ path: String, _ kind: ImageError.Kind, _ what: String, _ code: Int32)
-    -> ImageError
-  {
-    ImageError(source: path, kind: kind, detail: "\(what) (\(ReadableFile.errnoText(code)))")
   }
 }
 

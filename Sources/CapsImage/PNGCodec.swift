@@ -1,4 +1,4 @@
-import CPNGSupport
+internal import CPNGSupport
 
 /// Size limits checked against the PNG header before any image memory is allocated.
 public struct ImageLimits: Equatable, Sendable {

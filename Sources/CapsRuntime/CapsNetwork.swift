@@ -1,5 +1,5 @@
-import CCapsKernels
-import CapsFormat
+internal import CCapsKernels
+import CapsCore
 
 /// A capsule network ready for inference: weights packed once for the kernels, immutable, and
 /// shareable by any number of `InferenceSession`s on any threads.

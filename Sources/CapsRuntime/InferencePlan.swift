@@ -1,5 +1,5 @@
-import CCapsKernels
-import CapsFormat
+internal import CCapsKernels
+import CapsCore
 import Foundation
 
 /// Working memory for one session, computed once for a maximum batch before anything is allocated.

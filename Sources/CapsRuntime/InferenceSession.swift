@@ -1,5 +1,5 @@
-import CCapsKernels
-import CapsFormat
+internal import CCapsKernels
+import CapsCore
 
 /// Runs a `CapsNetwork` on batches of images using one arena allocated at creation.
 ///

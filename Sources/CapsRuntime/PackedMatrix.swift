@@ -1,4 +1,4 @@
-import CCapsKernels
+internal import CCapsKernels
 
 /// A weight matrix B (K x N) packed once into a GEMM kernel's panel layout. The packed storage
 /// records the kernel (and K, N), and `caps_sgemm_packed` runs that kernel: the kernel and its

@@ -1,4 +1,4 @@
-import CapsFormat
+import CapsCore
 
 /// The stages of the forward pass whose outputs can be compared with a reference.
 public enum InferenceStage: String, CaseIterable, Sendable {

@@ -2,6 +2,7 @@ import ArgumentParser
 import CapsFiles
 import CapsFormat
 import CapsRuntime
+import CapsToolSupport
 import Foundation
 
 /// `capsconv`: convert, inspect, export, verify and benchmark capsule-network models.
@@ -38,7 +39,11 @@ func reportingInvalidInput<T>(_ body: () throws -> T) throws -> T {
   do {
     return try body()
   } catch let error as FormatError {
-    printError(error.description)
+    guard case .file(_, let reason) = error else {
+      printError(error.description)
+      throw Exit.invalidInput
+    }
+    printError(ForceHint.adding(to: error.description, reason: reason))
     throw Exit.invalidInput
   }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import CapsFiles
 import CapsFormat
+import CapsHDF5Writer
+import CapsToolSupport
 
 extension CapsConv {
   /// `capsconv export`: a model file back to a plain state_dict HDF5.

@@ -1,6 +1,8 @@
 import ArgumentParser
 import CapsFiles
 import CapsFormat
+import CapsHDF5Writer
+import CapsToolSupport
 import Foundation
 
 extension CapsConv {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CapsFormat
 import CapsRuntime
+import CapsVerify
 import Foundation
 
 extension CapsConv {

@@ -3,6 +3,7 @@ import CapsFiles
 import CapsFormat
 import CapsImage
 import CapsRuntime
+import CapsToolSupport
 import Foundation
 
 /// `capsinfer`: classify PNG digit files in batches with a capsule network.
@@ -409,7 +410,8 @@ struct CapsInfer: ParsableCommand {
       try ImageFile.writePNG(try sheet.picture(), toPath: sheet.path, overwrite: force)
       return true
     } catch let error as ImageError {
-      printError("contact sheet not written: \(error.description)")
+      printError(
+        "contact sheet not written: " + ForceHint.adding(to: error.description, reason: error.detail))
     } catch {
       printError("contact sheet not written: \(FileName.display(sheet.path)): \(error)")
     }

@@ -23,11 +23,10 @@ func writeAll(_ text: String, to descriptor: Int32) -> Int32 {
   return data.withUnsafeBufferPointer { bytes in
     var offset = 0
     while offset < bytes.count {
-      let count = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-      if count < 0 {
-        if errno == EINTR { continue }
-        return errno
+      let count = SystemCall.retryingInterrupted {
+        write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
       }
+      if count < 0 { return errno }
       offset += count
     }
     return 0

@@ -1,3 +1,5 @@
+import CapsFiles
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Musl)
@@ -37,9 +39,10 @@ struct LineReader {
     while true {
       if start == end {
         if finished { break }
-        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        let count = SystemCall.retryingInterrupted {
+          buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        }
         if count < 0 {
-          if errno == EINTR { continue }
           finished = true
           return .failed(errno)
         }

@@ -1,6 +1,7 @@
 import CapsFiles
 import CapsImage
 import CapsRuntime
+import CapsToolSupport
 import Foundation
 
 /// A directory that per-file pictures go to (`--reconstruct`, `--perturb`), and their names.
@@ -100,7 +101,7 @@ final class PictureJob: @unchecked Sendable {
       do {
         try ImageFile.writePNG(picture, toPath: path, overwrite: force)
       } catch let error as ImageError {
-        fail(image, "\(noun) not written: \(error.description)")
+        fail(image, "\(noun) not written: " + ForceHint.adding(to: error.description, reason: error.detail))
       } catch {
         fail(image, "\(noun) not written: \(path): \(error)")
       }

@@ -1,4 +1,5 @@
 import CapsFormat
+import CapsHDF5Writer
 import CapsTestSupport
 import Foundation
 import Testing

@@ -1,4 +1,5 @@
 import CapsFormat
+import CapsHDF5Writer
 import CapsImage
 import CapsTestSupport
 import Foundation

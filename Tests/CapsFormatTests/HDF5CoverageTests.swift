@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import CapsFormat
+@testable import CapsHDF5Writer
 
 /// One state_dict written in the ordinary ways h5py users write it (issue 20): every way imports to
 /// the values h5py wrote. `Fixtures/hdf5/model_*.h5` and the tensors in expected.json's

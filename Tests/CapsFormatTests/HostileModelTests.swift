@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import CapsFormat
+@testable import CapsHDF5Writer
 
 /// Writes a small HDF5 model file (zero-filled datasets of the given shapes, root attributes as
 /// given) into `folder` and returns its path: hostile metadata without a hostile size on disk.

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import CapsFormat
+@testable import CapsHDF5Writer
 
 /// Reading, writing and validating model files against the Fixtures produced by PyTorch.
 @Suite struct ModelFileTests {
@@ -85,7 +86,7 @@ import Testing
     #expect {
       try ModelFile.write(model, to: path, overwrite: false)
     } throws: { error in
-      "\(error)" == "\(path): already exists (use --force to replace it)"
+      "\(error)" == "\(path): already exists"  // no CLI flag: the tool adds "(use --force ...)"
     }
     #expect(try String(contentsOfFile: path, encoding: .utf8) == "keep me")
     #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["taken.h5"])

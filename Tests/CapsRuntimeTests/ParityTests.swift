@@ -1,6 +1,7 @@
 import CapsFormat
 import CapsRuntime
 import CapsTestSupport
+import CapsVerify
 import Testing
 
 /// Both Fixtures models against their PyTorch activations, through `capsconv verify`'s code path.

@@ -1,9 +1,11 @@
 import CapsRuntime
 import CapsTestSupport
+import CapsVerify
 import Foundation
 import Testing
 
 @testable import CapsFormat
+@testable import CapsHDF5Writer
 
 /// Plans whose memory does not grow with the thread count, and arenas bounded before allocation.
 @Suite struct PlanBoundsTests {

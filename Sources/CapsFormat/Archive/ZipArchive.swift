@@ -1,3 +1,5 @@
+import CapsFiles
+
 /// One member of a ZIP archive, as its central directory describes it.
 struct ZipEntry: Sendable {
   let name: String

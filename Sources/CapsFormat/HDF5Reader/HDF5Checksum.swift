@@ -1,8 +1,8 @@
 /// The two checksums HDF5 files carry.
-enum HDF5Checksum {
+package enum HDF5Checksum {
   /// Bob Jenkins' lookup3 `hashlittle` with seed 0, which guards HDF5's version-2 metadata
   /// (object headers v2, fractal heaps, v2 B-trees, fixed arrays).
-  static func lookup3(_ data: ArraySlice<UInt8>) -> UInt32 {
+  package static func lookup3(_ data: ArraySlice<UInt8>) -> UInt32 {
     func rot(_ x: UInt32, _ k: UInt32) -> UInt32 { (x << k) | (x >> (32 - k)) }
     func word(_ at: Int, _ count: Int) -> UInt32 {
       var value: UInt32 = 0

@@ -1,4 +1,4 @@
-import CZlib
+internal import CZlib
 
 /// A dataset's header, decoded: extent, element type, layout, filters and fill value; and the
 /// reading of its raw bytes (contiguous, compact or chunked, with deflate, shuffle and fletcher32).

@@ -1,3 +1,5 @@
+import CapsFiles
+
 /// The bytes of an HDF5 file being read: a file on disk (positioned reads) or an image in memory.
 ///
 /// Every read names an address range and is checked against the file size before anything is

@@ -28,6 +28,6 @@ public struct Tensor: Sendable, Equatable {
 }
 
 /// Renders a shape the way PyTorch prints it: `[256, 1, 9, 9]`.
-func describe(shape: [Int]) -> String {
+package func describe(shape: [Int]) -> String {
   "[" + shape.map(String.init).joined(separator: ", ") + "]"
 }

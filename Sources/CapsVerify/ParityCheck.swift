@@ -1,4 +1,6 @@
+import CapsCore
 import CapsFormat
+import CapsRuntime
 
 /// Compares the runtime with reference activations stage by stage; the code path behind
 /// `capsconv verify` and the parity tests.

@@ -1,4 +1,4 @@
-import CHDF5
+internal import CHDF5
 
 /// Owns one HDF5 identifier and closes it exactly once (`H5Fclose`, `H5Dclose`, ...).
 final class HDF5Handle {

@@ -1,4 +1,5 @@
-import CHDF5
+internal import CHDF5
+import CapsFormat
 import Foundation
 
 /// A new HDF5 file built in memory by libhdf5 (the only place that calls it: `H5F*`, `H5D*`,
@@ -163,12 +164,4 @@ final class HDF5Writer {
     defer { H5Aclose(attribute) }
     guard write(attribute) >= 0 else { throw failure("write attribute '\(name)'") }
   }
-}
-
-/// A root attribute's value, in the few shapes our metadata uses.
-enum HDF5AttributeValue: Sendable, Equatable {
-  case integers([Int64])
-  case doubles([Double])
-  case strings([String])
-  case unsupported
 }

@@ -1,4 +1,4 @@
-import CHDF5
+internal import CHDF5
 
 /// Element types the HDF5 writer stores (libhdf5 converts the native type to the file type).
 protocol HDF5Scalar: Sendable {
@@ -26,20 +26,4 @@ extension Int64: HDF5Scalar {
 extension UInt8: HDF5Scalar {
   static var nativeType: hid_t { capskit_native_uint8() }
   static var fileType: hid_t { capskit_native_uint8() }
-}
-
-/// What a dataset stores on disk, as far as the model reader cares.
-public enum StoredScalarType: Sendable, Equatable, CustomStringConvertible {
-  case float(bits: Int)
-  case integer(bits: Int, signed: Bool)
-  case other(String)
-
-  /// The NumPy-style name, e.g. "float32", "int64".
-  public var description: String {
-    switch self {
-    case .float(let bits): "float\(bits)"
-    case .integer(let bits, let signed): signed ? "int\(bits)" : "uint\(bits)"
-    case .other(let name): name
-    }
-  }
 }
