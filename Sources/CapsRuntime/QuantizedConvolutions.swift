@@ -1,4 +1,4 @@
-import CCapsKernels
+internal import CCapsKernels
 
 /// The arithmetic of a session's convolutions.
 public enum Precision: String, CaseIterable, Sendable {
