@@ -319,7 +319,7 @@ def main():
                 ort8_ips = batch * onnx8["runs"] / onnx8["elapsed"]
                 int8_rows = [
                     ("ONNX Runtime " + ort.__version__ + " int8 (static QDQ)", ort8_ips, onnx8["median"], onnx8["p90"],
-                     f"{ort8_same}/{len(x)} classes = PyTorch; {ort8_ips / base:.2f}x its fp32"),
+                     f"{ort8_same}/{len(digits)} classes = PyTorch; {ort8_ips / base:.2f}x its fp32"),
                     ("CapsKit int8 (" + ours8["kernel"] + ")", ours8["images_per_second"],
                      ours8["latency_ms_median"] / 1e3, ours8["latency_ms_p90"] / 1e3,
                      f"classes = reference; {ours8['images_per_second'] / ours_fp32:.2f}x its fp32"),
