@@ -67,18 +67,18 @@ void caps_primary_capsules(const float *x, int grid, int types, int dim, float e
 
 // One input capsule's prediction vectors for a fixed output dimension, so the accumulators stay
 // in registers.
-#define CAPS_PREDICTIONS_FIXED(DIM_OUT)                                                        \
-  static void predictions_##DIM_OUT(const float *restrict ui, const float *restrict wi,       \
-                                    int outputs, int dim_in, float *restrict out) {          \
-    for (int j = 0; j < outputs; j++) {                                                       \
-      float acc[DIM_OUT] = {0};                                                               \
-      const float *wij = wi + (size_t)j * dim_in * DIM_OUT;                                   \
-      for (int d = 0; d < dim_in; d++) {                                                      \
-        const float ud = ui[d];                                                               \
-        for (int m = 0; m < DIM_OUT; m++) acc[m] += ud * wij[d * DIM_OUT + m];                \
-      }                                                                                       \
-      for (int m = 0; m < DIM_OUT; m++) out[(size_t)j * DIM_OUT + m] = acc[m];                \
-    }                                                                                         \
+#define CAPS_PREDICTIONS_FIXED(DIM_OUT)                                                 \
+  static void predictions_##DIM_OUT(const float *restrict ui, const float *restrict wi, \
+                                    int outputs, int dim_in, float *restrict out) {     \
+    for (int j = 0; j < outputs; j++) {                                                 \
+      float acc[DIM_OUT] = {0};                                                         \
+      const float *wij = wi + (size_t)j * dim_in * DIM_OUT;                             \
+      for (int d = 0; d < dim_in; d++) {                                                \
+        const float ud = ui[d];                                                         \
+        for (int m = 0; m < DIM_OUT; m++) acc[m] += ud * wij[d * DIM_OUT + m];          \
+      }                                                                                 \
+      for (int m = 0; m < DIM_OUT; m++) out[(size_t)j * DIM_OUT + m] = acc[m];          \
+    }                                                                                   \
   }
 CAPS_PREDICTIONS_FIXED(16)
 CAPS_PREDICTIONS_FIXED(8)
@@ -261,8 +261,8 @@ CAPS_BODY void predictions_block16(const float *restrict u, size_t u_stride, int
 }
 
 CAPS_BODY void predictions_om_body(const float *restrict u, const float *restrict w, int images,
-                                   int inputs, int outputs, int dim_in, int dim_out, int i0,
-                                   int i1, float *restrict u_hat) {
+                                   int inputs, int outputs, int dim_in, int dim_out, int i0, int i1,
+                                   float *restrict u_hat) {
   const size_t u_stride = (size_t)inputs * dim_in;
   const size_t out_stride = (size_t)inputs * outputs * dim_out;
   for (int b0 = 0; b0 < images; b0 += PRED_IMAGES) {

@@ -20,7 +20,8 @@
 //
 // Layouts (MR, NR, KC, MC per kernel from the table below; KU is common):
 //   KU   k-chunk: K is padded to a multiple of KU (zeros in both packed operands).
-//   B    a 64-byte header (caps_gemm_packed_header: magic, kernel, K, N), then K-blocks of KC rows (the last one shorter), each split into panels of NR columns:
+//   B    a 64-byte header (caps_gemm_packed_header: magic, kernel, K, N), then K-blocks of KC rows
+//   (the last one shorter), each split into panels of NR columns:
 //        block starting at row pc begins at data + pc * Np (Np = N rounded up to NR); in it,
 //        the panel of columns [j, j + NR) begins at j * kc and holds kc rows of NR contiguous
 //        floats (columns >= N and rows >= K zero-filled). So the driver, which walks K-blocks
@@ -70,7 +71,8 @@ int caps_sgemm_kernel_supported(int kernel) {
   if (kernel == CAPS_SGEMM_PORTABLE) return 1;
 #if CAPS_GEMM_X86
   __builtin_cpu_init();
-  if (kernel == CAPS_SGEMM_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (kernel == CAPS_SGEMM_AVX2)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   if (kernel == CAPS_SGEMM_AVX512)
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
            __builtin_cpu_supports("fma");
@@ -82,7 +84,7 @@ int caps_sgemm_best_kernel(void) {
   // Pure function of the CPU; computed on every call (cheap: callers ask once per packing).
   return caps_sgemm_kernel_supported(CAPS_SGEMM_AVX512) ? CAPS_SGEMM_AVX512
          : caps_sgemm_kernel_supported(CAPS_SGEMM_AVX2) ? CAPS_SGEMM_AVX2
-                                                         : CAPS_SGEMM_PORTABLE;
+                                                        : CAPS_SGEMM_PORTABLE;
 }
 
 static int valid_kernel(int kernel) { return kernel >= 0 && kernel < CAPS_SGEMM_KERNEL_COUNT; }
@@ -145,9 +147,9 @@ int caps_sgemm_pack_b_for(int kernel, int K, int N, const float *B, int ldb, flo
   if (!valid_kernel(kernel) || !g_isas[kernel].kern || !caps_sgemm_kernel_supported(kernel))
     return -1;
   const caps_gemm_isa_desc *d = &g_isas[kernel];
-  const caps_gemm_packed_header h = {PACKED_MAGIC, (uint32_t)kernel, (uint32_t)K, (uint32_t)N,
-                                     (uint32_t)d->mr, (uint32_t)d->nr, (uint32_t)d->kc, KU,
-                                     {0}};
+  const caps_gemm_packed_header h = {
+      PACKED_MAGIC,    (uint32_t)kernel, (uint32_t)K, (uint32_t)N, (uint32_t)d->mr,
+      (uint32_t)d->nr, (uint32_t)d->kc,  KU,          {0}};
   memcpy(packed, &h, sizeof h);
   packed += HEADER_FLOATS;
   const int nr = d->nr;
@@ -271,7 +273,7 @@ int caps_sgemm_packed(int M, int N, int K, const float *A, int lda, const float 
         // The B panel used next (next columns, else the next K-block) is prefetched while this
         // one is in use, spread evenly over the row blocks, so B streams in from L3 / memory
         // in the background instead of stalling the first row block.
-        const float *next = jr + NR < n1      ? bp + (size_t)kc * NR
+        const float *next = jr + NR < n1         ? bp + (size_t)kc * NR
                             : more_rows || !last ? packed_b + (size_t)npc * np + (size_t)n0 * nkc
                                                  : 0;
         const int lines = kc * NR / 16;

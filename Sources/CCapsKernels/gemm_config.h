@@ -24,7 +24,7 @@
 
 // Cache blocking: KC rows of packed B per K-block (a kc x NR panel of B stays in L1 while the
 // row block's micro-panels go by), at most MC rows of A per row block (the packed MC x KC block
-// of A stays in L2). Overridable with -D for tuning runs (Tools/kernels).
+// of A stays in L2). Overridable with -D for tuning runs (Tools/dev/kernels).
 #ifndef CAPS_GEMM_AVX2_KC
 #define CAPS_GEMM_AVX2_KC 256
 #endif
@@ -52,11 +52,10 @@ __attribute__((visibility("hidden"))) void caps_gemm_fill_bias(int M, int n0, in
                                                                const float *bias, int relu,
                                                                float *C, int ldc);
 
-#define CAPS_GEMM_KERNEL(name)                                                                 \
-  __attribute__((visibility("hidden"))) void name(int mr, int nr, int nchunks, const float *A, \
-                                                  const float *B, float *C, int ldc,          \
-                                                  int load_c, const float *bias, int relu,    \
-                                                  const float *pf, int pfq)
+#define CAPS_GEMM_KERNEL(name)                                                                    \
+  __attribute__((visibility("hidden"))) void name(                                                \
+      int mr, int nr, int nchunks, const float *A, const float *B, float *C, int ldc, int load_c, \
+      const float *bias, int relu, const float *pf, int pfq)
 CAPS_GEMM_KERNEL(caps_gemm_kern_portable_6x16);
 #if CAPS_GEMM_X86
 CAPS_GEMM_KERNEL(caps_gemm_kern_avx2_6x16);
@@ -90,11 +89,11 @@ typedef void (*caps_i8gemm_kern_fn)(int mr, int nr, int nquads, const unsigned c
                                     const signed char *B, float *C, int ldc, int load_c,
                                     const float *row_scale, const float *col_scale,
                                     const float *bias, int relu, const void *pf, int pfq);
-#define CAPS_I8GEMM_KERNEL(name)                                                              \
-  __attribute__((visibility("hidden"))) void name(                                           \
-      int mr, int nr, int nquads, const unsigned char *A, const signed char *B, float *C,      \
-      int ldc, int load_c, const float *row_scale, const float *col_scale, const float *bias, \
-      int relu, const void *pf, int pfq)
+#define CAPS_I8GEMM_KERNEL(name)                                                                   \
+  __attribute__((visibility("hidden"))) void name(                                                 \
+      int mr, int nr, int nquads, const unsigned char *A, const signed char *B, float *C, int ldc, \
+      int load_c, const float *row_scale, const float *col_scale, const float *bias, int relu,     \
+      const void *pf, int pfq)
 CAPS_I8GEMM_KERNEL(caps_i8gemm_kern_portable_4x16);
 #if CAPS_GEMM_X86
 CAPS_I8GEMM_KERNEL(caps_i8gemm_kern_avx2_4x16);

@@ -94,8 +94,9 @@ int caps_i8gemm_pack_b_for(int kernel, int K, int N, const int8_t *B, int ldb, v
       if (w > CAPS_I8GEMM_WEIGHT_MAX || w < -CAPS_I8GEMM_WEIGHT_MAX) return -2;
     }
   const i8_desc *d = &g_i8[kernel];
-  const i8_header h = {MAGIC, (uint32_t)kernel, (uint32_t)K, (uint32_t)N, (uint32_t)d->mr,
-                       (uint32_t)d->nr, KC, KQ, {0}};
+  const i8_header h = {
+      MAGIC, (uint32_t)kernel, (uint32_t)K, (uint32_t)N, (uint32_t)d->mr, (uint32_t)d->nr, KC, KQ,
+      {0}};
   memcpy(packed, &h, sizeof h);
   int8_t *out = (int8_t *)packed + HEADER_BYTES;
   const int nr = d->nr;
@@ -199,17 +200,17 @@ int caps_i8gemm_packed(int M, int N, int K, const uint8_t *A, int lda, const voi
         const int nr = n1 - jr < NR ? n1 - jr : NR;
         const int8_t *bp = pb + (size_t)pc * np + (size_t)jr * kc;
         // The next B panel is prefetched while this one is in use (as in gemm.c).
-        const int8_t *next = jr + NR < n1            ? bp + (size_t)kc * NR
+        const int8_t *next = jr + NR < n1         ? bp + (size_t)kc * NR
                              : more_rows || !last ? pb + (size_t)npc * np + (size_t)n0 * nkc
                                                   : 0;
         const int lines = kc * NR / 64, steps = (nq + 3) / 4;
-        const int per_call = (lines + nir - 1) / nir, pfq = next ? (per_call + steps - 1) / steps : 0;
+        const int per_call = (lines + nir - 1) / nir,
+                  pfq = next ? (per_call + steps - 1) / steps : 0;
         for (int ir = 0, t = 0; ir < mc; ir += MR, t++) {
           const int mr = mc - ir < MR ? mc - ir : MR;
-          kern(mr, nr, nq, ap + (size_t)ir * kc, bp, C + (size_t)(ic + ir) * ldc + jr, ldc,
-               !first, row_scale ? row_scale + ic + ir : 0, col_scale + jr,
-               (first && bias) ? bias + jr : 0, last && relu,
-               next ? next + (size_t)t * per_call * 64 : 0, pfq);
+          kern(mr, nr, nq, ap + (size_t)ir * kc, bp, C + (size_t)(ic + ir) * ldc + jr, ldc, !first,
+               row_scale ? row_scale + ic + ir : 0, col_scale + jr, (first && bias) ? bias + jr : 0,
+               last && relu, next ? next + (size_t)t * per_call * 64 : 0, pfq);
         }
       }
     }
@@ -247,7 +248,7 @@ float caps_max_or_zero(const float *x, size_t count) {
 void caps_quantize_u8(const float *x, size_t count, float a, float b, uint8_t *out) {
   for (size_t k = 0; k < count; k++) {
     float v = x[k] * a + b;
-    v = v > 0.0f ? v : 0.0f;     // NaN -> 0 too
+    v = v > 0.0f ? v : 0.0f;  // NaN -> 0 too
     v = v < 255.0f ? v : 255.0f;
     out[k] = (uint8_t)(v + 0.5f);
   }

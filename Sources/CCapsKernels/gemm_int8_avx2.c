@@ -17,23 +17,20 @@
 enum { MR = CAPS_I8GEMM_AVX2_MR, NR = CAPS_I8GEMM_AVX2_NR, KQ = CAPS_I8GEMM_KU };
 _Static_assert(MR == 4 && NR == 16, "this file's kernel is written for a 4x16 tile");
 
-#define ROW(i)                                                                 \
-  {                                                                            \
-    int32_t w;                                                                 \
-    memcpy(&w, A + (i) * KQ, 4);                                               \
-    const __m256i a = _mm256_set1_epi32(w);                                    \
-    c##i##a = _mm256_add_epi32(c##i##a,                                        \
-                               _mm256_madd_epi16(_mm256_maddubs_epi16(a, b0), ones)); \
-    c##i##b = _mm256_add_epi32(c##i##b,                                        \
-                               _mm256_madd_epi16(_mm256_maddubs_epi16(a, b1), ones)); \
+#define ROW(i)                                                                                 \
+  {                                                                                            \
+    int32_t w;                                                                                 \
+    memcpy(&w, A + (i)*KQ, 4);                                                                 \
+    const __m256i a = _mm256_set1_epi32(w);                                                    \
+    c##i##a = _mm256_add_epi32(c##i##a, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b0), ones)); \
+    c##i##b = _mm256_add_epi32(c##i##b, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b1), ones)); \
   }
-#define QUAD                                                                   \
-  {                                                                            \
-    const __m256i b0 = _mm256_loadu_si256((const __m256i *)B);                 \
-    const __m256i b1 = _mm256_loadu_si256((const __m256i *)(B + 32));          \
-    ROW(0) ROW(1) ROW(2) ROW(3)                                                \
-    A += MR * KQ;                                                              \
-    B += NR * KQ;                                                              \
+#define QUAD                                                          \
+  {                                                                   \
+    const __m256i b0 = _mm256_loadu_si256((const __m256i *)B);        \
+    const __m256i b1 = _mm256_loadu_si256((const __m256i *)(B + 32)); \
+    ROW(0) ROW(1) ROW(2) ROW(3) A += MR * KQ;                         \
+    B += NR * KQ;                                                     \
   }
 
 T256 static void store_row(__m256i sa, __m256i sb, int nr, float *c, int load_c, float rs,
@@ -84,11 +81,11 @@ __attribute__((visibility("hidden"))) T256 void caps_i8gemm_kern_avx2_4x16(
     p += 64 * pfq;
     QUAD QUAD QUAD QUAD
   }
-  for (; q < nquads; q++) QUAD
-  const __m256i acc[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b}};
+  for (; q < nquads; q++)
+    QUAD const __m256i acc[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b}};
   for (int i = 0; i < mr; i++)
-    store_row(acc[i][0], acc[i][1], nr, C + (size_t)i * ldc, load_c, row_scale ? row_scale[i] : 1.0f,
-              col_scale, bias, relu);
+    store_row(acc[i][0], acc[i][1], nr, C + (size_t)i * ldc, load_c,
+              row_scale ? row_scale[i] : 1.0f, col_scale, bias, relu);
 }
 
 #endif

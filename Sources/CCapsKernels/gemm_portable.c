@@ -36,59 +36,84 @@ static inline __attribute__((always_inline)) v4f ld4(const float *p) {
 }
 
 #define DECL(i) v4f c##i##0 = {0}, c##i##1 = {0}, c##i##2 = {0}, c##i##3 = {0};
-#define FMA_ROW(i, kk)                    \
-  if (ROWS > i) {                         \
-    const float s = A[i * KU + (kk)];     \
-    const v4f a = {s, s, s, s};           \
-    c##i##0 = c##i##0 + a * b0;           \
-    c##i##1 = c##i##1 + a * b1;           \
-    c##i##2 = c##i##2 + a * b2;           \
-    c##i##3 = c##i##3 + a * b3;           \
+#define FMA_ROW(i, kk)                \
+  if (ROWS > i) {                     \
+    const float s = A[i * KU + (kk)]; \
+    const v4f a = {s, s, s, s};       \
+    c##i##0 = c##i##0 + a * b0;       \
+    c##i##1 = c##i##1 + a * b1;       \
+    c##i##2 = c##i##2 + a * b2;       \
+    c##i##3 = c##i##3 + a * b3;       \
   }
-#define STEP(kk)                                                              \
-  {                                                                           \
-    const v4f b0 = ld4(B + (kk) * NR), b1 = ld4(B + (kk) * NR + 4);           \
-    const v4f b2 = ld4(B + (kk) * NR + 8), b3 = ld4(B + (kk) * NR + 12);      \
-    FMA_ROW(0, kk) FMA_ROW(1, kk) FMA_ROW(2, kk)                              \
-    FMA_ROW(3, kk) FMA_ROW(4, kk) FMA_ROW(5, kk)                              \
+#define STEP(kk)                                                         \
+  {                                                                      \
+    const v4f b0 = ld4(B + NR * (kk)), b1 = ld4(B + NR * (kk) + 4);      \
+    const v4f b2 = ld4(B + NR * (kk) + 8), b3 = ld4(B + NR * (kk) + 12); \
+    FMA_ROW(0, kk)                                                       \
+    FMA_ROW(1, kk)                                                       \
+    FMA_ROW(2, kk)                                                       \
+    FMA_ROW(3, kk)                                                       \
+    FMA_ROW(4, kk)                                                       \
+    FMA_ROW(5, kk)                                                       \
   }
-#define SAVE(i)                                          \
-  if (ROWS > i) {                                        \
-    __builtin_memcpy(t + i * NR, &c##i##0, sizeof(v4f));           \
-    __builtin_memcpy(t + i * NR + 4, &c##i##1, sizeof(v4f));       \
-    __builtin_memcpy(t + i * NR + 8, &c##i##2, sizeof(v4f));       \
-    __builtin_memcpy(t + i * NR + 12, &c##i##3, sizeof(v4f));      \
+#define SAVE(i)                                               \
+  if (ROWS > i) {                                             \
+    __builtin_memcpy(t + i * NR, &c##i##0, sizeof(v4f));      \
+    __builtin_memcpy(t + i * NR + 4, &c##i##1, sizeof(v4f));  \
+    __builtin_memcpy(t + i * NR + 8, &c##i##2, sizeof(v4f));  \
+    __builtin_memcpy(t + i * NR + 12, &c##i##3, sizeof(v4f)); \
   }
 
 static inline __attribute__((always_inline)) void kern_rows(const int ROWS, int nr, int nchunks,
                                                             const float *A, const float *B,
                                                             float *C, int ldc, int load_c,
                                                             const float *bias, int relu) {
-  DECL(0) DECL(1) DECL(2) DECL(3) DECL(4) DECL(5)
+  DECL(0)
+  DECL(1)
+  DECL(2)
+  DECL(3)
+  DECL(4)
+  DECL(5)
   for (int ch = 0; ch < nchunks; ch++) {
-    STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7)
+    STEP(0)
+    STEP(1)
+    STEP(2)
+    STEP(3)
+    STEP(4)
+    STEP(5)
+    STEP(6)
+    STEP(7)
     A += MR * KU;
     B += KU * NR;
   }
   float t[MR * NR];
-  SAVE(0) SAVE(1) SAVE(2) SAVE(3) SAVE(4) SAVE(5)
+  SAVE(0)
+  SAVE(1)
+  SAVE(2)
+  SAVE(3)
+  SAVE(4)
+  SAVE(5)
   store_tile(t, ROWS, nr, C, ldc, load_c, bias, relu);
 }
 
-#define INST(r)                                                                              \
+#define INST(r)                                                                                \
   static void kern_##r(int nr, int nchunks, const float *A, const float *B, float *C, int ldc, \
-                       int load_c, const float *bias, int relu) {                            \
-    kern_rows(r, nr, nchunks, A, B, C, ldc, load_c, bias, relu);                             \
+                       int load_c, const float *bias, int relu) {                              \
+    kern_rows(r, nr, nchunks, A, B, C, ldc, load_c, bias, relu);                               \
   }
-INST(1) INST(2) INST(3) INST(4) INST(5) INST(6)
+INST(1)
+INST(2)
+INST(3)
+INST(4)
+INST(5)
+INST(6)
 
-typedef void (*kfn)(int, int, const float *, const float *, float *, int, int, const float *,
-                    int);
+typedef void (*kfn)(int, int, const float *, const float *, float *, int, int, const float *, int);
 static const kfn kerns[MR + 1] = {0, kern_1, kern_2, kern_3, kern_4, kern_5, kern_6};
 
 void caps_gemm_kern_portable_6x16(int mr, int nr, int nchunks, const float *A, const float *B,
-                             float *C, int ldc, int load_c, const float *bias, int relu,
-                             const float *pf, int pfq) {
+                                  float *C, int ldc, int load_c, const float *bias, int relu,
+                                  const float *pf, int pfq) {
   (void)pf, (void)pfq;
   kerns[mr](nr, nchunks, A, B, C, ldc, load_c, bias, relu);
 }
@@ -96,8 +121,8 @@ void caps_gemm_kern_portable_6x16(int mr, int nr, int nchunks, const float *A, c
 #else  // plain C
 
 void caps_gemm_kern_portable_6x16(int mr, int nr, int nchunks, const float *A, const float *B,
-                             float *C, int ldc, int load_c, const float *bias, int relu,
-                             const float *pf, int pfq) {
+                                  float *C, int ldc, int load_c, const float *bias, int relu,
+                                  const float *pf, int pfq) {
   (void)pf, (void)pfq;
   float t[MR * NR] = {0};
   for (int c = 0; c < nchunks; c++) {

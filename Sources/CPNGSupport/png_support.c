@@ -38,7 +38,8 @@ typedef struct cps_context {
   uint64_t consumed;   // bytes of the file before the current window
   uint64_t max_bytes;  // 0: no limit
   int at_end;          // read(2) returned 0
-  // Decoding row by row: the caller's sink and one row of samples (freed by the caller of the body).
+  // Decoding row by row: the caller's sink and one row of samples (freed by the caller of the
+  // body).
   const cps_png_row_sink *sink;
   uint8_t *row;
 } cps_context;
@@ -78,7 +79,8 @@ static void on_warning(png_structp png, png_const_charp text) {
   (void)text;
 }
 
-// Reads more of the file into the window; returns 0 at the end of the file, -1 after setting an error.
+// Reads more of the file into the window; returns 0 at the end of the file, -1 after setting an
+// error.
 static int refill(cps_context *ctx) {
   if (ctx->fd < 0 || ctx->at_end) {
     return 0;
@@ -121,7 +123,8 @@ static void read_callback(png_structp png, png_bytep out, size_t length) {
         png_error(png, "read failed");
       }
       if (more == 0) {
-        set_message(ctx, CPS_PNG_ERR_TRUNCATED, "truncated file (unexpected end of data at byte %llu)",
+        set_message(ctx, CPS_PNG_ERR_TRUNCATED,
+                    "truncated file (unexpected end of data at byte %llu)",
                     (unsigned long long)(ctx->consumed + ctx->size));
         png_error(png, "unexpected end of data");
       }
@@ -191,12 +194,12 @@ static int peek_header(cps_context *ctx, const cps_png_limits *limits, cps_png_h
     return set_message(ctx, CPS_PNG_ERR_NOT_PNG, "not a PNG file (bad signature)");
   }
   if (size < 8) {
-    return set_message(ctx, CPS_PNG_ERR_TRUNCATED, "truncated file (%zu bytes, inside the PNG signature)",
-                       size);
+    return set_message(ctx, CPS_PNG_ERR_TRUNCATED,
+                       "truncated file (%zu bytes, inside the PNG signature)", size);
   }
   if (size < 33) {
-    return set_message(ctx, CPS_PNG_ERR_TRUNCATED, "truncated file (%zu bytes, inside the IHDR chunk)",
-                       size);
+    return set_message(ctx, CPS_PNG_ERR_TRUNCATED,
+                       "truncated file (%zu bytes, inside the IHDR chunk)", size);
   }
   if (load_be32(data + 8) != 13 || memcmp(data + 12, "IHDR", 4) != 0) {
     return set_message(ctx, CPS_PNG_ERR_CORRUPT, "corrupt PNG (first chunk is not a 13-byte IHDR)");
@@ -207,18 +210,20 @@ static int peek_header(cps_context *ctx, const cps_png_limits *limits, cps_png_h
   uint32_t width = load_be32(data + 16);
   uint32_t height = load_be32(data + 20);
   if (width > PNG_DIMENSION_MAX || height > PNG_DIMENSION_MAX) {
-    return set_message(ctx, CPS_PNG_ERR_CORRUPT, "corrupt PNG (IHDR dimensions %ux%u exceed 2^31-1)", width,
-                       height);
+    return set_message(ctx, CPS_PNG_ERR_CORRUPT,
+                       "corrupt PNG (IHDR dimensions %ux%u exceed 2^31-1)", width, height);
   }
   if (width == 0 || height == 0) {
     return set_message(ctx, CPS_PNG_ERR_ZERO_SIZE,
-                       "invalid image size %ux%u (width and height must be at least 1)", width, height);
+                       "invalid image size %ux%u (width and height must be at least 1)", width,
+                       height);
   }
   if (width > limits->max_width || height > limits->max_height ||
       (uint64_t)width * (uint64_t)height > limits->max_pixels) {
     return set_message(ctx, CPS_PNG_ERR_TOO_LARGE,
                        "image too large (%ux%u; limits are %ux%u and %llu pixels)", width, height,
-                       limits->max_width, limits->max_height, (unsigned long long)limits->max_pixels);
+                       limits->max_width, limits->max_height,
+                       (unsigned long long)limits->max_pixels);
   }
   header->width = width;
   header->height = height;
@@ -230,7 +235,8 @@ static int peek_header(cps_context *ctx, const cps_png_limits *limits, cps_png_h
 }
 
 static int check_limits(const cps_png_limits *limits, char *message, size_t message_capacity) {
-  if (limits == NULL || limits->max_width == 0 || limits->max_height == 0 || limits->max_pixels == 0) {
+  if (limits == NULL || limits->max_width == 0 || limits->max_height == 0 ||
+      limits->max_pixels == 0) {
     if (message != NULL && message_capacity > 0) {
       snprintf(message, message_capacity, "invalid limits (all limits must be at least 1)");
     }
@@ -240,8 +246,10 @@ static int check_limits(const cps_png_limits *limits, char *message, size_t mess
 }
 
 static void configure_reader(png_structp png, cps_context *ctx, const cps_png_limits *limits) {
-  uint32_t width_limit = limits->max_width > PNG_DIMENSION_MAX ? PNG_DIMENSION_MAX : limits->max_width;
-  uint32_t height_limit = limits->max_height > PNG_DIMENSION_MAX ? PNG_DIMENSION_MAX : limits->max_height;
+  uint32_t width_limit =
+      limits->max_width > PNG_DIMENSION_MAX ? PNG_DIMENSION_MAX : limits->max_width;
+  uint32_t height_limit =
+      limits->max_height > PNG_DIMENSION_MAX ? PNG_DIMENSION_MAX : limits->max_height;
   png_set_user_limits(png, width_limit, height_limit);
   png_set_chunk_malloc_max(png, limits->max_chunk_bytes);
   png_set_chunk_cache_max(png, 1000);
@@ -263,8 +271,8 @@ static int read_header_inner(png_structp png, png_infop info, cps_context *ctx,
 }
 
 /// The reader bodies run inside setjmp with a fresh libpng reader; `out` is their typed result.
-typedef int (*reader_body)(png_structp png, png_infop info, cps_context *ctx, const cps_png_limits *limits,
-                           void *out);
+typedef int (*reader_body)(png_structp png, png_infop info, cps_context *ctx,
+                           const cps_png_limits *limits, void *out);
 
 // Reads the first bytes of a file into the window: at least the signature and IHDR (33 bytes),
 // unless the file is shorter.
@@ -287,14 +295,14 @@ static int read_prefix(cps_context *ctx) {
 
 /// Shared by the public entry points: checks the arguments and limits, peeks at the header
 /// (into `header`) before libpng allocates anything, then runs `body` with a libpng reader.
-static int run_reader(const cps_png_source *source, const cps_png_limits *limits, cps_png_header *header,
-                      reader_body body, void *out, const cps_png_row_sink *sink, char *message,
-                      size_t message_capacity) {
+static int run_reader(const cps_png_source *source, const cps_png_limits *limits,
+                      cps_png_header *header, reader_body body, void *out,
+                      const cps_png_row_sink *sink, char *message, size_t message_capacity) {
   if (message != NULL && message_capacity > 0) {
     message[0] = '\0';
   }
-  if (source == NULL || (source->fd < 0 && source->data == NULL && source->size > 0) || header == NULL ||
-      out == NULL) {
+  if (source == NULL || (source->fd < 0 && source->data == NULL && source->size > 0) ||
+      header == NULL || out == NULL) {
     if (message != NULL && message_capacity > 0) {
       snprintf(message, message_capacity, "invalid argument (null pointer)");
     }
@@ -331,7 +339,8 @@ static int run_reader(const cps_png_source *source, const cps_png_limits *limits
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
     png_infop info = png == NULL ? NULL : png_create_info_struct(png);
     if (png == NULL || info == NULL) {
-      status = set_message(&ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory (cannot create libpng reader)");
+      status =
+          set_message(&ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory (cannot create libpng reader)");
     } else {
       status = body(png, info, &ctx, limits, out);
     }
@@ -342,14 +351,15 @@ static int run_reader(const cps_png_source *source, const cps_png_limits *limits
   return status;
 }
 
-static int read_header_body(png_structp png, png_infop info, cps_context *ctx, const cps_png_limits *limits,
-                            void *out) {
+static int read_header_body(png_structp png, png_infop info, cps_context *ctx,
+                            const cps_png_limits *limits, void *out) {
   return read_header_inner(png, info, ctx, limits, (cps_png_header *)out);
 }
 
 int cps_png_read_header_from(const cps_png_source *source, const cps_png_limits *limits,
                              cps_png_header *header, char *message, size_t message_capacity) {
-  return run_reader(source, limits, header, read_header_body, header, NULL, message, message_capacity);
+  return run_reader(source, limits, header, read_header_body, header, NULL, message,
+                    message_capacity);
 }
 
 int cps_png_read_header(const uint8_t *data, size_t size, const cps_png_limits *limits,
@@ -363,12 +373,12 @@ static int sink_failed(cps_context *ctx, int status, const cps_png_layout *layou
   unsigned width = layout->header.width;
   unsigned height = layout->header.height;
   switch (status) {
-  case CPS_PNG_ERR_NO_MEMORY:
-    return set_message(ctx, status, "out of memory (%ux%u image)", width, height);
-  case CPS_PNG_ERR_TOO_LARGE:
-    return set_message(ctx, status, "image too large (%ux%u)", width, height);
-  default:
-    return set_message(ctx, status, "decoding stopped by the caller");
+    case CPS_PNG_ERR_NO_MEMORY:
+      return set_message(ctx, status, "out of memory (%ux%u image)", width, height);
+    case CPS_PNG_ERR_TOO_LARGE:
+      return set_message(ctx, status, "image too large (%ux%u)", width, height);
+    default:
+      return set_message(ctx, status, "decoding stopped by the caller");
   }
 }
 
@@ -411,13 +421,15 @@ static int decode_rows_inner(png_structp png, png_infop info, cps_context *ctx,
   size_t row_bytes = png_get_rowbytes(png, info);
   if (channels < 1 || channels > 4 || (sample_bits != 8 && sample_bits != 16) ||
       row_bytes != (size_t)width * channels * (sample_bits / 8)) {
-    return set_message(ctx, CPS_PNG_ERR_CORRUPT, "corrupt PNG (unsupported pixel layout after expansion)");
+    return set_message(ctx, CPS_PNG_ERR_CORRUPT,
+                       "corrupt PNG (unsupported pixel layout after expansion)");
   }
   layout->channels = channels;
   layout->sample_bits = sample_bits;
   ctx->row = (uint8_t *)malloc(row_bytes);
   if (ctx->row == NULL) {
-    return set_message(ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory (one %ux%u row)", width, channels);
+    return set_message(ctx, CPS_PNG_ERR_NO_MEMORY, "out of memory (one %ux%u row)", width,
+                       channels);
   }
   const cps_png_row_sink *sink = ctx->sink;
   int status = sink->begin(sink->context, layout);
@@ -470,8 +482,8 @@ int cps_png_decode_rows(const cps_png_source *source, const cps_png_limits *limi
     }
     return CPS_PNG_ERR_INVALID_ARGUMENT;
   }
-  return run_reader(source, limits, layout == NULL ? NULL : &layout->header, decode_rows_body, layout, sink,
-                    message, message_capacity);
+  return run_reader(source, limits, layout == NULL ? NULL : &layout->header, decode_rows_body,
+                    layout, sink, message, message_capacity);
 }
 
 // The whole-image decoder is a row sink that places each (pass) row in one buffer.
@@ -502,15 +514,15 @@ static int image_row(void *context, uint32_t y, uint32_t x_start, uint32_t x_ste
     memcpy(row + (size_t)x_start * pixel_bytes, samples, (size_t)count * pixel_bytes);
   } else {
     for (uint32_t i = 0; i < count; i++) {
-      memcpy(row + ((size_t)x_start + (size_t)i * x_step) * pixel_bytes, samples + (size_t)i * pixel_bytes,
-             pixel_bytes);
+      memcpy(row + ((size_t)x_start + (size_t)i * x_step) * pixel_bytes,
+             samples + (size_t)i * pixel_bytes, pixel_bytes);
     }
   }
   return CPS_PNG_OK;
 }
 
-int cps_png_decode_from(const cps_png_source *source, const cps_png_limits *limits, cps_png_image *image,
-                        char *message, size_t message_capacity) {
+int cps_png_decode_from(const cps_png_source *source, const cps_png_limits *limits,
+                        cps_png_image *image, char *message, size_t message_capacity) {
   if (image == NULL) {
     if (message != NULL && message_capacity > 0) {
       snprintf(message, message_capacity, "invalid argument (null pointer)");
@@ -529,8 +541,8 @@ int cps_png_decode_from(const cps_png_source *source, const cps_png_limits *limi
   return status;
 }
 
-int cps_png_decode(const uint8_t *data, size_t size, const cps_png_limits *limits, cps_png_image *image,
-                   char *message, size_t message_capacity) {
+int cps_png_decode(const uint8_t *data, size_t size, const cps_png_limits *limits,
+                   cps_png_image *image, char *message, size_t message_capacity) {
   cps_png_source source = {data, size, -1, 0};
   return cps_png_decode_from(&source, limits, image, message, message_capacity);
 }
@@ -579,10 +591,12 @@ int cps_png_encode_gray8(const uint8_t *pixels, uint32_t width, uint32_t height,
   cps_context ctx = {NULL, 0, 0, out, CPS_PNG_OK, message, message_capacity};
   if (width == 0 || height == 0) {
     return set_message(&ctx, CPS_PNG_ERR_ZERO_SIZE,
-                       "invalid image size %ux%u (width and height must be at least 1)", width, height);
+                       "invalid image size %ux%u (width and height must be at least 1)", width,
+                       height);
   }
   if (width > PNG_DIMENSION_MAX || height > PNG_DIMENSION_MAX) {
-    return set_message(&ctx, CPS_PNG_ERR_TOO_LARGE, "image too large for PNG (%ux%u)", width, height);
+    return set_message(&ctx, CPS_PNG_ERR_TOO_LARGE, "image too large for PNG (%ux%u)", width,
+                       height);
   }
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
   png_infop info = png == NULL ? NULL : png_create_info_struct(png);

@@ -17,8 +17,9 @@ enum capskit_inflate_status {
 
 /// Inflates the zlib stream `input[0..<input_count]` into exactly `output_count` bytes of `output`;
 /// never writes past `output_count`. `produced` receives the bytes written.
-static inline int capskit_inflate_exact(const unsigned char *input, size_t input_count, unsigned char *output,
-                                        size_t output_count, size_t *produced) {
+static inline int capskit_inflate_exact(const unsigned char *input, size_t input_count,
+                                        unsigned char *output, size_t output_count,
+                                        size_t *produced) {
   z_stream stream;
   memset(&stream, 0, sizeof stream);
   *produced = 0;
@@ -36,7 +37,8 @@ static inline int capskit_inflate_exact(const unsigned char *input, size_t input
     }
     if (stream.avail_out == 0) {
       if (*produced < output_count) {
-        size_t chunk = output_count - *produced > (1u << 30) ? (1u << 30) : output_count - *produced;
+        size_t chunk =
+            output_count - *produced > (1u << 30) ? (1u << 30) : output_count - *produced;
         stream.next_out = output + *produced;
         stream.avail_out = (uInt)chunk;
       } else {
@@ -51,7 +53,10 @@ static inline int capskit_inflate_exact(const unsigned char *input, size_t input
     int result = inflate(&stream, Z_NO_FLUSH);
     size_t written = before - stream.avail_out;
     if (target == &spill) {
-      if (written > 0) { status = CAPSKIT_INFLATE_LONG; break; }
+      if (written > 0) {
+        status = CAPSKIT_INFLATE_LONG;
+        break;
+      }
     } else {
       *produced += written;
     }
@@ -61,10 +66,14 @@ static inline int capskit_inflate_exact(const unsigned char *input, size_t input
     }
     if (written == 0 && stream.avail_in == input_before) {
       /* No progress: the input ran out (short) or zlib is stuck on bad data. */
-      status = stream.avail_in == 0 && consumed == input_count ? CAPSKIT_INFLATE_SHORT : CAPSKIT_INFLATE_CORRUPT;
+      status = stream.avail_in == 0 && consumed == input_count ? CAPSKIT_INFLATE_SHORT
+                                                               : CAPSKIT_INFLATE_CORRUPT;
       break;
     }
-    if (result != Z_OK && result != Z_BUF_ERROR) { status = CAPSKIT_INFLATE_CORRUPT; break; }
+    if (result != Z_OK && result != Z_BUF_ERROR) {
+      status = CAPSKIT_INFLATE_CORRUPT;
+      break;
+    }
   }
   inflateEnd(&stream);
   return status;

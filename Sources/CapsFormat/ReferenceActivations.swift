@@ -1,5 +1,5 @@
 /// Per-stage outputs of a reference implementation for a few inputs (docs/FORMAT.md,
-/// "Reference activations"), as written by `Tools/make_activations.py`.
+/// "Reference activations"), as written by `Tools/fixtures/make_activations.py`.
 public struct ReferenceActivations: Sendable {
   /// The file read.
   public let path: String

@@ -35,7 +35,7 @@ extension CapsConv {
 
     @Option(
       help: """
-        Reference activations (written by Tools/make_activations.py) whose digits fill the \
+        Reference activations (written by Tools/fixtures/make_activations.py) whose digits fill the \
         batches and whose predictions the runtime's must equal (optional).
         """)
     var reference: String?

@@ -87,7 +87,7 @@ extension CapsConv {
       return [
         "\(order.rawValue) (\(order.channelFormula); \(how))",
         "cannot be read from a checkpoint (both orders have the same shapes); check it with",
-        "Tools/record_activations.py on your own module, then capsconv verify; if your model reshapes",
+        "Tools/user/record_activations.py on your own module, then capsconv verify; if your model reshapes",
         "conv2's output as x.view(N, T, D, G, G), import with --primary-order types-major",
       ]
     }

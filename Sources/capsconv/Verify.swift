@@ -18,7 +18,7 @@ extension CapsConv {
 
     @Option(
       help:
-        "Reference activations (HDF5 written by Tools/record_activations.py from your own module, or Tools/make_activations.py)."
+        "Reference activations (HDF5 written by Tools/user/record_activations.py from your own module, or Tools/fixtures/make_activations.py)."
     )
     var reference: String
 

@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// Parity against the user's own PyTorch module (Fixtures/parity, made by
-/// Tools/make_parity_fixtures.py): activations recorded from a types-major module and from a model
+/// Tools/fixtures/make_parity_fixtures.py): activations recorded from a types-major module and from a model
 /// whose conv2 reaches the hundreds, and the checkpoint forms users save.
 @Suite struct OwnModelParityTests {
   private static func parity(_ name: String) -> String { Fixtures.path("parity/\(name)") }

@@ -4,7 +4,7 @@ import Testing
 
 /// `capsinfer` on files shaped like users' files: the committed sample of `Fixtures/realworld`
 /// (photos, scans, pencil, chalk, drawing-app exports, noisy 28x28; written by
-/// `Tools/make_realworld_digits.py --per-kind 4 --blanks 1 --seed 1` from held-out MNIST digits with
+/// `Tools/fixtures/make_realworld_digits.py --per-kind 4 --blanks 1 --seed 1` from held-out MNIST digits with
 /// Pillow), and files that are not PNGs.
 @Suite struct RealWorldDigitTests {
   struct Entry {

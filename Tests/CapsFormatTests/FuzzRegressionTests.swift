@@ -4,7 +4,7 @@ import Testing
 
 @testable import CapsFormat
 
-/// Inputs found by the fuzzers (Tools/fuzz.sh), kept in Fixtures/bad as regression cases.
+/// Inputs found by the fuzzers (Tools/dev/fuzz.sh), kept in Fixtures/bad as regression cases.
 /// See docs/RELIABILITY.md for how each was found.
 @Suite struct FuzzRegressionTests {
   private func message(_ path: String) -> String? {

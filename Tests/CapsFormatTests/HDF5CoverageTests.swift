@@ -7,7 +7,7 @@ import Testing
 
 /// One state_dict written in the ordinary ways h5py users write it (issue 20): every way imports to
 /// the values h5py wrote. `Fixtures/hdf5/model_*.h5` and the tensors in expected.json's
-/// `model_ways` come from `Tools/make_hdf5_variants.py`, which checks each file with h5py.
+/// `model_ways` come from `Tools/fixtures/make_hdf5_variants.py`, which checks each file with h5py.
 @Suite struct HDF5ModelWayTests {
   static let modelWays: (files: [String], tensors: [String: (shape: [Int], values: [String])]) = {
     let url = URL(fileURLWithPath: Fixtures.path("hdf5/expected.json"))

@@ -5,7 +5,7 @@ import Testing
 @testable import CapsFormat
 
 /// The Swift HDF5 reader against h5py: `Fixtures/hdf5/*.h5` and `expected.json` are written by
-/// `Tools/make_hdf5_variants.py`, whose values are what h5py (libhdf5) reads back from each file.
+/// `Tools/fixtures/make_hdf5_variants.py`, whose values are what h5py (libhdf5) reads back from each file.
 @Suite struct HDF5ReaderTests {
   struct Expected {
     var datasets: [String: (shape: [Int], dtype: String, values: [String])] = [:]
@@ -76,7 +76,7 @@ import Testing
     try Self.compare(Fixtures.path("hdf5/\(file)"), with: try #require(Self.expected[file]))
   }
 
-  /// Files too large to commit (`python3 Tools/make_hdf5_variants.py --corpus DIR`: paged
+  /// Files too large to commit (`python3 Tools/fixtures/make_hdf5_variants.py --corpus DIR`: paged
   /// extensible arrays), compared the same way when CAPSKIT_HDF5_CORPUS=DIR.
   @Test(.enabled(if: ProcessInfo.processInfo.environment["CAPSKIT_HDF5_CORPUS"] != nil))
   func largeCorpusMatchesH5py() throws {

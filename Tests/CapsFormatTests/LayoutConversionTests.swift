@@ -4,7 +4,7 @@ import Testing
 
 @testable import CapsFormat
 
-/// Other implementations' checkpoints (Fixtures/layouts, made by Tools/layouts/make_layout_fixtures.py)
+/// Other implementations' checkpoints (Fixtures/layouts, made by Tools/fixtures/make_layout_fixtures.py)
 /// converted to the reference layout: every index mapping checked element by element against the
 /// file's own tensors, metadata, detection, refusals and `--layout` overrides.
 @Suite struct LayoutConversionTests {

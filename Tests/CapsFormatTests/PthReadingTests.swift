@@ -4,7 +4,7 @@ import Testing
 
 @testable import CapsFormat
 
-/// `.pth` checkpoints written by `torch.save` (Fixtures/pth, made by Tools/layouts/make_pth_fixtures.py)
+/// `.pth` checkpoints written by `torch.save` (Fixtures/pth, made by Tools/fixtures/make_pth_fixtures.py)
 /// read without Python: same tensors as HDF5, every element type, strided views, wrappers.
 @Suite struct PthReadingTests {
   private func bits(_ model: CapsModel) -> [String: [UInt32]] {
@@ -20,7 +20,7 @@ import Testing
     #expect(fromPth.metadata == fromHDF5.metadata)
     #expect(
       bits(fromPth) == bits(fromHDF5),
-      "Fixtures/pth/small.pth no longer matches Fixtures/models/small.h5: rerun python3 Tools/layouts/make_pth_fixtures.py --only-small"
+      "Fixtures/pth/small.pth no longer matches Fixtures/models/small.h5: rerun python3 Tools/fixtures/make_pth_fixtures.py --only-small"
     )
     #expect(fromPth.orderedKeys.allSatisfy { fromPth.tensor($0).shape == fromHDF5.tensor($0).shape })
     #expect(provenance.storedTypes.values.allSatisfy { $0 == .float(bits: 32) })

@@ -52,8 +52,7 @@ void caps_predictions_output_major(const float *u, const float *w, int images, i
 /// and an online softmax-weighted sum fused). If `history` is not NULL, the couplings of iteration
 /// r are written to history + r * inputs * outputs in [i][j] order.
 void caps_route_over_inputs(const float *u_hat, int inputs, int outputs, int dim, int iterations,
-                            float epsilon, int j0, int j1, float *logits, float *v,
-                            float *history);
+                            float epsilon, int j0, int j1, float *logits, float *v, float *history);
 
 /// Lengths of `count` vectors of `dim` components.
 void caps_lengths(const float *v, int count, int dim, float *lengths);

@@ -94,8 +94,8 @@ typedef struct cps_png_source {
   /// The bytes, when `fd` is negative.
   const uint8_t *data;
   size_t size;
-  /// An open file, read with read(2) from its current position in 64 KiB pieces (never whole), or -1.
-  /// Reading stops at the end of the PNG stream (IEND): bytes after it are never read.
+  /// An open file, read with read(2) from its current position in 64 KiB pieces (never whole), or
+  /// -1. Reading stops at the end of the PNG stream (IEND): bytes after it are never read.
   int fd;
   /// With `fd`: the most bytes read before CPS_PNG_ERR_TOO_LARGE; 0 for no limit.
   uint64_t max_bytes;
@@ -118,7 +118,8 @@ typedef struct cps_png_row_sink {
   void *context;
   /// Called once, after the header and before any row.
   int (*begin)(void *context, const cps_png_layout *layout);
-  /// `count` pixels of `layout->channels` samples each, for the pixels x = x_start, x_start + x_step,
+  /// `count` pixels of `layout->channels` samples each, for the pixels x = x_start, x_start +
+  /// x_step,
   /// ... of row y. Non-interlaced images: every row once, in order, x_start 0, x_step 1, count =
   /// width. Adam7 images: the rows of the 7 passes in file order (each pixel exactly once).
   /// `samples` is valid only during the call.
@@ -137,8 +138,8 @@ int cps_png_read_header_from(const cps_png_source *source, const cps_png_limits 
                              cps_png_header *header, char *message, size_t message_capacity);
 
 /// cps_png_decode for any source.
-int cps_png_decode_from(const cps_png_source *source, const cps_png_limits *limits, cps_png_image *image,
-                        char *message, size_t message_capacity);
+int cps_png_decode_from(const cps_png_source *source, const cps_png_limits *limits,
+                        cps_png_image *image, char *message, size_t message_capacity);
 
 /// Reads and validates the signature and the chunks before the image data,
 /// and fills `header`. Checks zero sizes and `limits` before anything else.

@@ -1,6 +1,6 @@
 """int8 against fp32 on the 2,000 held-out MNIST digits, end to end through capsinfer.
 
-    python3 Tools/write_heldout_pngs.py Tools/work/heldout        # once: PNGs + expected.csv
+    python3 Tools/fixtures/write_heldout_pngs.py Tools/work/heldout        # once: PNGs + expected.csv
     python3 Tools/dev/bench/int8_agreement.py Tools/work/heldout [--capsinfer PATH] [--model M]
 
 Runs `capsinfer --format csv --no-invert` over every PNG twice (--precision fp32, then int8) and
@@ -32,7 +32,7 @@ def classify(capsinfer, model, files, precision):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("folder", help="written by Tools/write_heldout_pngs.py")
+    ap.add_argument("folder", help="written by Tools/fixtures/write_heldout_pngs.py")
     ap.add_argument("--capsinfer", default=".build/release/capsinfer")
     ap.add_argument("--model", help="default: capsinfer's built-in model (the standard one)")
     args = ap.parse_args()

@@ -27,11 +27,14 @@ int main(int argc, char **argv) {
   const int images = argc > 2 ? atoi(argv[2]) : 64;
   float *w = malloc(sizeof(float) * I * J * DI * DO), *u = malloc(sizeof(float) * images * I * DI);
   unsigned s = 1;
-  for (size_t k = 0; k < (size_t)I * J * DI * DO; k++) w[k] = ((s = s * 1103515245 + 12345) >> 9) / 8388608.0f - 1.0f;
-  for (size_t k = 0; k < (size_t)images * I * DI; k++) u[k] = (((s = s * 1103515245 + 12345) >> 9) / 8388608.0f - 1.0f) * 0.3f;
+  for (size_t k = 0; k < (size_t)I * J * DI * DO; k++)
+    w[k] = ((s = s * 1103515245 + 12345) >> 9) / 8388608.0f - 1.0f;
+  for (size_t k = 0; k < (size_t)images * I * DI; k++)
+    u[k] = (((s = s * 1103515245 + 12345) >> 9) / 8388608.0f - 1.0f) * 0.3f;
   float *uhat = malloc(sizeof(float) * 4 * I * J * DO), *logits = malloc(sizeof(float) * I * J),
         *coup = malloc(sizeof(float) * I * J);
-  float *v_old = malloc(sizeof(float) * images * J * DO), *v_new = malloc(sizeof(float) * images * J * DO);
+  float *v_old = malloc(sizeof(float) * images * J * DO),
+        *v_new = malloc(sizeof(float) * images * J * DO);
   if (strcmp(mode, "new")) {
     const double t0 = cpu();
     for (int b = 0; b < images; b++) {

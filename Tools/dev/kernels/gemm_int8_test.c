@@ -68,8 +68,8 @@ static void check(int kernel, int M, int N, int K, int edge, int splits) {
     const int share = ((N + splits - 1) / splits + align - 1) / align * align;
     for (int s = 0; s < splits; s++) {
       const int n0 = s * share < N ? s * share : N, n1 = n0 + share < N ? n0 + share : N;
-      if (caps_i8gemm_packed(M, N, K, A, lda, packed, use_rows ? rsc : 0, csc,
-                             use_bias ? bias : 0, relu, C, ldc, n0, n1, scratch) != 0) {
+      if (caps_i8gemm_packed(M, N, K, A, lda, packed, use_rows ? rsc : 0, csc, use_bias ? bias : 0,
+                             relu, C, ldc, n0, n1, scratch) != 0) {
         printf("FAIL run kernel %d\n", kernel);
         failures++;
       }
@@ -86,7 +86,8 @@ static void check(int kernel, int M, int N, int K, int edge, int splits) {
         double ref = (double)sum * (use_rows ? rsc[i] : 1.0) * csc[j] + (use_bias ? bias[j] : 0);
         if (relu && ref < 0) ref = 0;
         // Relative to the magnitudes summed (K-block partials are added in float).
-        const double scale = (double)mag * (use_rows ? rsc[i] : 1.0) * csc[j] + fabs(bias[j]) + 1e-30;
+        const double scale =
+            (double)mag * (use_rows ? rsc[i] : 1.0) * csc[j] + fabs(bias[j]) + 1e-30;
         const double e = fabs(C[(size_t)i * ldc + j] - ref) / scale;
         if (e > worst) worst = e;
       }
@@ -107,8 +108,9 @@ static void check(int kernel, int M, int N, int K, int edge, int splits) {
     }
   // A packed B for another shape is refused, C untouched.
   C[0] = 42;
-  if (K > 1 && (caps_i8gemm_packed(M, N, K - 1, A, lda, packed, 0, csc, 0, 0, C, ldc, 0, N, scratch) != -1 ||
-                C[0] != 42)) {
+  if (K > 1 &&
+      (caps_i8gemm_packed(M, N, K - 1, A, lda, packed, 0, csc, 0, 0, C, ldc, 0, N, scratch) != -1 ||
+       C[0] != 42)) {
     printf("FAIL refusal %s\n", caps_i8gemm_kernel_name(kernel));
     failures++;
   }
@@ -125,7 +127,8 @@ static void test(void) {
     }
     for (int a = 0; a < 6; a++)
       for (int b = 0; b < 6; b++)
-        for (int c = 0; c < 6; c++, runs++) check(kernel, sizes[a], sizes[b], sizes[c], 0, 1 + runs % 3);
+        for (int c = 0; c < 6; c++, runs++)
+          check(kernel, sizes[a], sizes[b], sizes[c], 0, 1 + runs % 3);
     check(kernel, 36, 256, 2304 + 13, 0, 2);  // more than two K-blocks, odd K
     check(kernel, 400, 256, 81, 0, 1);        // conv1's shape for one image
     check(kernel, 9, 48, 3000, 1, 2);         // saturation edge: every pair 2 * 255 * 63
