@@ -15,26 +15,32 @@ public struct CapsModel: Sendable {
     configuration: CapsNetConfiguration, metadata: ModelMetadata, weights: [String: Tensor],
     allowNonFinite: Bool = false, origin: String = "model"
   ) throws(ModelValidationError) {
-    var problems = configuration.validate() + metadata.validate(classCount: configuration.outputCapsules)
+    var problems =
+      configuration.validate().map { ModelValidationError.Problem(.invalidConfiguration, $0) }
+      + metadata.validate(classCount: configuration.outputCapsules).map { .init(.invalidMetadata, $0) }
     let expected = configuration.expectedShapes
     let expectedKeys = Set(expected.map(\.key))
     for (key, shape) in expected {
       guard let tensor = weights[key] else {
-        problems.append("missing tensor '\(key)'")
+        problems.append(.missingTensor(key))
         continue
       }
       if tensor.shape != shape {
         problems.append(
-          "'\(key)' has shape \(describe(shape: tensor.shape)), expected \(describe(shape: shape))")
+          .init(
+            .wrongShape,
+            "'\(key)' has shape \(describe(shape: tensor.shape)), expected \(describe(shape: shape))",
+            tensor: key))
       } else if !allowNonFinite {
         let (nan, infinite) = tensor.nonFiniteCounts
         if nan + infinite > 0 {
-          problems.append("'\(key)' has \(nan) NaN and \(infinite) infinite values")
+          problems.append(
+            .init(.nonFinite, "'\(key)' has \(nan) NaN and \(infinite) infinite values", tensor: key))
         }
       }
     }
     for key in weights.keys.sorted() where !expectedKeys.contains(key) {
-      problems.append("unexpected tensor '\(key)'")
+      problems.append(.unexpectedTensor(key))
     }
     guard problems.isEmpty else { throw ModelValidationError(origin: origin, problems: problems) }
     self.configuration = configuration
@@ -49,31 +55,4 @@ public struct CapsModel: Sendable {
 
   /// Keys in reference module order.
   public var orderedKeys: [String] { configuration.expectedShapes.map(\.key) }
-}
-
-/// Everything wrong with a checkpoint, reported at once on one line.
-public struct ModelValidationError: Error, CustomStringConvertible, Sendable {
-  /// The file (or other source) that was checked.
-  public let origin: String
-  /// Each problem, naming the tensor, what was expected and what was found.
-  public let problems: [String]
-
-  /// An error listing `problems` found in `origin`.
-  public init(origin: String, problems: [String]) {
-    self.origin = origin
-    self.problems = problems
-  }
-
-  /// Problems listed by `description`; the others are counted.
-  public static let listedProblems = 8
-
-  /// One line: the origin, then the first ``listedProblems`` problems separated by "; " and the
-  /// number of the others ("; and 3,992 more problems"), so that thousands of missing layers or
-  /// extra tensors make a short line (the whole list stays in `problems`).
-  public var description: String {
-    var text = "\(origin): " + problems.prefix(Self.listedProblems).joined(separator: "; ")
-    let more = problems.count - Self.listedProblems
-    if more > 0 { text += "; and \(more) more \(more == 1 ? "problem" : "problems")" }
-    return text
-  }
 }

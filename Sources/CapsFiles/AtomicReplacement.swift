@@ -28,10 +28,11 @@ public enum AtomicReplacement {
   public static let alreadyExists = "already exists"
 
   /// Writes `path` through `produce`, which receives the temporary path and must create that file.
-  /// `failure` turns a reason ("already exists") into the caller's error. The library names no
-  /// command-line option: a tool adds its own hint (``alreadyExists``).
+  /// `failure` turns a ``FileFailure`` (kind ``ErrorKind/exists`` with the reason ``alreadyExists``,
+  /// ``ErrorKind/notFound``, ...) into the caller's error. The library names no command-line option:
+  /// a tool adds its own hint to an ``ErrorKind/exists`` refusal.
   public static func write<Failure: Error>(
-    to path: String, overwrite: Bool, failure: (String) -> Failure,
+    to path: String, overwrite: Bool, failure: (FileFailure) -> Failure,
     produce: (String) throws(Failure) -> Void
   ) throws(Failure) {
     let bytes = FileName.bytes(path)
@@ -41,17 +42,20 @@ public enum AtomicReplacement {
     let name = Array(bytes[(slash.map { $0 + 1 } ?? 0)...])
     let folder = FileName.decode(folderBytes)
     guard !name.isEmpty, name != [UInt8(ascii: ".")], name != Array("..".utf8) else {
-      throw failure("not a file name")
+      throw failure(FileFailure(.invalidPath, "not a file name"))
     }
     guard let folderInfo = status(of: folder, followingLinks: true), (folderInfo.st_mode & S_IFMT) == S_IFDIR
     else {
-      throw failure("the folder \(FileName.display(folder)) does not exist")
+      throw failure(FileFailure(.notFound, "the folder \(FileName.display(folder)) does not exist"))
     }
     if let existing = status(of: path, followingLinks: false) {
-      guard overwrite else { throw failure(alreadyExists) }
+      guard overwrite else { throw failure(FileFailure(.exists, alreadyExists)) }
       let target = (existing.st_mode & S_IFMT) == S_IFLNK ? status(of: path, followingLinks: true) : existing
       if let target, (target.st_mode & S_IFMT) != S_IFREG {
-        throw failure("\(ReadableFile.kind(of: target.st_mode)), not a regular file; refusing to replace it")
+        throw failure(
+          FileFailure(
+            .notRegularFile,
+            "\(ReadableFile.kind(of: target.st_mode)), not a regular file; refusing to replace it"))
       }
     }
     let token = String(getpid(), radix: 36) + "-" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
@@ -68,14 +72,17 @@ public enum AtomicReplacement {
     if let reason = synchronize(temporary) { throw failure(reason) }
     if overwrite {
       let result = FileName.withCString(temporary) { from in FileName.withCString(path) { rename(from, $0) } }
-      guard result == 0 else { throw failure("cannot rename into place: \(ReadableFile.errnoText(errno))") }
+      guard result == 0 else {
+        throw failure(
+          FileFailure(.init(errno: errno), "cannot rename into place: \(ReadableFile.errnoText(errno))"))
+      }
     } else {
       let result = FileName.withCString(temporary) { from in FileName.withCString(path) { link(from, $0) } }
       guard result == 0 else {
         throw failure(
           errno == EEXIST
-            ? alreadyExists
-            : "cannot move into place: \(ReadableFile.errnoText(errno))")
+            ? FileFailure(.exists, alreadyExists)
+            : FileFailure(.init(errno: errno), "cannot move into place: \(ReadableFile.errnoText(errno))"))
       }
     }
     let folderDescriptor = FileName.withCString(folder) { open($0, O_RDONLY | O_CLOEXEC) }
@@ -85,13 +92,14 @@ public enum AtomicReplacement {
     }
   }
 
-  /// Creates `temporary` (exclusively) and writes `data` to it; nil or the reason it failed.
-  public static func writeBytes(_ data: [UInt8], toNew temporary: String) -> String? {
+  /// Creates `temporary` (exclusively) and writes `data` to it; nil or why it failed.
+  public static func writeBytes(_ data: [UInt8], toNew temporary: String) -> FileFailure? {
     let descriptor = FileName.withCString(temporary) {
       open($0, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     }
     guard descriptor >= 0 else {
-      return "cannot create a temporary file beside it: \(ReadableFile.errnoText(errno))"
+      return FileFailure(
+        .init(errno: errno), "cannot create a temporary file beside it: \(ReadableFile.errnoText(errno))")
     }
     defer { close(descriptor) }
     var written = 0
@@ -101,7 +109,9 @@ public enum AtomicReplacement {
           posixWrite(descriptor, buffer.baseAddress! + written, data.count - written)
         }
       }
-      if result < 0 { return "cannot write: \(ReadableFile.errnoText(errno))" }
+      if result < 0 {
+        return FileFailure(.init(errno: errno), "cannot write: \(ReadableFile.errnoText(errno))")
+      }
       written += result
     }
     return nil
@@ -114,11 +124,15 @@ public enum AtomicReplacement {
     return result == 0 ? info : nil
   }
 
-  private static func synchronize(_ path: String) -> String? {
+  private static func synchronize(_ path: String) -> FileFailure? {
     let descriptor = FileName.withCString(path) { open($0, O_RDONLY | O_CLOEXEC) }
-    guard descriptor >= 0 else { return "cannot reopen to flush: \(ReadableFile.errnoText(errno))" }
+    guard descriptor >= 0 else {
+      return FileFailure(.init(errno: errno), "cannot reopen to flush: \(ReadableFile.errnoText(errno))")
+    }
     defer { close(descriptor) }
-    guard fsync(descriptor) == 0 else { return "cannot flush to disk: \(ReadableFile.errnoText(errno))" }
+    guard fsync(descriptor) == 0 else {
+      return FileFailure(.init(errno: errno), "cannot flush to disk: \(ReadableFile.errnoText(errno))")
+    }
     return nil
   }
 }

@@ -21,6 +21,10 @@ package struct ReadFailure: Error, Sendable, CustomStringConvertible {
   /// `errno` of the failed call, 0 when there was none.
   package let code: Int32
   package let description: String
+  /// The kind for the caller's error: the opening failure's (``ErrorKind/notFound``,
+  /// ``ErrorKind/notRegularFile``, ``ErrorKind/io(errno:)``), ``ErrorKind/truncated`` for bytes past
+  /// the end or a file that shrank while read, ``ErrorKind/io(errno:)`` for a failed `pread`.
+  package let errorKind: ErrorKind
 }
 
 /// A file opened read-only for positioned reads (`open`, `fstat`, `pread`); closed in `deinit`.
@@ -47,7 +51,9 @@ package final class RandomAccessFile<Failure: Error> {
       self.byteCount = opened.byteCount
       self.fail = fail
     case .failure(let failure):
-      throw fail(ReadFailure(kind: .cannotOpen, code: failure.code, description: failure.description))
+      throw fail(
+        ReadFailure(
+          kind: .cannotOpen, code: failure.code, description: failure.description, errorKind: failure.kind))
     }
   }
 
@@ -59,7 +65,8 @@ package final class RandomAccessFile<Failure: Error> {
       throw fail(
         ReadFailure(
           kind: .beyondEnd, code: 0,
-          description: "needs bytes \(offset)..<\(offset + buffer.count) but the file has \(byteCount)"))
+          description: "needs bytes \(offset)..<\(offset + buffer.count) but the file has \(byteCount)",
+          errorKind: .truncated))
     }
     var done = 0
     while done < buffer.count {
@@ -69,7 +76,10 @@ package final class RandomAccessFile<Failure: Error> {
       guard result > 0 else {
         let code = result < 0 ? errno : 0
         let reason = result < 0 ? ReadableFile.errnoText(code) : "file shrank while reading"
-        throw fail(ReadFailure(kind: .readError, code: code, description: "cannot read (\(reason))"))
+        throw fail(
+          ReadFailure(
+            kind: .readError, code: code, description: "cannot read (\(reason))",
+            errorKind: result < 0 ? .io(errno: code) : .truncated))
       }
       done += result
     }
@@ -81,7 +91,8 @@ package final class RandomAccessFile<Failure: Error> {
       throw fail(
         ReadFailure(
           kind: .beyondEnd, code: 0,
-          description: "needs \(count) bytes at offset \(offset) but the file has \(byteCount)"))
+          description: "needs \(count) bytes at offset \(offset) but the file has \(byteCount)",
+          errorKind: .truncated))
     }
     var result = [UInt8](repeating: 0, count: count)
     var failure: Failure?
@@ -94,28 +105,36 @@ package final class RandomAccessFile<Failure: Error> {
 }
 
 /// Little-endian field access into a byte array, with bounds checks that throw instead of trapping.
-/// `fail` turns a problem ("truncated (needs 4 more bytes)") into the reader's error, which names
-/// the file and the structure (the ZIP reader's `FormatError`, the HDF5 reader's `HDF5Error`).
+/// `fail` turns a problem ("has a field of 9 bytes") into the reader's error, which names the file
+/// and the structure (the ZIP reader's `FormatError`, the HDF5 reader's `HDF5Error`); `truncated`
+/// (by default `fail`) does the same when the bytes end before a field ("truncated (needs 4 more
+/// bytes)"), for a reader whose bytes are the end of the file (the HDF5 superblock's), so that its
+/// error can say the file is truncated, not corrupt.
 package struct ByteReader<Failure: Error> {
   package let bytes: [UInt8]
   package var position: Int
   package let fail: (String) -> Failure
+  package let truncated: (String) -> Failure
 
-  package init(_ bytes: [UInt8], at position: Int = 0, fail: @escaping (String) -> Failure) {
+  package init(
+    _ bytes: [UInt8], at position: Int = 0, fail: @escaping (String) -> Failure,
+    truncated: ((String) -> Failure)? = nil
+  ) {
     self.bytes = bytes
     self.position = position
     self.fail = fail
+    self.truncated = truncated ?? fail
   }
 
   package var remaining: Int { bytes.count - position }
 
   package mutating func skip(_ count: Int) throws(Failure) {
-    guard count >= 0, count <= remaining else { throw fail("truncated (needs \(count) more bytes)") }
+    guard count >= 0, count <= remaining else { throw truncated("truncated (needs \(count) more bytes)") }
     position += count
   }
 
   package mutating func take(_ count: Int) throws(Failure) -> ArraySlice<UInt8> {
-    guard count >= 0, count <= remaining else { throw fail("truncated (needs \(count) more bytes)") }
+    guard count >= 0, count <= remaining else { throw truncated("truncated (needs \(count) more bytes)") }
     defer { position += count }
     return bytes[position..<(position + count)]
   }

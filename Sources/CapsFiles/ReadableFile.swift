@@ -18,14 +18,8 @@ public enum ReadableFile {
     public var byteCount: Int
   }
 
-  /// Why a path could not be opened for reading, in words (without the path).
-  public struct Failure: Error, Sendable, CustomStringConvertible {
-    /// `errno` of the failed call, 0 when the file is not a regular file.
-    public var code: Int32
-    public var description: String
-    /// Whether the file exists but is not a regular file (a FIFO, a device, a directory, ...).
-    public var isNotRegularFile: Bool { code == 0 }
-  }
+  /// Why a path could not be opened for reading (``FileFailure``).
+  public typealias Failure = FileFailure
 
   /// Opens `path` read-only; succeeds only for a regular file (symlinks are followed).
   public static func open(_ path: String) -> Result<Opened, Failure> {
@@ -33,17 +27,17 @@ public enum ReadableFile {
       systemOpen($0, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
     }
     guard descriptor >= 0 else {
-      return .failure(Failure(code: errno, description: "cannot open (\(errnoText(errno)))"))
+      return .failure(.system(errno, "cannot open"))
     }
     var info = stat()
     guard fstat(descriptor, &info) == 0 else {
       let code = errno
       close(descriptor)
-      return .failure(Failure(code: code, description: "cannot stat (\(errnoText(code)))"))
+      return .failure(.system(code, "cannot stat"))
     }
     guard (info.st_mode & S_IFMT) == S_IFREG else {
       close(descriptor)
-      return .failure(Failure(code: 0, description: "\(kind(of: info.st_mode)), not a regular file"))
+      return .failure(FileFailure(.notRegularFile, "\(kind(of: info.st_mode)), not a regular file"))
     }
     let flags = fcntl(descriptor, F_GETFL)
     if flags >= 0 { _ = fcntl(descriptor, F_SETFL, flags & ~O_NONBLOCK) }

@@ -8,8 +8,8 @@ public enum AtomicFile {
   /// Writes `bytes` to `path` atomically.
   public static func write(_ bytes: [UInt8], to path: String, overwrite: Bool) throws(FormatError) {
     try write(to: path, overwrite: overwrite) { (temporary: String) throws(FormatError) in
-      if let reason = AtomicReplacement.writeBytes(bytes, toNew: temporary) {
-        throw .file(path: path, reason: reason)
+      if let failure = AtomicReplacement.writeBytes(bytes, toNew: temporary) {
+        throw FormatError(failure, path: path)
       }
     }
   }
@@ -24,6 +24,6 @@ public enum AtomicFile {
     to path: String, overwrite: Bool, produce: (String) throws(FormatError) -> Void
   ) throws(FormatError) {
     try AtomicReplacement.write(
-      to: path, overwrite: overwrite, failure: { FormatError.file(path: path, reason: $0) }, produce: produce)
+      to: path, overwrite: overwrite, failure: { FormatError($0, path: path) }, produce: produce)
   }
 }

@@ -23,7 +23,7 @@ package struct MetadataAttributes {
     }
     guard first >= 1, first <= Int64(ModelMetadata.formatVersion) else {
       throw HDF5Error(
-        path: file.path, operation: "read the model metadata",
+        .unsupported, path: file.path, operation: "read the model metadata",
         detail: "format version \(first); this CapsKit reads version \(ModelMetadata.formatVersion)")
     }
     var result = MetadataAttributes(formatVersion: Int(first))
@@ -40,16 +40,21 @@ package struct MetadataAttributes {
 
   /// Metadata from the attributes; mismatches with the configuration inferred from shapes and
   /// malformed values are appended to `problems`.
-  func metadata(configuration: CapsNetConfiguration, problems: inout [String]) -> ModelMetadata {
+  func metadata(
+    configuration: CapsNetConfiguration, problems: inout [ModelValidationError.Problem]
+  ) -> ModelMetadata {
     let actual = Self.configurationValues(configuration)
     for key in Self.configurationKeys {
       if let stored = integers[key]?.first, let value = actual[key], stored != Int64(value) {
-        problems.append("metadata '\(key)' is \(stored) but the tensors give \(value)")
+        problems.append(
+          .init(.invalidMetadata, "metadata '\(key)' is \(stored) but the tensors give \(value)"))
       }
     }
     if let stored = integers["decoder_widths"], stored.map(Int.init) != configuration.decoderWidths {
       problems.append(
-        "metadata 'decoder_widths' is \(stored) but the tensors give \(configuration.decoderWidths)")
+        .init(
+          .invalidMetadata,
+          "metadata 'decoder_widths' is \(stored) but the tensors give \(configuration.decoderWidths)"))
     }
     var metadata = ModelMetadata.reference(classCount: configuration.outputCapsules)
     if let iterations = integers["routing_iterations"]?.first { metadata.routingIterations = Int(iterations) }
@@ -58,7 +63,9 @@ package struct MetadataAttributes {
         metadata.softmaxAxis = parsed
       } else {
         problems.append(
-          "metadata 'routing_softmax_axis' is '\(axis)', expected input_capsules or output_capsules")
+          .init(
+            .invalidMetadata,
+            "metadata 'routing_softmax_axis' is '\(axis)', expected input_capsules or output_capsules"))
       }
     }
     if let epsilon = doubles["squash_epsilon"] { metadata.squashEpsilon = epsilon }
@@ -71,7 +78,10 @@ package struct MetadataAttributes {
       if let parsed = PrimaryCapsuleOrder(rawValue: order) {
         metadata.sourcePrimaryOrder = parsed
       } else {
-        problems.append("metadata 'source_primary_order' is '\(order)', expected dims-major or types-major")
+        problems.append(
+          .init(
+            .invalidMetadata,
+            "metadata 'source_primary_order' is '\(order)', expected dims-major or types-major"))
       }
     }
     return metadata

@@ -71,7 +71,7 @@ public enum ModelFile {
     image: [UInt8], name: String, options: ReadOptions = ReadOptions()
   ) throws(FormatError) -> (model: CapsModel, provenance: Provenance) {
     let file: HDF5File
-    do { file = try HDF5File.open(image: image, path: name) } catch { throw .hdf5(error) }
+    do { file = try HDF5File.open(image: image, path: name) } catch { throw FormatError(error) }
     return try read(opened: try LayoutReader.open(source: file, options: options), options: options)
   }
 
@@ -102,9 +102,9 @@ public enum ModelFile {
         provenance.hasMetadata
         ? "is a CapsKit model file, already in the reference primary order (imported from a \(model.metadata.sourcePrimaryOrder?.rawValue ?? "dims-major") checkpoint)"
         : "is a \(provenance.layout.implementation) checkpoint, whose primary order the converter knows"
-      throw .unexpectedContent(
-        path: path,
-        reason: "\(reason); --primary-order \(order.rawValue) applies to reference-layout checkpoints only")
+      throw FormatError(
+        .unexpectedContent, path: path,
+        detail: "\(reason); --primary-order \(order.rawValue) applies to reference-layout checkpoints only")
     }
     guard isCheckpoint else { return }
     let order = options.primaryOrder ?? .dimsMajor
@@ -127,7 +127,7 @@ public enum ModelFile {
         configuration: model.configuration, metadata: metadata, weights: weights,
         allowNonFinite: options.allowNonFinite, origin: path)
     } catch {
-      throw .invalidModel(error)
+      throw FormatError(error)
     }
   }
 
@@ -143,14 +143,15 @@ public enum ModelFile {
   ) throws -> (CapsModel, Provenance) {
     let path = file.path
     let (keyToDataset, renamed) = try canonicalKeys(file.tensorNames())
-    var problems: [String] = []
+    var problems: [ModelValidationError.Problem] = []
     var shapes: [String: [Int]] = [:]
     var storedTypes: [String: StoredScalarType] = [:]
     for (key, dataset) in keyToDataset.sorted(by: { $0.key < $1.key }) {
       let info = try file.tensorInfo(dataset)
       storedTypes[key] = info.storedType
       guard info.storedType.isReadableFloat else {
-        problems.append("'\(key)' is \(info.storedType), expected a float tensor")
+        problems.append(
+          .init(.wrongType, "'\(key)' is \(info.storedType), expected a float tensor", tensor: key))
         continue
       }
       shapes[key] = info.shape
@@ -174,21 +175,23 @@ public enum ModelFile {
     let expectedKeys = Set(expected.map(\.key))
     for (key, shape) in expected {
       if !keyToDataset.keys.contains(key) {
-        problems.append("missing tensor '\(key)'")
+        problems.append(.missingTensor(key))
       } else if let actual = shapes[key], actual != shape {
         var reason = "'\(key)' has shape \(describe(shape: actual)), expected \(describe(shape: shape))"
         if key == "conv2.weight", actual.count == 4, actual[1] != configuration.conv1Channels {
           reason += " (conv1 has \(configuration.conv1Channels) output channels)"
         }
-        problems.append(reason)
+        problems.append(.init(.wrongShape, reason, tensor: key))
       }
     }
     problems += whatWasFound(file, keys: [], problems: problems)
     let unexpected = keyToDataset.keys.sorted().filter { !expectedKeys.contains($0) }
     // A few by name, then a count: thousands of extra datasets make one short line.
-    problems += unexpected.prefix(5).map { "unexpected tensor '\($0)'" }
-    if unexpected.count > 5 { problems.append("\(unexpected.count - 5) more unexpected tensors") }
-    problems += configuration.validate()
+    problems += unexpected.prefix(5).map { .unexpectedTensor($0) }
+    if unexpected.count > 5 {
+      problems.append(.init(.unexpectedTensor, "\(unexpected.count - 5) more unexpected tensors"))
+    }
+    problems += configuration.validate().map { .init(.invalidConfiguration, $0) }
     guard problems.isEmpty else { throw ModelValidationError(origin: path, problems: uniqued(problems)) }
 
     var weights: [String: Tensor] = [:]
@@ -208,8 +211,10 @@ public enum ModelFile {
 
   /// When tensors are missing: the links the source did not follow (external, dangling) and,
   /// given `keys`, the tensors it does hold; a few by name, then a count.
-  private static func whatWasFound(_ file: any TensorSource, keys: [String], problems: [String]) -> [String] {
-    guard problems.contains(where: { $0.hasPrefix("missing tensor") }) else { return [] }
+  private static func whatWasFound(
+    _ file: any TensorSource, keys: [String], problems: [ModelValidationError.Problem]
+  ) -> [ModelValidationError.Problem] {
+    guard problems.contains(where: { $0.kind == .missingTensor }) else { return [] }
     let unlisted = file.unlistedEntries()
     var notes = Array(unlisted.prefix(5))
     if unlisted.count > 5 { notes.append("\(unlisted.count - 5) more links not followed") }
@@ -218,11 +223,11 @@ public enum ModelFile {
       notes.append(
         "found \(keys.count) tensors: \(named)\(keys.count > 5 ? " and \(keys.count - 5) more" : "")")
     }
-    return notes
+    return notes.map { .init(.note, $0) }
   }
 
-  private static func uniqued(_ problems: [String]) -> [String] {
-    var seen = Set<String>()
+  private static func uniqued(_ problems: [ModelValidationError.Problem]) -> [ModelValidationError.Problem] {
+    var seen = Set<ModelValidationError.Problem>()
     return problems.filter { seen.insert($0).inserted }
   }
 
@@ -267,15 +272,16 @@ public enum ModelFile {
   /// Derives the configuration from the tensor shapes (and the two sizes only metadata can give).
   static func inferConfiguration(
     shapes: [String: [Int]], keys: Set<String>, attributes: MetadataAttributes?, options: ReadOptions
-  ) -> (configuration: CapsNetConfiguration?, problems: [String]) {
-    var problems: [String] = []
+  ) -> (configuration: CapsNetConfiguration?, problems: [ModelValidationError.Problem]) {
+    var problems: [ModelValidationError.Problem] = []
     func rank4(_ key: String) -> [Int]? {
       guard let shape = shapes[key] else {
-        if !keys.contains(key) { problems.append("missing tensor '\(key)'") }
+        if !keys.contains(key) { problems.append(.missingTensor(key)) }
         return nil
       }
       guard shape.count == 4 else {
-        problems.append("'\(key)' has shape \(describe(shape: shape)), expected 4 axes")
+        problems.append(
+          .init(.wrongShape, "'\(key)' has shape \(describe(shape: shape)), expected 4 axes", tensor: key))
         return nil
       }
       return shape
@@ -289,7 +295,10 @@ public enum ModelFile {
     var layer = 0
     while let shape = shapes["decoder.\(layer).weight"] {
       guard shape.count == 2 else {
-        problems.append("'decoder.\(layer).weight' has shape \(describe(shape: shape)), expected 2 axes")
+        problems.append(
+          .init(
+            .wrongShape, "'decoder.\(layer).weight' has shape \(describe(shape: shape)), expected 2 axes",
+            tensor: "decoder.\(layer).weight"))
         break
       }
       decoderWidths.append(shape[0])
@@ -299,8 +308,10 @@ public enum ModelFile {
     let dimension = routing[2]
     guard dimension > 0, conv2[0] % dimension == 0 else {
       problems.append(
-        "'conv2.weight' has \(conv2[0]) output channels, not a multiple of the primary capsule dimension \(dimension) of 'digit_capsules.weight'"
-      )
+        .init(
+          .wrongShape,
+          "'conv2.weight' has \(conv2[0]) output channels, not a multiple of the primary capsule dimension \(dimension) of 'digit_capsules.weight'",
+          tensor: "conv2.weight"))
       return (nil, problems)
     }
     var inputSize = attributes?.inputSize ?? options.defaultInputSize
@@ -324,9 +335,11 @@ public enum ModelFile {
       ] + decoderWidths.map { ("decoder width", $0, maxDimension) }
     for (name, value, limit) in sizes where !(-limit...limit).contains(value) {
       problems.append(
-        name == "output capsules"
-          ? "\(value) output capsules, more than the \(limit) accepted"
-          : "\(name) \(value) is out of range (at most \(limit))")
+        .init(
+          .invalidConfiguration,
+          name == "output capsules"
+            ? "\(value) output capsules, more than the \(limit) accepted"
+            : "\(name) \(value) is out of range (at most \(limit))"))
       return (nil, problems)
     }
     let configuration = CapsNetConfiguration(
@@ -335,13 +348,18 @@ public enum ModelFile {
       primaryTypes: conv2[0] / dimension, primaryDimension: dimension, outputCapsules: routing[1],
       outputDimension: routing[3], decoderWidths: decoderWidths)
     if conv1[2] != conv1[3] {
-      problems.append("'conv1.weight' has a \(conv1[2])x\(conv1[3]) kernel, expected a square one")
+      problems.append(
+        .init(
+          .wrongShape, "'conv1.weight' has a \(conv1[2])x\(conv1[3]) kernel, expected a square one",
+          tensor: "conv1.weight"))
     }
     let grid = configuration.primaryGrid
     if grid > 0, routing[0] != configuration.inputCapsules {
       problems.append(
-        "'digit_capsules.weight' has \(routing[0]) input capsules, but \(configuration.primaryTypes) types on a \(grid)x\(grid) grid give \(configuration.inputCapsules)"
-      )
+        .init(
+          .wrongShape,
+          "'digit_capsules.weight' has \(routing[0]) input capsules, but \(configuration.primaryTypes) types on a \(grid)x\(grid) grid give \(configuration.inputCapsules)",
+          tensor: "digit_capsules.weight"))
     }
     return (configuration, problems)
   }

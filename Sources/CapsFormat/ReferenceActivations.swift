@@ -38,9 +38,9 @@ public struct ReferenceActivations: Sendable {
       let file = try HDF5File.open(path: path)
       guard case .strings(let format)? = try file.attribute("format"), format.first == "capskit-activations"
       else {
-        throw FormatError.unexpectedContent(
-          path: path,
-          reason: "not a reference-activations file (root attribute format != 'capskit-activations')")
+        throw FormatError(
+          .unexpectedContent, path: path,
+          detail: "not a reference-activations file (root attribute format != 'capskit-activations')")
       }
       let names = Set(try file.datasetPaths(maxDepth: 0))
       func integers(_ name: String) throws(HDF5Error) -> [Int] {
@@ -48,29 +48,35 @@ public struct ReferenceActivations: Sendable {
         return try file.read(name, as: Int64.self, maxCount: maxElements).values.map { Int($0) }
       }
       guard names.contains("pixels"), names.contains("prediction") else {
-        throw FormatError.unexpectedContent(path: path, reason: "missing dataset 'pixels' or 'prediction'")
+        throw FormatError(.unexpectedContent, path: path, detail: "missing dataset 'pixels' or 'prediction'")
       }
       guard let count = try file.datasetInfo("pixels").shape.first, count > 0 else {
-        throw FormatError.unexpectedContent(path: path, reason: "dataset 'pixels' is empty")
+        throw FormatError(
+          .unexpectedContent, path: path, detail: "dataset 'pixels' is empty", tensor: "pixels")
       }
       guard count <= maxImages else {
-        throw FormatError.unexpectedContent(
-          path: path, reason: "dataset 'pixels' holds \(count) images, more than the \(maxImages) accepted")
+        throw FormatError(
+          .limitExceeded, path: path,
+          detail: "dataset 'pixels' holds \(count) images, more than the \(maxImages) accepted",
+          tensor: "pixels")
       }
       // Every stage has the image count on its image axis, checked from the declared shapes.
       for name in stageNames + ["prediction"] where names.contains(name) {
         let shape = try file.datasetInfo(name).shape
         let imageAxis = name == "coupling" ? 1 : 0
         guard shape.count > imageAxis, shape[imageAxis] == count else {
-          throw FormatError.unexpectedContent(
-            path: path, reason: "'\(name)' has shape \(describe(shape: shape)), expected \(count) images")
+          throw FormatError(
+            .unexpectedContent, path: path,
+            detail: "'\(name)' has shape \(describe(shape: shape)), expected \(count) images", tensor: name)
         }
       }
       // uint8, or float32 for images whose decoded values are not integers (16-bit PNGs).
       let (pixelShape, pixelValues) = try file.read("pixels", as: Float.self, maxCount: maxElements)
       if let bad = pixelValues.firstIndex(where: { !(0...255).contains($0) }) {
-        throw FormatError.unexpectedContent(
-          path: path, reason: "'pixels' value \(pixelValues[bad]) at flat index \(bad) is outside 0...255")
+        throw FormatError(
+          .unexpectedContent, path: path,
+          detail: "'pixels' value \(pixelValues[bad]) at flat index \(bad) is outside 0...255",
+          tensor: "pixels")
       }
       var stages: [String: Tensor] = [:]
       for name in stageNames where names.contains(name) {
@@ -83,15 +89,17 @@ public struct ReferenceActivations: Sendable {
       }
       let predictions = try integers("prediction")
       guard predictions.count == count else {
-        throw FormatError.unexpectedContent(
-          path: path, reason: "'prediction' has \(predictions.count) entries for \(count) images")
+        throw FormatError(
+          .unexpectedContent, path: path,
+          detail: "'prediction' has \(predictions.count) entries for \(count) images", tensor: "prediction")
       }
       for (name, tensor) in stages {
         let imageAxis = name == "coupling" ? 1 : 0
         guard tensor.shape.count > imageAxis, tensor.shape[imageAxis] == count else {
-          throw FormatError.unexpectedContent(
-            path: path,
-            reason: "'\(name)' has shape \(describe(shape: tensor.shape)), expected \(count) images")
+          throw FormatError(
+            .unexpectedContent, path: path,
+            detail: "'\(name)' has shape \(describe(shape: tensor.shape)), expected \(count) images",
+            tensor: name)
         }
       }
       return ReferenceActivations(

@@ -32,12 +32,12 @@ struct SHA256 {
     let handle: FileHandle
     switch ReadableFile.open(path) {
     case .success(let file): handle = FileHandle(fileDescriptor: file.descriptor, closeOnDealloc: true)
-    case .failure(let failure): throw .file(path: path, reason: failure.description)
+    case .failure(let failure): throw FormatError(failure, path: path)
     }
     defer { try? handle.close() }
     var status = stat()
     guard fstat(handle.fileDescriptor, &status) == 0 else {
-      throw .file(path: path, reason: "cannot read its size")
+      throw FormatError(.io(errno: errno), path: path, detail: "cannot read its size")
     }
     guard Int(status.st_size) <= limit else { return nil }
     var hasher = SHA256()
@@ -47,7 +47,8 @@ struct SHA256 {
       do {
         chunk = try handle.read(upToCount: 1 << 20) ?? Data()
       } catch {
-        throw .file(path: path, reason: "cannot read: \(error.localizedDescription)")
+        let code = (error as NSError).domain == NSPOSIXErrorDomain ? Int32((error as NSError).code) : nil
+        throw FormatError(.io(errno: code), path: path, detail: "cannot read: \(error.localizedDescription)")
       }
       if chunk.isEmpty { break }
       total += chunk.count

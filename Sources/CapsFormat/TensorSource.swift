@@ -74,7 +74,7 @@ struct ConvertedTensorSource: TensorSource {
 
   private func entry(_ name: String) throws -> Entry {
     guard let entry = entries[name] else {
-      throw FormatError.unexpectedContent(path: path, reason: "no tensor '\(name)'")
+      throw FormatError(.unexpectedContent, path: path, detail: "no tensor '\(name)'")
     }
     return entry
   }

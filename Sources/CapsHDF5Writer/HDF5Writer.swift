@@ -26,18 +26,22 @@ final class HDF5Writer {
     try HDF5Library.withLock { () throws(HDF5Error) -> HDF5Writer in
       let access = H5Pcreate(capskit_file_access_props())
       guard access >= 0 else {
-        throw HDF5Error(path: path, operation: "create", detail: HDF5Library.takeErrorStack())
+        throw HDF5Error(
+          .io(errno: nil), path: path, operation: "create", detail: HDF5Library.takeErrorStack())
       }
       defer { H5Pclose(access) }
       if denseAttributes, H5Pset_libver_bounds(access, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 {
-        throw HDF5Error(path: path, operation: "create", detail: HDF5Library.takeErrorStack())
+        throw HDF5Error(
+          .io(errno: nil), path: path, operation: "create", detail: HDF5Library.takeErrorStack())
       }
       guard H5Pset_fapl_core(access, 1 << 20, false) >= 0 else {
-        throw HDF5Error(path: path, operation: "create", detail: HDF5Library.takeErrorStack())
+        throw HDF5Error(
+          .io(errno: nil), path: path, operation: "create", detail: HDF5Library.takeErrorStack())
       }
       let id = H5Fcreate(path, capskit_acc_trunc(), capskit_h5p_default(), access)
       guard id >= 0 else {
-        throw HDF5Error(path: path, operation: "create", detail: HDF5Library.takeErrorStack())
+        throw HDF5Error(
+          .io(errno: nil), path: path, operation: "create", detail: HDF5Library.takeErrorStack())
       }
       return HDF5Writer(path: path, id: id)
     }
@@ -71,7 +75,7 @@ final class HDF5Writer {
   var fileID: hid_t { handle?.id ?? -1 }
 
   func failure(_ operation: String) -> HDF5Error {
-    HDF5Error(path: path, operation: operation, detail: HDF5Library.takeErrorStack())
+    HDF5Error(.io(errno: nil), path: path, operation: operation, detail: HDF5Library.takeErrorStack())
   }
 
   // MARK: Writing datasets

@@ -32,7 +32,7 @@ extension ModelFile {
       try attributes?.write(to: file)
       image = try file.fileImage()
     } catch {
-      throw .hdf5(error)
+      throw FormatError(error)
     }
     try AtomicFile.write(image, to: path, overwrite: overwrite)
   }

@@ -5,32 +5,13 @@ import CapsFiles
 /// `description` is one line naming the file (or other source) and the problem, for example
 /// `digits/x.png: not a PNG file (bad signature)`.
 public struct ImageError: Error, CustomStringConvertible, Equatable, Sendable {
-  /// What went wrong, for programmatic handling.
-  public enum Kind: Equatable, Sendable {
-    /// The file could not be opened or read.
-    case unreadable
-    /// The file could not be written (or renamed into place).
-    case unwritable
-    /// The data is not a PNG stream (wrong signature, or empty).
-    case notPNG
-    /// The PNG stream ends early.
-    case truncated
-    /// The PNG stream is malformed (bad CRC, bad chunk, bad compressed data, invalid header, ...).
-    case corrupt
-    /// The image has zero width or height.
-    case zeroSize
-    /// The image or file exceeds the configured ``ImageLimits``.
-    case tooLarge
-    /// Memory could not be allocated.
-    case outOfMemory
-    /// The image size is not accepted by the requested preprocessing (``DigitPreprocessing/none``).
-    case unsupportedSize
-    /// Preprocessing found no digit: the image is blank (uniform, or only noise and specks once the
-    /// background is removed). The file is not classified.
-    case noDigit
-    /// An argument was invalid (pixel count mismatch, non-positive size, ...).
-    case invalidArgument
-  }
+  /// What went wrong, for programmatic handling (``CapsFiles/ErrorKind``, shared with `CapsFormat`'s
+  /// errors). An image error has one of ``CapsFiles/ErrorKind/notFound``, `notRegularFile`,
+  /// `io(errno:)`, `exists`, `invalidPath` (opening or writing the file), `wrongFormat` (not a PNG
+  /// stream), `truncated`, `corrupt`, `limitExceeded` (``ImageLimits``), `zeroSize`, `outOfMemory`,
+  /// `unsupportedSize` (``DigitPreprocessing/none``), `noDigit` (a blank image, not classified) or
+  /// `invalidArgument`.
+  public typealias Kind = ErrorKind
 
   /// The file path or other name of the image concerned.
   public var source: String
@@ -44,6 +25,11 @@ public struct ImageError: Error, CustomStringConvertible, Equatable, Sendable {
     self.source = source
     self.kind = kind
     self.detail = detail
+  }
+
+  /// A file that could not be opened or written (``CapsFiles/FileFailure``), about `path`.
+  public init(_ failure: FileFailure, path: String) {
+    self.init(source: path, kind: failure.kind, detail: failure.description)
   }
 
   /// One line: `"<source>: <detail>"`.

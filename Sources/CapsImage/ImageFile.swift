@@ -13,7 +13,7 @@ import CapsFiles
 ///
 /// Files are opened with ``CapsFiles/ReadableFile``: only a regular file is read (a FIFO, a device
 /// such as `/dev/zero`, a socket or a directory is refused before a byte is read, with an
-/// ``ImageError/Kind/unreadable`` error naming what it is). PNG files are decoded as a stream: the
+/// ``ImageError/Kind/notRegularFile`` error naming what it is). PNG files are decoded as a stream: the
 /// file is read in 64 KiB pieces up to the end of the PNG data (bytes after IEND are never read) and
 /// decoded one row at a time into the luminance image, so memory is the image's `width * height`
 /// floats plus one row, whatever the file's size, colour type or bit depth.
@@ -21,16 +21,18 @@ public enum ImageFile {
   /// Reads a whole file (at most `limits.maxFileBytes` bytes), as large as it was when opened
   /// (``CapsFiles/RandomAccessFile``: positioned reads, EINTR retried).
   ///
-  /// - Throws: ``ImageError`` naming `path`: ``ImageError/Kind/unreadable`` if it cannot be opened or
-  ///   read or is not a regular file, ``ImageError/Kind/tooLarge`` if it exceeds the limit.
+  /// - Throws: ``ImageError`` naming `path`: ``ImageError/Kind/notFound``,
+  ///   ``ImageError/Kind/notRegularFile`` or ``ImageError/Kind/io(errno:)`` if it cannot be opened
+  ///   or read, ``ImageError/Kind/limitExceeded`` if it exceeds the limit.
   public static func readBytes(atPath path: String, limits: ImageLimits = .standard) throws -> [UInt8] {
     let file = try RandomAccessFile(path: path) {
-      ImageError(source: path, kind: .unreadable, detail: $0.description)
+      ImageError(source: path, kind: $0.errorKind, detail: $0.description)
     }
     let limit = max(limits.maxFileBytes, 0)
     guard file.byteCount <= limit else {
       throw ImageError(
-        source: path, kind: .tooLarge, detail: "file too large (\(file.byteCount) bytes; limit is \(limit))")
+        source: path, kind: .limitExceeded,
+        detail: "file too large (\(file.byteCount) bytes; limit is \(limit))")
     }
     return try file.bytes(at: 0, count: file.byteCount)
   }
@@ -144,7 +146,7 @@ public enum ImageFile {
   /// error; with it, only a regular file is replaced.
   ///
   /// Pixels are rounded and clamped to 0...255 (see ``GrayImage/bytes``).
-  /// - Throws: ``ImageError`` naming `path` (``ImageError/Kind/unwritable`` for file system errors).
+  /// - Throws: ``ImageError`` naming `path` (the kind of its ``CapsFiles/FileFailure`` for file system errors: ``ImageError/Kind/exists``, ``ImageError/Kind/io(errno:)``, ...).
   public static func writePNG(
     _ image: GrayImage, toPath path: String, interlaced: Bool = false, overwrite: Bool = true
   ) throws {
@@ -155,10 +157,10 @@ public enum ImageFile {
   /// Writes bytes to `path` via a temporary file in the same directory and a rename.
   static func writeAtomically(_ data: [UInt8], toPath path: String, overwrite: Bool = true) throws {
     try AtomicReplacement.write(
-      to: path, overwrite: overwrite, failure: { ImageError(source: path, kind: .unwritable, detail: $0) },
+      to: path, overwrite: overwrite, failure: { ImageError($0, path: path) },
       produce: { (temporary: String) throws(ImageError) in
-        if let reason = AtomicReplacement.writeBytes(data, toNew: temporary) {
-          throw ImageError(source: path, kind: .unwritable, detail: reason)
+        if let failure = AtomicReplacement.writeBytes(data, toNew: temporary) {
+          throw ImageError(failure, path: path)
         }
       })
   }
@@ -169,13 +171,14 @@ public enum ImageFile {
     switch ReadableFile.open(path) {
     case .success(let opened): file = opened
     case .failure(let failure):
-      throw ImageError(source: path, kind: .unreadable, detail: failure.description)
+      throw ImageError(failure, path: path)
     }
     let limit = max(limits.maxFileBytes, 0)
     if file.byteCount > limit {
       close(file.descriptor)
       throw ImageError(
-        source: path, kind: .tooLarge, detail: "file too large (\(file.byteCount) bytes; limit is \(limit))")
+        source: path, kind: .limitExceeded,
+        detail: "file too large (\(file.byteCount) bytes; limit is \(limit))")
     }
     return file
   }
@@ -192,7 +195,7 @@ public enum ImageFile {
     }
     guard status == Int32(CPS_PNG_ERR_READ) else { return PNGCodec.error(status, message, path) }
     let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return ImageError(source: path, kind: .unreadable, detail: text)
+    return ImageError(source: path, kind: .io(errno: nil), detail: text)
   }
 }
 

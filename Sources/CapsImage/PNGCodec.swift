@@ -171,7 +171,8 @@ public enum PNGCodec {
   {
     guard let width = UInt32(exactly: image.width), let height = UInt32(exactly: image.height) else {
       throw ImageError(
-        source: name, kind: .tooLarge, detail: "image too large for PNG (\(image.width)x\(image.height))")
+        source: name, kind: .limitExceeded, detail: "image too large for PNG (\(image.width)x\(image.height))"
+      )
     }
     let pixels = image.bytes
     var buffer = cps_png_buffer()
@@ -197,13 +198,13 @@ public enum PNGCodec {
     switch Int(status) {
     case Int(CPS_PNG_ERR_NOT_PNG):
       if let format = ImageSignature(of: data[...]) {
-        return ImageError(source: name, kind: .notPNG, detail: "\(format.name) file, not PNG")
+        return ImageError(source: name, kind: .wrongFormat, detail: "\(format.name) file, not PNG")
       }
-      kind = .notPNG
+      kind = .wrongFormat
     case Int(CPS_PNG_ERR_TRUNCATED): kind = .truncated
     case Int(CPS_PNG_ERR_CORRUPT): kind = .corrupt
     case Int(CPS_PNG_ERR_ZERO_SIZE): kind = .zeroSize
-    case Int(CPS_PNG_ERR_TOO_LARGE): kind = .tooLarge
+    case Int(CPS_PNG_ERR_TOO_LARGE): kind = .limitExceeded
     case Int(CPS_PNG_ERR_NO_MEMORY): kind = .outOfMemory
     default: kind = .invalidArgument
     }

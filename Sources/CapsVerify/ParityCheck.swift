@@ -108,16 +108,16 @@ public enum ParityCheck {
     let c = network.configuration
     let imageSize = c.inputChannels * c.inputSize * c.inputSize
     guard reference.pixels.count == reference.count * imageSize else {
-      throw .unexpectedContent(
-        path: reference.path,
-        reason:
-          "pixels have shape \(reference.pixels.shape), the model takes \(c.inputChannels)x\(c.inputSize)x\(c.inputSize)"
-      )
+      throw FormatError(
+        .unexpectedContent, path: reference.path,
+        detail:
+          "pixels have shape \(reference.pixels.shape), the model takes \(c.inputChannels)x\(c.inputSize)x\(c.inputSize)",
+        tensor: "pixels")
     }
     guard reference.routingIterations == network.metadata.routingIterations else {
-      throw .unexpectedContent(
-        path: reference.path,
-        reason:
+      throw FormatError(
+        .unexpectedContent, path: reference.path,
+        detail:
           "made with \(reference.routingIterations) routing iterations, the model uses \(network.metadata.routingIterations)"
       )
     }
@@ -127,7 +127,7 @@ public enum ParityCheck {
         network: network, maxBatch: min(reference.count, batchSize), threads: threads,
         recordsIntermediates: true)
     } catch {
-      throw .unexpectedContent(path: reference.path, reason: error.description)
+      throw FormatError(.limitExceeded, path: reference.path, detail: error.description, underlying: error)
     }
     let session = InferenceSession(network: network, plan: plan)
     let conv2Order = network.metadata.sourcePrimaryOrder ?? .dimsMajor

@@ -39,11 +39,7 @@ func reportingInvalidInput<T>(_ body: () throws -> T) throws -> T {
   do {
     return try body()
   } catch let error as FormatError {
-    guard case .file(_, let reason) = error else {
-      printError(error.description)
-      throw Exit.invalidInput
-    }
-    printError(ForceHint.adding(to: error.description, reason: reason))
+    printError(ForceHint.adding(to: error.description, kind: error.kind))
     throw Exit.invalidInput
   }
 }

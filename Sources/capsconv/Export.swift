@@ -23,7 +23,7 @@ extension CapsConv {
       InterruptCleanup.install()
       try reportingInvalidInput {
         guard canonicalPath(output) != canonicalPath(model) else {
-          throw FormatError.file(path: output, reason: "is the input file; choose another output")
+          throw FormatError(.sameAsInput, path: output, detail: "is the input file; choose another output")
         }
         let (loaded, _) = try ModelFile.read(at: model)
         try ModelFile.writeStateDict(loaded, to: output, overwrite: force)

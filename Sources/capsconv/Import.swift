@@ -118,7 +118,8 @@ extension CapsConv {
       let outputPath = output ?? Self.defaultOutput(for: checkpoint)
       try reportingInvalidInput {
         guard canonicalPath(outputPath) != canonicalPath(checkpoint) else {
-          throw FormatError.file(path: outputPath, reason: "is the input file; choose another output")
+          throw FormatError(
+            .sameAsInput, path: outputPath, detail: "is the input file; choose another output")
         }
         var options = ModelFile.ReadOptions()
         options.layout = layout.flatMap(CheckpointLayout.init(rawValue:))
@@ -140,7 +141,8 @@ extension CapsConv {
         }
         let problems = model.metadata.validate(classCount: model.configuration.outputCapsules)
         guard problems.isEmpty else {
-          throw FormatError.invalidModel(ModelValidationError(origin: checkpoint, problems: problems))
+          throw FormatError(
+            ModelValidationError(origin: checkpoint, messages: problems, kind: .invalidMetadata))
         }
         let digestNote = try ModelFile.recordSource(of: &model, path: checkpoint)
         try ModelFile.write(model, to: outputPath, overwrite: force)

@@ -411,7 +411,7 @@ struct CapsInfer: ParsableCommand {
       return true
     } catch let error as ImageError {
       printError(
-        "contact sheet not written: " + ForceHint.adding(to: error.description, reason: error.detail))
+        "contact sheet not written: " + ForceHint.adding(to: error.description, kind: error.kind))
     } catch {
       printError("contact sheet not written: \(FileName.display(sheet.path)): \(error)")
     }

@@ -101,7 +101,7 @@ final class PictureJob: @unchecked Sendable {
       do {
         try ImageFile.writePNG(picture, toPath: path, overwrite: force)
       } catch let error as ImageError {
-        fail(image, "\(noun) not written: " + ForceHint.adding(to: error.description, reason: error.detail))
+        fail(image, "\(noun) not written: " + ForceHint.adding(to: error.description, kind: error.kind))
       } catch {
         fail(image, "\(noun) not written: \(path): \(error)")
       }

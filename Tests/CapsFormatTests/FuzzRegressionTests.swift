@@ -1,3 +1,4 @@
+import CapsFiles
 import CapsTestSupport
 import Foundation
 import Testing
@@ -7,28 +8,24 @@ import Testing
 /// Inputs found by the fuzzers (Tools/dev/fuzz.sh), kept in Fixtures/bad as regression cases.
 /// See docs/RELIABILITY.md for how each was found.
 @Suite struct FuzzRegressionTests {
-  private func message(_ path: String) -> String? {
-    do {
-      _ = try ModelFile.read(at: path)
-      return nil
-    } catch {
-      return error.description
-    }
-  }
-
   /// FuzzModel: an object header whose size claims 4 GiB (libhdf5 1.10.8 malloc'ed that much).
   /// CapsKit's reader bounds every metadata block (16 MiB) and every read by the file size, so the
   /// corrupt continuation message is reported instead. The read must end in one clear line, from
   /// the file on disk and from the same bytes in memory.
   @Test func hugeObjectHeaderClaimIsACleanError() throws {
     let path = Fixtures.path("bad/fuzz_hdf5_huge_header.h5")
-    let text = try #require(message(path), "accepted")
-    #expect(text.hasPrefix(path + ": "), "\(text)")
-    #expect(text.contains("continuation message: truncated"), "\(text)")
-    #expect(!text.contains("\n"))
+    let error = try #require(readFailure(path))
+    #expect(error.kind == .corrupt && error.path == path, "\(error)")
+    // The golden line of the family: the operation and the structure at fault.
+    #expect(
+      error.description
+        == "\(path): cannot list group '/' (continuation message: truncated (needs 8 more bytes))")
 
     let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-    #expect(throws: FormatError.self) { _ = try ModelFile.read(image: bytes, name: "memory.h5") }
+    let inMemory = #expect(throws: FormatError.self) {
+      _ = try ModelFile.read(image: bytes, name: "memory.h5")
+    }
+    #expect(inMemory?.kind == .corrupt)
   }
 
   /// FuzzModel: more cases that must end in one clear line naming the file.
@@ -42,22 +39,28 @@ import Testing
   /// - fuzz_hdf5_shape_overflow.h5, fuzz_hdf5_decoder_overflow.h5: sizes taken from shapes whose
   ///   products (output capsules x dimension; input side² x channels) overflowed and trapped in
   ///   `CapsNetConfiguration` (fixed: every size is bounded first, `ModelFile.maxDimension`).
-  @Test(arguments: [
-    ("fuzz_hdf5_huge_cache_entry.h5", "data segment size 71468255805616 is out of range (at most 16777216)"),
-    ("fuzz_hdf5_storage_overflow.h5", "'conv2.bias' has 2 NaN"),
-    ("fuzz_hdf5_class_count.h5", "output capsules, more than the 65536 accepted"),
-    ("fuzz_hdf5_shape_overflow.h5", "is out of range (at most"),
-    ("fuzz_hdf5_decoder_overflow.h5", "is out of range (at most"),
-  ])
-  func corruptHDF5IsACleanError(file: String, expected: String) throws {
+  @Test(
+    arguments: [
+      ("fuzz_hdf5_huge_cache_entry.h5", ErrorKind.corrupt, nil),
+      ("fuzz_hdf5_storage_overflow.h5", .invalidModel, .nonFinite),
+      ("fuzz_hdf5_class_count.h5", .invalidModel, .invalidConfiguration),
+      ("fuzz_hdf5_shape_overflow.h5", .invalidModel, .invalidConfiguration),
+      ("fuzz_hdf5_decoder_overflow.h5", .invalidModel, .invalidConfiguration),
+    ] as [(String, ErrorKind, ModelValidationError.Problem.Kind?)])
+  func corruptHDF5IsACleanError(file: String, kind: ErrorKind, problem: ModelValidationError.Problem.Kind?)
+    throws
+  {
     let path = Fixtures.path("bad/\(file)")
-    let text = try #require(message(path), "accepted")
-    #expect(text.hasPrefix(path + ": "), "\(text)")
-    #expect(text.contains(expected), "\(text)")
-    #expect(!text.contains("\n"))
+    let error = try #require(readFailure(path))
+    #expect(error.kind == kind && error.path == path, "\(error)")
+    #expect(error.validationError?.problems.first?.kind == problem, "\(error)")
+    #expect(!error.description.contains("\n"))
 
     let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-    #expect(throws: FormatError.self) { _ = try ModelFile.read(image: bytes, name: "memory.h5") }
+    let inMemory = #expect(throws: FormatError.self) {
+      _ = try ModelFile.read(image: bytes, name: "memory.h5")
+    }
+    #expect(inMemory?.kind == kind)
   }
 
   /// FuzzModel: two corrupt symbol-table groups on which libhdf5 1.10.8 dereferenced NULL (inside
@@ -66,9 +69,9 @@ import Testing
   @Test(arguments: ["fuzz_libhdf5_segv_group.h5", "fuzz_libhdf5_segv_2.h5"])
   func corruptSymbolTableIsACleanError(file: String) throws {
     let path = Fixtures.path("bad/\(file)")
-    let text = try #require(message(path), "accepted")
-    #expect(text.hasPrefix(path + ": "), "\(text)")
-    #expect(text.contains("local heap at 680: bad signature (expected HEAP)"), "\(text)")
-    #expect(!text.contains("\n"))
+    let error = try #require(readFailure(path))
+    #expect(error.kind == .corrupt && error.path == path, "\(error)")
+    #expect(error.hdf5Error?.detail == "local heap at 680: bad signature (expected HEAP)", "\(error)")
+    #expect(!error.description.contains("\n"))
   }
 }

@@ -28,19 +28,19 @@ let tinyShapes: [(String, [Int])] = [
   ("digit_capsules.weight", [8, 3, 2, 2]),
 ]
 
-/// The error reading the model at `path`, or "read without error".
-func readError(_ path: String) -> String {
+/// The error reading the model at `path`; nil (and a recorded issue) when it reads.
+func readFailure(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) -> FormatError? {
   do {
     _ = try ModelFile.read(at: path)
-    return "read without error"
+    Issue.record("\(path) was read without error", sourceLocation: sourceLocation)
+    return nil
   } catch {
-    return error.description
+    return error
   }
 }
 
 /// Metadata and sizes a file chose: refused with a message before any arithmetic can overflow.
 @Suite struct HostileModelTests {
-  private func message(_ path: String) -> String { readError(path) }
 
   @Test(arguments: [
     (Int64(1) << 40, "input size 1099511627776 is out of range (at most 8192)"),
@@ -53,9 +53,10 @@ func readError(_ path: String) -> String {
     let path = try writeHostileModel(
       in: folder, shapes: tinyShapes,
       attributes: [("capskit_format_version", .integers([1])), ("input_size", .integers([size]))])
-    let text = message(path)
-    #expect(text.contains(expected), "\(text)")
-    #expect(!text.contains("\n"))
+    let error = try #require(readFailure(path))
+    #expect(error.kind == .invalidModel)
+    #expect(error.validationError?.problems == [.init(.invalidConfiguration, expected)], "\(error)")
+    #expect(!error.description.contains("\n"))
   }
 
   @Test func aStrideThatWouldOverflowIsRefused() throws {
@@ -64,7 +65,18 @@ func readError(_ path: String) -> String {
     let path = try writeHostileModel(
       in: folder, shapes: tinyShapes,
       attributes: [("capskit_format_version", .integers([1])), ("primary_stride", .integers([Int64.min]))])
-    #expect(message(path).contains("primary stride -9223372036854775808 is out of range"))
+    let error = try #require(readFailure(path))
+    #expect(error.kind == .invalidModel)
+    #expect(
+      error.validationError?.problems
+        == [
+          .init(
+            .invalidConfiguration, "primary stride -9223372036854775808 is out of range (at most 1048576)")
+        ],
+      "\(error)")
+    // The golden line of the family.
+    #expect(
+      error.description == "\(path): primary stride -9223372036854775808 is out of range (at most 1048576)")
   }
 
   /// The tiny model itself reads (so the refusals above are about the metadata alone).
@@ -94,11 +106,14 @@ func readError(_ path: String) -> String {
     return path
   }
 
-  private func message(_ path: String) -> String {
+  /// The error reading the reference at `path`; nil (and a recorded issue) when it reads.
+  private func failure(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) -> FormatError? {
     do {
-      return "read \(try ReferenceActivations.read(at: path).count) images"
+      _ = try ReferenceActivations.read(at: path)
+      Issue.record("\(path) was read without error", sourceLocation: sourceLocation)
+      return nil
     } catch {
-      return error.description
+      return error
     }
   }
 
@@ -108,8 +123,11 @@ func readError(_ path: String) -> String {
     defer { try? FileManager.default.removeItem(at: folder) }
     let path = try reference(in: folder, images: 100_000)
     #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0 < 100_000)
-    #expect(message(path).contains("'pixels' holds 100000 images, more than the 10000 accepted"))
-    #expect(message(try reference(in: folder, images: 10_000)) == "read 10000 images")
+    let error = try #require(failure(path))
+    #expect(error.kind == .limitExceeded && error.tensor == "pixels", "\(error)")
+    #expect(
+      error.description == "\(path): dataset 'pixels' holds 100000 images, more than the 10000 accepted")
+    #expect(try ReferenceActivations.read(at: try reference(in: folder, images: 10_000)).count == 10_000)
   }
 
   /// A stage whose declared shape disagrees with the image count is refused before it is read.
@@ -117,7 +135,8 @@ func readError(_ path: String) -> String {
     let folder = try Fixtures.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: folder) }
     let path = try reference(in: folder, images: 4, stages: [("u_hat", [16384, 16384])])
-    #expect(message(path).contains("'u_hat' has shape [16384, 16384], expected 4 images"))
+    let error = try #require(failure(path))
+    #expect(error.kind == .unexpectedContent && error.tensor == "u_hat", "\(error)")
   }
 }
 
@@ -132,8 +151,10 @@ func readError(_ path: String) -> String {
       attributes: [
         ("capskit_format_version", .integers([1])), ("input_size", .integers([8])), (name, .doubles([value])),
       ])
-    let text = readError(path)
-    #expect(text.contains("is not finite in Float, the runtime's precision"), "\(text)")
+    let error = try #require(readFailure(path))
+    let problems = error.validationError?.problems ?? []
+    #expect(error.kind == .invalidModel && problems.map(\.kind) == [.invalidMetadata], "\(error)")
+    #expect(problems.first?.message.hasPrefix("input normalisation (x/255 - ") == true, "\(error)")
   }
 }
 
@@ -173,9 +194,13 @@ func readError(_ path: String) -> String {
         ("capskit_format_version", .integers([1])), ("input_size", .integers([8])),
         ("class_labels", .strings(["cat", "", "cat"])),
       ])
-    let text = readError(path)
+    let error = try #require(readFailure(path))
+    #expect(error.kind == .invalidModel)
     #expect(
-      text.contains("class label 1 is empty") && text.contains("class label 'cat' is given twice"), "\(text)")
+      error.validationError?.problems == [
+        .init(.invalidMetadata, "class label 1 is empty"),
+        .init(.invalidMetadata, "class label 'cat' is given twice (classes 0 and 2)"),
+      ], "\(error)")
   }
 }
 
@@ -207,9 +232,9 @@ func readError(_ path: String) -> String {
     let (model, provenance) = try ModelFile.read(at: try gramAI(in: folder, extra: []))
     #expect(provenance.layout == .gramAI && model.configuration.inputCapsules == 288)
     // 2^29 declared elements: reading them would pass the element limit (and allocate 2 GiB).
-    let text = readError(try gramAI(in: folder, extra: [16384, 32768]))
-    #expect(text.contains("unexpected tensor 'extra.weight'"), "\(text)")
-    #expect(!text.contains("exceeds the limit"))
+    let error = try #require(readFailure(try gramAI(in: folder, extra: [16384, 32768])))
+    #expect(error.kind == .invalidModel, "\(error)")
+    #expect(error.validationError?.problems == [.unexpectedTensor("extra.weight")], "\(error)")
   }
 
   /// Converting reads no values: with a limit of 100 elements per tensor the conversion itself
@@ -220,7 +245,8 @@ func readError(_ path: String) -> String {
     let keras = try HDF5File.open(path: Fixtures.path("layouts/keras_weights.h5"))
     let converted = try KerasLayout.convert(keras, options: options)
     #expect(try converted.tensorInfo("conv2.weight").shape.count == 4)
-    #expect(throws: FormatError.self) { try converted.readTensor("conv2.weight", maxCount: 100) }
+    let error = #expect(throws: FormatError.self) { try converted.readTensor("conv2.weight", maxCount: 100) }
+    #expect(error?.kind == .limitExceeded, "\(String(describing: error))")
     let folder = try Fixtures.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: folder) }
     let gram = try HDF5File.open(path: try gramAI(in: folder, extra: []))

@@ -136,51 +136,51 @@ import Testing
     ("adambielski.pth", "adambielski/CapsNet-pytorch layout, which cannot be converted", "learned prior"),
   ])
   func unconvertibleLayoutsAreRefusedSayingWhy(file: String, what: String, why: String) {
-    #expect {
-      try ModelFile.read(at: layout(file))
-    } throws: { error in
-      let text = "\(error)"
-      return text.hasPrefix("\(layout(file)): ") && text.contains(what) && text.contains(why)
-        && text.contains("shared across the batch") == (file == "jindongwang.pth")
-    }
+    let error = #expect(throws: FormatError.self) { try ModelFile.read(at: layout(file)) }
+    #expect(error?.kind == .unsupported && error?.path == layout(file), "\(String(describing: error))")
+    let detail = error?.detail ?? ""
+    #expect(detail.hasPrefix(what) && detail.contains(why), "\(detail)")
+    #expect(detail.contains("shared across the batch") == (file == "jindongwang.pth"))
   }
 
   @Test func aKerasFileWithoutRoutingWeightsIsRefused() {
-    #expect {
-      try ModelFile.read(at: layout("keras_broken.h5"))
-    } throws: { error in
-      "\(error)"
+    let error = #expect(throws: FormatError.self) { try ModelFile.read(at: layout("keras_broken.h5")) }
+    #expect(error?.kind == .invalidModel)
+    #expect(error?.validationError?.problems.map(\.kind) == [.invalidConfiguration])
+    // The golden line of the family.
+    #expect(
+      error?.description
         == "\(layout("keras_broken.h5")) (Keras layout): found 0 4-D non-kernel weights, expected 1 (the digit capsules' W)"
-    }
+    )
   }
 
   @Test func theLayoutOptionOverridesDetection() throws {
     var options = ModelFile.ReadOptions()
     options.layout = .reference
-    #expect {
+    let reference = #expect(throws: FormatError.self) {
       try ModelFile.read(at: layout("gram-ai.pth"), options: options)
-    } throws: { error in
-      "\(error)".contains("missing tensor 'conv2.weight'")
     }
+    #expect(reference?.kind == .invalidModel)
+    #expect(reference?.validationError?.problems.contains(.missingTensor("conv2.weight")) == true)
     options.layout = .keras
-    #expect {
+    let kerasFromPth = #expect(throws: FormatError.self) {
       try ModelFile.read(at: layout("gram-ai.pth"), options: options)
-    } throws: { error in
-      "\(error)".contains("Keras HDF5 weight files only")
     }
-    #expect {
+    #expect(kerasFromPth?.kind == .unexpectedContent, "\(String(describing: kerasFromPth))")
+    let notKeras = #expect(throws: FormatError.self) {
       try ModelFile.read(at: Fixtures.path("pth/tiny.h5"), options: options)
-    } throws: { error in
-      "\(error)".contains("not a Keras weights file")
     }
+    #expect(notKeras?.kind == .unexpectedContent, "\(String(describing: notKeras))")
     options.layout = .gramAI
     let (model, provenance) = try ModelFile.read(at: layout("gram-ai.pth"), options: options)
     #expect(!provenance.layoutWasDetected && model.metadata.squashEpsilon == 0)
-    #expect {
+    let notGramAI = #expect(throws: FormatError.self) {
       try ModelFile.read(at: Fixtures.path("pth/tiny.h5"), options: options)
-    } throws: { error in
-      "\(error)".contains("(gram-ai layout): missing tensor 'primary_capsules.capsules.0.weight'")
     }
+    #expect(notGramAI?.kind == .invalidModel)
+    #expect(notGramAI?.validationError?.origin == "\(Fixtures.path("pth/tiny.h5")) (gram-ai layout)")
+    #expect(
+      notGramAI?.validationError?.problems.first == .missingTensor("primary_capsules.capsules.0.weight"))
   }
 
   @Test func detectionReadsTheKeys() {

@@ -96,9 +96,11 @@ import Testing
 
   @Test func writingIntoAMissingFolderFails() throws {
     let (model, _) = try ModelFile.read(at: Fixtures.path("models/small.h5"))
-    #expect(throws: FormatError.self) {
+    let error = #expect(throws: FormatError.self) {
       try ModelFile.write(model, to: "/nonexistent-capskit-folder/out.h5", overwrite: false)
     }
+    #expect(error?.kind == .notFound)
+    #expect(error?.path == "/nonexistent-capskit-folder/out.h5")
   }
 
   @Test func keyPrefixesAndOlderDecoderNamesAreCanonicalised() {
@@ -124,8 +126,13 @@ import Testing
     for key in fromFile.orderedKeys {
       #expect(fromImage.tensor(key).values.map(\.bitPattern) == fromFile.tensor(key).values.map(\.bitPattern))
     }
-    #expect(throws: FormatError.self) { try ModelFile.read(image: Array(bytes.prefix(5000)), name: "cut.h5") }
-    #expect(throws: FormatError.self) { try ModelFile.read(image: [], name: "empty.h5") }
+    let cut = #expect(throws: FormatError.self) {
+      try ModelFile.read(image: Array(bytes.prefix(5000)), name: "cut.h5")
+    }
+    #expect(cut?.kind == .truncated, "\(String(describing: cut))")
+    #expect(cut?.path == "cut.h5")
+    let empty = #expect(throws: FormatError.self) { try ModelFile.read(image: [], name: "empty.h5") }
+    #expect(empty?.kind == .wrongFormat, "\(String(describing: empty))")
   }
 }
 
@@ -134,7 +141,8 @@ import Testing
 @Suite struct LongProblemListTests {
   @Test func aLongProblemListIsShortenedWithACount() {
     let problems = (0..<4000).map { "layer 'dense_\($0)' is listed but has no group" }
-    let error = ModelValidationError(origin: "keras.h5 (Keras layout)", problems: problems)
+    let error = ModelValidationError(
+      origin: "keras.h5 (Keras layout)", messages: problems, kind: .invalidConfiguration)
     #expect(error.description.utf8.count < 600)
     #expect(
       error.description.hasPrefix("keras.h5 (Keras layout): layer 'dense_0' is listed but has no group; "))
@@ -142,7 +150,11 @@ import Testing
     #expect(!error.description.contains("layer 'dense_8' is listed"))
     #expect(error.description.hasSuffix("; and 3992 more problems"))
     #expect(error.problems.count == 4000)
-    let few = ModelValidationError(origin: "m.h5", problems: ["a", "b"])
-    #expect(few.description == "m.h5: a; b")
+    #expect(error.problems.allSatisfy { $0.kind == .invalidConfiguration && $0.tensor == nil })
+    let few = ModelValidationError(
+      origin: "m.h5", problems: [.missingTensor("a"), .init(.wrongShape, "'b' has shape [1]", tensor: "b")])
+    #expect(few.description == "m.h5: missing tensor 'a'; 'b' has shape [1]")
+    #expect(few.problems.map(\.kind) == [.missingTensor, .wrongShape])
+    #expect(few.problems.map(\.tensor) == ["a", "b"])
   }
 }

@@ -86,17 +86,12 @@ import Testing
 
   @Test func limitsAreCheckedBeforeReading() throws {
     let source = try PthTensorSource(path: Fixtures.path("pth/dtypes.pth"))
-    #expect {
-      try source.read("float32", maxCount: 31)
-    } throws: { error in
-      "\(error)".contains("exceeds the limit of 31 elements")
-    }
+    let tensor = #expect(throws: FormatError.self) { try source.read("float32", maxCount: 31) }
+    #expect(tensor?.kind == .limitExceeded && tensor?.tensor == "float32", "\(String(describing: tensor))")
     // A 24-element view of a 100-element storage: the storage counts against the limit too.
-    #expect {
-      try source.read("offset_view", maxCount: 50)
-    } throws: { error in
-      "\(error)".contains("storage '") && "\(error)".contains("of 100 elements")
-    }
+    let view = #expect(throws: FormatError.self) { try source.read("offset_view", maxCount: 50) }
+    #expect(view?.kind == .limitExceeded && view?.tensor == "offset_view", "\(String(describing: view))")
+    #expect(view?.detail.hasSuffix("of 100 elements, more than the limit of 50") == true)
   }
 
   /// float16 weights read as HDF5 reads them (libhdf5 converts those), bfloat16 as torch rounds them.

@@ -1,3 +1,4 @@
+import CapsFiles
 import CapsTestSupport
 import Foundation
 import Testing
@@ -9,8 +10,6 @@ import Testing
   /// What the hostile payloads of Fixtures/pth would create if anything executed them.
   static let sentinel = "/tmp/capskit-hostile-pickle-ran"
 
-  private func message(_ path: String) -> String { readError(path) }
-
   @Test(arguments: [
     ("hostile_system.pth", "the global 'posix.system'"),  // os.system pickles as posix.system on Linux
     ("hostile_eval.pth", "the global 'builtins.eval'"),  // protocol 4: STACK_GLOBAL
@@ -20,37 +19,59 @@ import Testing
   func hostilePicklesAreRefusedNamingTheGlobal(file: String, global: String) throws {
     try? FileManager.default.removeItem(atPath: Self.sentinel)
     let path = Fixtures.path("pth/\(file)")
-    let text = message(path)
-    #expect(text.hasPrefix("\(path): "))
-    #expect(text.contains("refused \(global)"), "\(text)")
-    #expect(text.contains("nothing was executed"))
-    #expect(!text.contains("\n"))
+    let error = try #require(readFailure(path))
+    #expect(error.kind == .unsafeContent, "\(error)")
+    #expect(error.path == path)
+    #expect(error.detail.contains("refused \(global)"), "\(error)")
+    #expect(!error.description.contains("\n"))
     #expect(!FileManager.default.fileExists(atPath: Self.sentinel))
   }
 
-  @Test(arguments: [
-    ("traversal.pth", "ZIP entry name '../escaped.txt' escapes the archive (path traversal)"),
-    ("deflated.pth", "is compressed (deflate)"),
-    ("lying_size.pth", "ZIP entry 'tiny/data/4' claims 2147418112 bytes"),
-    ("size_mismatch.pth", "entry 'tiny/data/0' has 2592 bytes, but the pickle gives 649 elements of float32"),
-  ])
-  func malformedArchivesAreRefused(file: String, expected: String) {
+  /// The golden line of the family: the entry, the global, and that nothing ran.
+  @Test func aRefusalSaysWhatWasRefusedAndThatNothingRan() throws {
+    let path = Fixtures.path("pth/hostile_system.pth")
+    let error = try #require(readFailure(path))
+    #expect(error.tensor == "hostile_system/data.pkl")
+    #expect(
+      error.description
+        == "\(path): hostile_system/data.pkl: refused the global 'posix.system': a state_dict needs only tensors, dicts and plain values; nothing was executed"
+    )
+  }
+
+  @Test(
+    arguments: [
+      ("traversal.pth", ErrorKind.unsafeContent, nil),
+      ("deflated.pth", .unsupported, "tiny/byteorder"),
+      ("lying_size.pth", .corrupt, nil),
+      ("size_mismatch.pth", .corrupt, "module.conv1.weight"),
+    ] as [(String, ErrorKind, String?)])
+  func malformedArchivesAreRefused(file: String, kind: ErrorKind, entry: String?) throws {
     let path = Fixtures.path("pth/\(file)")
-    let text = message(path)
-    #expect(text.hasPrefix("\(path): "))
-    #expect(text.contains(expected), "\(text)")
-    #expect(!text.contains("\n"))
+    let error = try #require(readFailure(path))
+    #expect(error.kind == kind, "\(error)")
+    #expect(error.path == path)
+    #expect(error.tensor == entry, "\(error)")
+    #expect(!error.description.contains("\n"))
+  }
+
+  /// The golden line of the family.
+  @Test func aMalformedArchiveIsNamedWithItsEntry() throws {
+    let path = Fixtures.path("pth/lying_size.pth")
+    #expect(
+      readFailure(path)?.description
+        == "\(path): ZIP entry 'tiny/data/4' claims 2147418112 bytes at offset 45094, past the data area (82140 bytes)"
+    )
   }
 
   /// Copies tiny.pth, lets `change` edit the bytes, and returns the error reading it.
-  private func messageAfterEditing(_ change: (inout [UInt8]) -> Void) throws -> String {
+  private func failureAfterEditing(_ change: (inout [UInt8]) -> Void) throws -> FormatError? {
     let folder = try Fixtures.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: folder) }
     var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("pth/tiny.pth"))))
     change(&bytes)
     let path = folder.appendingPathComponent("edited.pth").path
     try Data(bytes).write(to: URL(fileURLWithPath: path))
-    return message(path)
+    return readFailure(path)
   }
 
   private func offset(of entry: String) throws -> Int {
@@ -60,30 +81,32 @@ import Testing
 
   @Test func corruptDataFailsTheChecksum() throws {
     let start = try offset(of: "tiny/data/2")
-    let text = try messageAfterEditing { $0[start + 100] ^= 0x01 }
-    #expect(text.contains("ZIP entry 'tiny/data/2' is corrupt (CRC-32"), "\(text)")
+    let error = try #require(try failureAfterEditing { $0[start + 100] ^= 0x01 })
+    #expect(error.kind == .corrupt && error.tensor == "tiny/data/2" && error.offset == start, "\(error)")
+    #expect(error.detail.hasPrefix("ZIP entry 'tiny/data/2' is corrupt (CRC-32"), "\(error)")
   }
 
   @Test func truncatedArchivesAreRefused() throws {
-    #expect(try messageAfterEditing { $0.removeLast($0.count / 2) }.contains("not a ZIP archive"))
-    #expect(try messageAfterEditing { $0.removeLast(30) }.contains("ZIP"))
-    #expect(try messageAfterEditing { $0 = Array($0.prefix(10)) }.contains("not a ZIP archive"))
+    #expect(try failureAfterEditing { $0.removeLast($0.count / 2) }?.kind == .truncated)
+    #expect(try failureAfterEditing { $0.removeLast(30) }?.kind == .truncated)
+    #expect(try failureAfterEditing { $0 = Array($0.prefix(10)) }?.kind == .truncated)
   }
 
   @Test func anAbsurdEntryCountIsRefusedBeforeReadingTheDirectory() throws {
     // The 32-bit end record is the last 22 bytes; point it at 60,000 entries (the directory is too small).
-    let text = try messageAfterEditing { bytes in
+    let error = try failureAfterEditing { bytes in
       let end = bytes.count - 22
       bytes[end + 8] = 0x60
       bytes[end + 9] = 0xEA
       bytes[end + 10] = 0x60
       bytes[end + 11] = 0xEA
     }
-    #expect(text.contains("ZIP"), "\(text)")
+    #expect(error?.kind == .corrupt, "\(String(describing: error))")
   }
 
   // MARK: The unpickler on hand-written streams
 
+  /// The kind of the decoded root ("list", "tuple", ...).
   private func unpickle(_ bytes: [UInt8]) -> String {
     do {
       let graph = try Unpickler.load(bytes, entry: "x/data.pkl", path: "test.pth")
@@ -93,27 +116,45 @@ import Testing
     }
   }
 
+  /// The error decoding `bytes` (an archive entry); nil (and a recorded issue) when they decode.
+  private func refusal(_ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) -> FormatError? {
+    do {
+      _ = try Unpickler.load(bytes, entry: "x/data.pkl", path: "test.pth")
+      Issue.record("decoded without error", sourceLocation: sourceLocation)
+      return nil
+    } catch {
+      #expect(error.path == "test.pth" && error.tensor == "x/data.pkl", sourceLocation: sourceLocation)
+      #expect(!error.description.contains("\n"), sourceLocation: sourceLocation)
+      return error
+    }
+  }
+
   @Test func hostileOpcodesAreRefused() {
+    // Protocol 0's text opcodes are not read at all.
+    #expect(refusal(Array("(S'ls'\nios\nsystem\n.".utf8))?.kind == .unsupported)
     // INST names its class inline: protocol 0's way to call os.system.
-    #expect(unpickle(Array("(S'ls'\nios\nsystem\n.".utf8)).contains("text opcode 'S'"))
-    #expect(unpickle(Array("(ios\nsystem\n.".utf8)).contains("refused the global 'os.system' (opcode INST)"))
-    #expect(
-      unpickle([0x80, 2, 0x63] + Array("subprocess\nPopen\n".utf8) + [0x2E]).contains("'subprocess.Popen'"))
-    #expect(unpickle([0x80, 4, 0x28, 0x6F, 0x2E]).contains("opcode OBJ"))
-    #expect(unpickle([0x80, 2, 0x82, 1, 0x2E]).contains("extension-registry"))
+    let inst = refusal(Array("(ios\nsystem\n.".utf8))
+    #expect(inst?.kind == .unsafeContent)
+    #expect(inst?.detail.hasPrefix("x/data.pkl: refused the global 'os.system' (opcode INST)") == true)
+    #expect(refusal([0x80, 2, 0x63] + Array("subprocess\nPopen\n".utf8) + [0x2E])?.kind == .unsafeContent)
+    #expect(refusal([0x80, 4, 0x28, 0x6F, 0x2E])?.kind == .unsafeContent)  // OBJ
+    #expect(refusal([0x80, 2, 0x82, 1, 0x2E])?.kind == .unsafeContent)  // EXT1
     // An allowed global may only be interpreted, never called on other arguments.
     let storageCall: [UInt8] = [0x80, 2, 0x63] + Array("torch\nFloatStorage\n".utf8) + [0x29, 0x52, 0x2E]
-    #expect(unpickle(storageCall).contains("refused a call of torch.FloatStorage"))
+    let call = refusal(storageCall)
+    #expect(call?.kind == .unsafeContent)
+    #expect(call?.detail.hasPrefix("x/data.pkl: refused a call of torch.FloatStorage") == true)
   }
 
   @Test func malformedStreamsFailCleanly() {
-    #expect(unpickle([0x80, 2, 0x58, 0xFF, 0xFF, 0xFF, 0x7F]).contains("claims 2147483647 bytes"))
-    #expect(unpickle([0x80, 2, 0x68, 7, 0x2E]).contains("memo entry 7"))
-    #expect(unpickle([0x80, 2, 0x2E]).contains("empty stack"))
-    #expect(unpickle([0x80, 2, 0x4E]).contains("ends without STOP"))
-    #expect(unpickle([0x80, 9]).contains("protocol 9"))
-    #expect(unpickle([0x80, 2, 0x4E, 0x61, 0x2E]).contains("empty stack"))
-    #expect(unpickle([0x80, 2, 0x5D, 0x4E, 0x4E, 0x73, 0x2E]).contains("not a dict"))
+    // In an archive entry (read whole, CRC-checked) a pickle that ends early is corrupt, not truncated.
+    #expect(refusal([0x80, 2, 0x58, 0xFF, 0xFF, 0xFF, 0x7F])?.kind == .corrupt)  // a 2 GiB string
+    #expect(refusal([0x80, 2, 0x68, 7, 0x2E])?.kind == .corrupt)  // memo entry 7, never written
+    #expect(refusal([0x80, 2, 0x2E])?.kind == .corrupt)  // STOP on an empty stack
+    #expect(refusal([0x80, 2, 0x4E])?.kind == .corrupt)  // no STOP
+    #expect(refusal([0x80, 9])?.kind == .unsupported)  // protocol 9
+    #expect(refusal([0x80, 2, 0x4E, 0x61, 0x2E])?.kind == .corrupt)  // APPEND on an empty stack
+    #expect(refusal([0x80, 2, 0x5D, 0x4E, 0x4E, 0x73, 0x2E])?.kind == .corrupt)  // SETITEM on a list
     // A list appended to itself is harmless: containers are referenced by index.
     #expect(unpickle([0x80, 2, 0x5D, 0x71, 0, 0x68, 0, 0x61, 0x2E]) == "list")
     // Deep nesting does not recurse: 20,000 nested 1-tuples (within the budget of their pickle).
@@ -127,12 +168,19 @@ import Testing
   /// repeated, or a large value reused). Unbudgeted, the sizes found took 500 MB to over 3 GB or 21
   /// minutes of CPU; now every bomb stops at its budget, whatever its size.
   @Test func pickleBombsAreRefusedByTheBudget() {
+    /// Refused by the memory (or the work) budget: kind limitExceeded, and which budget.
+    func refusedBy(_ budget: String, _ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation)
+      -> Bool
+    {
+      guard let error = refusal(bytes, sourceLocation: sourceLocation) else { return false }
+      return error.kind == .limitExceeded && error.detail.contains(budget)
+    }
     let memory = "MiB of objects, the budget for a pickle of"
     let work = "steps of work (copying and hashing), the budget for a pickle of"
     // 1 MB of TUPLE1: a million nested tuples (4 MB took 500 MB).
-    #expect(unpickle([0x80, 2, 0x29] + [UInt8](repeating: 0x85, count: 1 << 20) + [0x2E]).contains(memory))
+    #expect(refusedBy(memory, [0x80, 2, 0x29] + [UInt8](repeating: 0x85, count: 1 << 20) + [0x2E]))
     // 2 MB of EMPTY_LIST: two million lists on the stack (16 MB took 1.34 GB).
-    #expect(unpickle([0x80, 2] + [UInt8](repeating: 0x5D, count: 2 << 20) + [0x2E]).contains(memory))
+    #expect(refusedBy(memory, [0x80, 2] + [UInt8](repeating: 0x5D, count: 2 << 20) + [0x2E]))
     // _codecs.encode of one memoised 1 MB string, 64 times (8 MB, repeated, took over 3 GB).
     let big = 1 << 20
     var encode: [UInt8] = [0x80, 2, 0x58] + littleEndian(UInt32(big))
@@ -143,7 +191,7 @@ import Testing
         0x86, 0x52, 0x30,
       ]
     for _ in 0..<64 { encode.append(contentsOf: call) }  // GLOBAL, BINGET 0, 'latin1', TUPLE2, REDUCE, POP
-    #expect(unpickle(encode + [0x4E, 0x2E]).contains(memory))
+    #expect(refusedBy(memory, encode + [0x4E, 0x2E]))
     // An OrderedDict rebuilt 500 times from one memoised 20k-pair list (2,000 x 200k took 3.4 GB).
     var rebuild: [UInt8] = [0x80, 2, 0x5D, 0x71, 0, 0x28]
     for key in 0..<20_000 { rebuild.append(contentsOf: [0x4A] + littleEndian(UInt32(key)) + [0x4E, 0x86]) }
@@ -151,13 +199,13 @@ import Testing
     let rebuildCall: [UInt8] =
       [0x63] + Array("collections\nOrderedDict\n".utf8) + [0x68, 0, 0x85, 0x52, 0x30]
     for _ in 0..<500 { rebuild.append(contentsOf: rebuildCall) }
-    #expect(unpickle(rebuild + [0x2E]).contains(memory))
+    #expect(refusedBy(memory, rebuild + [0x2E]))
     // One 1 MB key set 50,000 times in a dict: every SETITEM hashes it again (8 MB x 400k took 21 minutes).
     var rehash: [UInt8] = [0x80, 2, 0x7D, 0x58] + littleEndian(UInt32(big))
     rehash.append(contentsOf: repeatElement(0x61, count: big))
     rehash += [0x71, 0, 0x30]
     for _ in 0..<50_000 { rehash.append(contentsOf: [0x68, 0, 0x4E, 0x73]) }
-    #expect(unpickle(rehash + [0x2E]).contains(work))
+    #expect(refusedBy(work, rehash + [0x2E]))
   }
 
   private func littleEndian(_ value: UInt32) -> [UInt8] {
@@ -173,9 +221,13 @@ import Testing
     stream += [
       0x4B, 0, 0x4D, 0, 0x40, 0x4D, 0, 0x40, 0x86, 0x4B, 0, 0x4B, 0, 0x86, 0x89, 0x4E, 0x74, 0x52, 0x2E,
     ]
-    let text = unpickle(stream)
+    let error = refusal(stream)
+    #expect(error?.kind == .limitExceeded, "\(String(describing: error))")
+    // The golden line of the family.
     #expect(
-      text.contains("has 268435456 elements, but storage '0' holds 1: more than 1048576 repeated"), "\(text)")
+      error?.description
+        == "test.pth: x/data.pkl: a tensor view of size [16384, 16384] (stride [0, 0]) has 268435456 elements, but storage '0' holds 1: more than 1048576 repeated elements (stride 0, expand()) are not read; save the tensor with .contiguous()"
+    )
   }
 
   @Test func aTensorViewPastItsStorageIsRefused() {
@@ -184,7 +236,7 @@ import Testing
     stream += [0x28, 0x8C, 7] + Array("storage".utf8) + [0x63] + Array("torch\nFloatStorage\n".utf8)
     stream += [0x8C, 1, 0x30, 0x8C, 3] + Array("cpu".utf8) + [0x4B, 4, 0x74, 0x51]
     stream += [0x4B, 2, 0x4B, 3, 0x85, 0x4B, 1, 0x85, 0x89, 0x4E, 0x74, 0x52, 0x2E]
-    #expect(unpickle(stream).contains("reaches element 4 of storage '0', which has 4"))
+    #expect(refusal(stream)?.kind == .corrupt)
   }
 
   // MARK: Mutations: every outcome is a value or a typed error, never a trap
@@ -250,9 +302,9 @@ import Testing
     for keep in [bytes.count - 1, bytes.count / 2, 400, 20] {
       let path = folder.appendingPathComponent("cut\(keep).pth").path
       try bytes.prefix(keep).write(to: URL(fileURLWithPath: path))
-      let text = message(path)
-      #expect(text.hasPrefix("\(path): "), "\(text)")
-      #expect(!text.contains("\n"))
+      let error = try #require(readFailure(path))
+      #expect(error.kind == .truncated && error.path == path, "\(error)")
+      #expect(!error.description.contains("\n"))
     }
   }
 }

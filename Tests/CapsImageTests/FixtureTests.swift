@@ -158,10 +158,10 @@ struct FixtureTests {
   @Test("bad fixture PNGs give one-line typed errors", .enabled(if: Fixtures.badAvailable))
   func badFiles() throws {
     let cases: [(String, ImageError.Kind, String)] = [
-      ("not_png.png", .notPNG, "not a PNG file (bad signature)"),
+      ("not_png.png", .wrongFormat, "not a PNG file (bad signature)"),
       ("zero_size.png", .zeroSize, "invalid image size 0x28 (width and height must be at least 1)"),
       (
-        "huge_dimensions.png", .tooLarge,
+        "huge_dimensions.png", .limitExceeded,
         "image too large (100000x100000; limits are 8192x8192 and 16777216 pixels)"
       ),
       ("bad_crc.png", .corrupt, "corrupt PNG (IDAT: CRC error)"),

@@ -91,7 +91,7 @@ struct PNGEncodingTests {
     do {
       try ImageFile.writePNG(first, toPath: missingDirectory)
     } catch let error as ImageError {
-      #expect(error.kind == .unwritable)
+      #expect(error.kind == .notFound)
       #expect(
         error.description == "\(missingDirectory): the folder \(directory)/missing does not exist")
     }
@@ -104,13 +104,14 @@ struct PNGEncodingTests {
       _ = try ImageFile.readPNG(atPath: "/nonexistent/dir/x.png")
       Issue.record("expected an error")
     } catch let error as ImageError {
-      #expect(error.kind == .unreadable)
+      #expect(error.kind == .notFound)
       #expect(error.description == "/nonexistent/dir/x.png: cannot open (No such file or directory)")
     }
     do {
       _ = try ImageFile.readPNG(atPath: "/tmp")
       Issue.record("expected an error")
     } catch let error as ImageError {
+      #expect(error.kind == .notRegularFile)
       #expect(error.description == "/tmp: is a directory, not a regular file")
     }
 
@@ -121,11 +122,11 @@ struct PNGEncodingTests {
       rmdir(directory)
     }
     try ImageFile.writeAtomically(Array("not an image".utf8), toPath: path)
-    #expect(throws: ImageError(source: path, kind: .notPNG, detail: "not a PNG file (bad signature)")) {
+    #expect(throws: ImageError(source: path, kind: .wrongFormat, detail: "not a PNG file (bad signature)")) {
       try ImageFile.readPNG(atPath: path)
     }
     #expect(
-      throws: ImageError(source: path, kind: .tooLarge, detail: "file too large (12 bytes; limit is 5)")
+      throws: ImageError(source: path, kind: .limitExceeded, detail: "file too large (12 bytes; limit is 5)")
     ) {
       try ImageFile.readPNG(atPath: path, limits: ImageLimits(maxFileBytes: 5))
     }

@@ -23,7 +23,7 @@ struct PNGErrorTests {
   @Test("non-PNG data")
   func notPNG() throws {
     let error = try #require(decodeError(Array("hello, world, this is text".utf8)))
-    #expect(error.kind == .notPNG)
+    #expect(error.kind == .wrongFormat)
     #expect(error.description == "digits/x.png: not a PNG file (bad signature)")
     let empty = try #require(decodeError([]))
     #expect(empty.description == "digits/x.png: not a PNG file (empty file)")
@@ -35,7 +35,7 @@ struct PNGErrorTests {
     for length in 0..<Self.good.count {
       let error = try #require(decodeError(Array(Self.good.prefix(length))), "length \(length)")
       if length == 0 {
-        #expect(error.kind == .notPNG)
+        #expect(error.kind == .wrongFormat)
       } else {
         #expect(error.kind == .truncated, "length \(length): \(error)")
         #expect(error.description.hasPrefix("digits/x.png: truncated file ("))
@@ -116,7 +116,7 @@ struct PNGErrorTests {
     // Only the signature and IHDR: were the decoder to go further it would report truncation.
     let file = TestPNG.signature + TestPNG.ihdr(width: 100_000, height: 100_000, bitDepth: 16, colorType: 6)
     let error = try #require(decodeError(file, name: "big.png"))
-    #expect(error.kind == .tooLarge)
+    #expect(error.kind == .limitExceeded)
     #expect(
       error.description
         == "big.png: image too large (100000x100000; limits are 8192x8192 and 16777216 pixels)")
@@ -124,14 +124,14 @@ struct PNGErrorTests {
 
     // Each limit on its own.
     let wide = TestPNG.signature + TestPNG.ihdr(width: 8193, height: 1, bitDepth: 8, colorType: 0)
-    #expect(decodeError(wide)?.kind == .tooLarge)
+    #expect(decodeError(wide)?.kind == .limitExceeded)
     let tall = TestPNG.signature + TestPNG.ihdr(width: 1, height: 8193, bitDepth: 8, colorType: 0)
-    #expect(decodeError(tall)?.kind == .tooLarge)
+    #expect(decodeError(tall)?.kind == .limitExceeded)
     let many = TestPNG.signature + TestPNG.ihdr(width: 4097, height: 4096, bitDepth: 8, colorType: 0)
-    #expect(decodeError(many)?.kind == .tooLarge)
+    #expect(decodeError(many)?.kind == .limitExceeded)
     let maximal =
       TestPNG.signature + TestPNG.ihdr(width: 0x7fff_ffff, height: 0x7fff_ffff, bitDepth: 1, colorType: 0)
-    #expect(decodeError(maximal)?.kind == .tooLarge)
+    #expect(decodeError(maximal)?.kind == .limitExceeded)
     let invalid = TestPNG.signature + TestPNG.ihdr(width: 0x8000_0000, height: 1, bitDepth: 8, colorType: 0)
     #expect(decodeError(invalid)?.kind == .corrupt)
 
@@ -144,7 +144,7 @@ struct PNGErrorTests {
         Self.good, name: "s.png", limits: ImageLimits(maxWidth: 4, maxHeight: 3, maxPixels: 12)
       )
       .width == 4)
-    #expect(decodeError(Self.good, limits: ImageLimits(maxPixels: 11))?.kind == .tooLarge)
+    #expect(decodeError(Self.good, limits: ImageLimits(maxPixels: 11))?.kind == .limitExceeded)
   }
 
   @Test("random corruption never crashes")

@@ -146,7 +146,7 @@ struct RealWorldPreprocessingTests {
       (Array("hello, world".utf8), "not a PNG file (bad signature)"),
     ]
     for (data, detail) in cases {
-      #expect(throws: ImageError(source: "x.png", kind: .notPNG, detail: detail)) {
+      #expect(throws: ImageError(source: "x.png", kind: .wrongFormat, detail: detail)) {
         try PNGCodec.decode(data, name: "x.png")
       }
     }

@@ -12,7 +12,7 @@ import Testing
   static func temporaryDirectory() throws -> String {
     var template = Array("/tmp/capsimage-stream-XXXXXX".utf8CString)
     guard let made = mkdtemp(&template) else {
-      throw ImageError(source: "tmp", kind: .unwritable, detail: "mkdtemp")
+      throw ImageError(source: "tmp", kind: .io(errno: errno), detail: "mkdtemp")
     }
     return String(cString: made)
   }
@@ -81,7 +81,7 @@ import Testing
       (directory, "is a directory, not a regular file"),
     ]
     for (path, detail) in cases {
-      let expected = ImageError(source: path, kind: .unreadable, detail: detail)
+      let expected = ImageError(source: path, kind: .notRegularFile, detail: detail)
       #expect(throws: expected) { try ImageFile.readPNG(atPath: path) }
       #expect(throws: expected) { try ImageFile.readPNGHeader(atPath: path) }
       #expect(throws: expected) { try ImageFile.readBytes(atPath: path) }

@@ -49,7 +49,7 @@ enum CheckpointContainer: Equatable {
     let file = try RandomAccessFile(path: path)
     let container = kind(of: try file.bytes(at: 0, count: min(file.byteCount, 512)))
     if container == .hdf5, let foreign = ForeignFormat.identify(file) {
-      throw .unexpectedContent(path: path, reason: foreign)
+      throw FormatError(.wrongFormat, path: path, detail: foreign)
     }
     switch container {
     case .zip:
@@ -57,18 +57,18 @@ enum CheckpointContainer: Equatable {
     case .legacyTorch:
       return try PthTensorSource(legacyPath: path, stateDictKey: stateDictKey)
     case .legacyTar:
-      throw .unexpectedContent(
-        path: path,
-        reason: "legacy PyTorch tar format; re-save it with torch.save in PyTorch >= 1.6")
+      throw FormatError(
+        .unsupported, path: path,
+        detail: "legacy PyTorch tar format; re-save it with torch.save in PyTorch >= 1.6")
     case .hdf5:
       if let stateDictKey {
-        throw .unexpectedContent(
-          path: path,
-          reason:
+        throw FormatError(
+          .wrongFormat, path: path,
+          detail:
             "--key '\(stateDictKey)' picks an entry of a torch.save checkpoint; this is not one (HDF5 or other)"
         )
       }
-      do { return try HDF5File.open(path: path) } catch { throw .hdf5(error) }
+      do { return try HDF5File.open(path: path) } catch { throw FormatError(error) }
     }
   }
 }

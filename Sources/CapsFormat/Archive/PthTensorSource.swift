@@ -37,13 +37,14 @@ struct PthTensorSource: TensorSource {
       return parts.count == 2 && parts[1] == "data.pkl" && !parts[0].isEmpty
     }
     guard let pickle = pickles.first else {
-      throw .unexpectedContent(
-        path: path, reason: "a ZIP archive without '<name>/data.pkl': not a checkpoint written by torch.save")
+      throw FormatError(
+        .wrongFormat, path: path,
+        detail: "a ZIP archive without '<name>/data.pkl': not a checkpoint written by torch.save")
     }
     guard pickles.count == 1 else {
-      throw .unexpectedContent(
-        path: path,
-        reason: "the archive holds \(pickles.count) data.pkl files; expected the one torch.save writes")
+      throw FormatError(
+        .corrupt, path: path,
+        detail: "the archive holds \(pickles.count) data.pkl files; expected the one torch.save writes")
     }
     let stem = String(pickle.name.dropLast("/data.pkl".count))
     store = .archive(archive, stem: stem)
@@ -56,17 +57,18 @@ struct PthTensorSource: TensorSource {
       guard let storage = tensors[name]?.storage else { continue }
       let entryName = "\(stem)/data/\(storage.key)"
       guard let entry = archive.entry(named: entryName) else {
-        throw .unexpectedContent(
-          path: path,
-          reason: "tensor '\(name)' needs storage '\(storage.key)', but there is no entry '\(entryName)'")
+        throw FormatError(
+          .corrupt, path: path,
+          detail: "tensor '\(name)' needs storage '\(storage.key)', but there is no entry '\(entryName)'",
+          tensor: name)
       }
       let (byteCount, overflow) = storage.count.multipliedReportingOverflow(by: storage.type.byteCount)
       guard !overflow, entry.byteCount == byteCount else {
-        throw .unexpectedContent(
-          path: path,
-          reason:
-            "entry '\(entryName)' has \(entry.byteCount) bytes, but the pickle gives \(storage.count) elements of \(storage.type.storedType) for it"
-        )
+        throw FormatError(
+          .corrupt, path: path,
+          detail:
+            "entry '\(entryName)' has \(entry.byteCount) bytes, but the pickle gives \(storage.count) elements of \(storage.type.storedType) for it",
+          tensor: name, offset: entry.dataOffset)
       }
     }
   }
@@ -81,13 +83,18 @@ struct PthTensorSource: TensorSource {
     var position = 0
     var graphs: [PickleGraph] = []
     for part in ["magic number", "protocol version", "system information", "object", "storage keys"] {
-      let (graph, end) = try Unpickler.load(head, from: position, entry: "legacy \(part)", path: path)
+      let (graph, end) = try Unpickler.load(
+        head, from: position, entry: "legacy \(part)", path: path, atEndOfFile: head.count == file.byteCount)
       graphs.append(graph)
       position = end
     }
-    func failure(_ reason: String) -> FormatError { .unexpectedContent(path: path, reason: reason) }
+    func failure(
+      _ reason: String, _ kind: FormatError.Kind = .corrupt, tensor: String? = nil, offset: Int? = nil
+    ) -> FormatError {
+      FormatError(kind, path: path, detail: reason, tensor: tensor, offset: offset)
+    }
     guard case .int(1001) = graphs[1].root else {
-      throw failure("legacy protocol version is not 1001; not a torch.save file")
+      throw failure("legacy protocol version is not 1001; not a torch.save file", .wrongFormat)
     }
     var littleEndian = true
     if let info = graphs[2].dictionary(graphs[2].root), case .bool(let flag)? = info["little_endian"] {
@@ -116,13 +123,15 @@ struct PthTensorSource: TensorSource {
       }
       let (byteCount, overflow) = storage.count.multipliedReportingOverflow(by: storage.type.byteCount)
       guard !overflow, byteCount <= file.byteCount - position - 8 else {
-        throw failure("legacy storage '\(key)' of \(storage.count) elements runs past the end of the file")
+        throw failure(
+          "legacy storage '\(key)' of \(storage.count) elements runs past the end of the file", .truncated,
+          offset: position)
       }
       offsets[key] = position + 8
       position += 8 + byteCount
     }
     for name in names where offsets[tensors[name]?.storage.key ?? ""] == nil {
-      throw failure("tensor '\(name)' needs a storage the file does not hold")
+      throw failure("tensor '\(name)' needs a storage the file does not hold", tensor: name)
     }
     store = .stream(file, offsets: offsets)
   }
@@ -137,8 +146,9 @@ struct PthTensorSource: TensorSource {
     case "little": return false
     case "big": return true
     default:
-      throw .unexpectedContent(
-        path: path, reason: "entry '\(entry.name)' says '\(text)', expected little or big")
+      throw FormatError(
+        .corrupt, path: path, detail: "entry '\(entry.name)' says '\(text)', expected little or big",
+        tensor: entry.name)
     }
   }
 
@@ -159,7 +169,7 @@ struct PthTensorSource: TensorSource {
     throws(FormatError) -> (names: [String], tensors: [String: PthTensor], wrappers: [String])
   {
     func failure(_ reason: String) -> FormatError {
-      .unexpectedContent(path: path, reason: "\(entry): \(reason)")
+      FormatError(.unexpectedContent, path: path, detail: "\(entry): \(reason)", tensor: entry)
     }
     func isTensorDictionary(_ value: PickleValue) -> Bool {
       guard let dictionary = graph.dictionary(value), dictionary.count > 0 else { return false }
@@ -269,7 +279,7 @@ struct PthTensorSource: TensorSource {
 
   private func tensor(_ name: String) throws(FormatError) -> PthTensor {
     guard let tensor = tensors[name] else {
-      throw .unexpectedContent(path: path, reason: "no tensor '\(name)'")
+      throw FormatError(.unexpectedContent, path: path, detail: "no tensor '\(name)'", tensor: name)
     }
     return tensor
   }
@@ -290,11 +300,11 @@ struct PthTensorSource: TensorSource {
     let count = try TensorElementCount.checked(tensor.shape, limit: maxCount, name: name, path: path)
     let storage = tensor.storage
     guard storage.count <= maxCount else {
-      throw .unexpectedContent(
-        path: path,
-        reason:
-          "tensor '\(name)' is a view of storage '\(storage.key)' of \(storage.count) elements, more than the limit of \(maxCount)"
-      )
+      throw FormatError(
+        .limitExceeded, path: path,
+        detail:
+          "tensor '\(name)' is a view of storage '\(storage.key)' of \(storage.count) elements, more than the limit of \(maxCount)",
+        tensor: name)
     }
     guard count > 0 else { return Tensor(shape: tensor.shape, values: []) }
     let byteCount = storage.count * storage.type.byteCount  // overflow-checked when opening
@@ -302,12 +312,12 @@ struct PthTensorSource: TensorSource {
     switch store {
     case .archive(let archive, let stem):
       guard let entry = archive.entry(named: "\(stem)/data/\(storage.key)") else {
-        throw .unexpectedContent(path: path, reason: "no entry for storage '\(storage.key)'")
+        throw FormatError(.corrupt, path: path, detail: "no entry for storage '\(storage.key)'", tensor: name)
       }
       raw = try archive.contents(of: entry, maxByteCount: byteCount)
     case .stream(let file, let offsets):
       guard let offset = offsets[storage.key] else {
-        throw .unexpectedContent(path: path, reason: "no data for storage '\(storage.key)'")
+        throw FormatError(.corrupt, path: path, detail: "no data for storage '\(storage.key)'", tensor: name)
       }
       raw = try file.bytes(at: offset, count: byteCount)
     }
@@ -336,10 +346,11 @@ enum TensorElementCount {
     for dimension in shape {
       let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
       guard !overflow, product <= limit else {
-        throw .unexpectedContent(
-          path: path,
-          reason: "tensor '\(name)' of shape \(describe(shape: shape)) exceeds the limit of \(limit) elements"
-        )
+        throw FormatError(
+          .limitExceeded, path: path,
+          detail:
+            "tensor '\(name)' of shape \(describe(shape: shape)) exceeds the limit of \(limit) elements",
+          tensor: name)
       }
       count = product
     }

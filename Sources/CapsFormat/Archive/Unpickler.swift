@@ -64,6 +64,8 @@ struct Unpickler {
   private var budget: PickleBudget
   /// The stack's deepest point so far (its memory is charged once).
   private var deepestStack = 0
+  /// The kind of error for a pickle that ends early.
+  private var endKind: FormatError.Kind = .corrupt
 
   /// Most dimensions accepted for a tensor.
   static let maxRank = 32
@@ -76,11 +78,14 @@ struct Unpickler {
   }
 
   /// Decodes the pickle starting at `start` (the legacy format holds several in a row) and returns
-  /// where it ends (after its STOP).
-  static func load(_ bytes: [UInt8], from start: Int, entry: String, path: String) throws(FormatError)
-    -> (graph: PickleGraph, end: Int)
-  {
+  /// where it ends (after its STOP). A pickle that ends early is ``CapsFiles/ErrorKind/corrupt`` (an
+  /// archive entry, read whole and CRC-checked), or ``CapsFiles/ErrorKind/truncated`` when `bytes`
+  /// end where the file does (`atEndOfFile`, the legacy stream).
+  static func load(
+    _ bytes: [UInt8], from start: Int, entry: String, path: String, atEndOfFile: Bool = false
+  ) throws(FormatError) -> (graph: PickleGraph, end: Int) {
     var unpickler = Unpickler(bytes: bytes, path: path, entry: entry, start: start)
+    unpickler.endKind = atEndOfFile ? .truncated : .corrupt
     let root = try unpickler.run()
     return (
       PickleGraph(root: root, objects: unpickler.objects, storages: unpickler.storages), unpickler.position
@@ -102,12 +107,13 @@ struct Unpickler {
     if budget.memory > budget.memoryLimit {
       throw failure(
         "the pickle builds more than \(budget.memoryLimit >> 20) MiB of objects, the budget for a pickle of "
-          + "\(budget.pickleByteCount) bytes (a state_dict needs a small fraction of it)")
+          + "\(budget.pickleByteCount) bytes (a state_dict needs a small fraction of it)", .limitExceeded)
     }
     if budget.work > budget.workLimit {
       throw failure(
         "the pickle needs more than \(budget.workLimit) steps of work (copying and hashing), the budget for a "
-          + "pickle of \(budget.pickleByteCount) bytes (a state_dict needs a small fraction of it)")
+          + "pickle of \(budget.pickleByteCount) bytes (a state_dict needs a small fraction of it)",
+        .limitExceeded)
     }
   }
 
@@ -123,13 +129,14 @@ struct Unpickler {
     }
   }
 
-  private func failure(_ reason: String) -> FormatError {
-    .unexpectedContent(path: path, reason: "\(entry): \(reason)")
+  private func failure(_ reason: String, _ kind: FormatError.Kind = .corrupt) -> FormatError {
+    FormatError(kind, path: path, detail: "\(entry): \(reason)", tensor: entry)
   }
 
   private func refusal(_ what: String, hint: String = "") -> FormatError {
     failure(
-      "refused \(what): a state_dict needs only tensors, dicts and plain values; nothing was executed\(hint)")
+      "refused \(what): a state_dict needs only tensors, dicts and plain values; nothing was executed\(hint)",
+      .unsafeContent)
   }
 
   /// The hint for a global that names a class (`__main__.CapsNet`, `torch.nn.modules.conv.Conv2d`):
@@ -140,7 +147,7 @@ struct Unpickler {
   // MARK: Reading the byte stream
 
   private mutating func byte() throws(FormatError) -> UInt8 {
-    guard position < bytes.count else { throw failure("the pickle ends without STOP") }
+    guard position < bytes.count else { throw failure("the pickle ends without STOP", endKind) }
     defer { position += 1 }
     return bytes[position]
   }
@@ -148,7 +155,8 @@ struct Unpickler {
   private mutating func take(_ count: Int) throws(FormatError) -> ArraySlice<UInt8> {
     guard count >= 0, count <= bytes.count - position else {
       throw failure(
-        "the pickle is truncated (an opcode needs \(count) bytes, \(bytes.count - position) remain)")
+        "the pickle is truncated (an opcode needs \(count) bytes, \(bytes.count - position) remain)",
+        endKind)
     }
     defer { position += count }
     return bytes[position..<(position + count)]
@@ -171,7 +179,8 @@ struct Unpickler {
     let value = try unsigned(count)
     guard value <= UInt64(bytes.count - position) else {
       throw failure(
-        "the pickle is truncated (a value claims \(value) bytes, \(bytes.count - position) remain)")
+        "the pickle is truncated (a value claims \(value) bytes, \(bytes.count - position) remain)",
+        endKind)
     }
     return Int(value)
   }
@@ -330,7 +339,8 @@ struct Unpickler {
       case 0x80:  // PROTO
         let version = try byte()
         guard (2...5).contains(version) else {
-          throw failure("pickle protocol \(version) is not supported (torch.save writes protocol 2)")
+          throw failure(
+            "pickle protocol \(version) is not supported (torch.save writes protocol 2)", .unsupported)
         }
       case 0x95: _ = try take(8)  // FRAME: a length hint only
       case 0x2E:  // STOP
@@ -446,12 +456,12 @@ struct Unpickler {
       case 0x6F: throw refusal("opcode OBJ (builds an arbitrary object)")
       case 0x92: throw refusal("opcode NEWOBJ_EX (builds an arbitrary object)")
       case 0x82, 0x83, 0x84: throw refusal("an extension-registry global (opcode EXT)")
-      case 0x50: throw failure("text persistent ids (opcode PERSID) are not supported")
-      case 0x97, 0x98: throw failure("out-of-band buffers (protocol 5) are not supported")
+      case 0x50: throw failure("text persistent ids (opcode PERSID) are not supported", .unsupported)
+      case 0x97, 0x98: throw failure("out-of-band buffers (protocol 5) are not supported", .unsupported)
       case 0x49, 0x4C, 0x53, 0x56, 0x46, 0x70, 0x67:
         throw failure(
-          "text opcode '\(Character(Unicode.Scalar(opcode)))' of pickle protocol 0/1 is not supported (torch.save writes protocol 2)"
-        )
+          "text opcode '\(Character(Unicode.Scalar(opcode)))' of pickle protocol 0/1 is not supported (torch.save writes protocol 2)",
+          .unsupported)
       default:
         throw failure("unknown pickle opcode 0x\(String(opcode, radix: 16)) at byte \(position - 1)")
       }
@@ -534,7 +544,8 @@ struct Unpickler {
       throw failure("a tensor's \(what) is a \(kind(value)), not a tuple")
     }
     guard items.count <= Self.maxRank else {
-      throw failure("a tensor has \(items.count) dimensions, more than the \(Self.maxRank) supported")
+      throw failure(
+        "a tensor has \(items.count) dimensions, more than the \(Self.maxRank) supported", .limitExceeded)
     }
     var result: [Int] = []
     for item in items {
@@ -579,8 +590,8 @@ struct Unpickler {
     // `maxRepeatedElements` more than the storage holds: allocation stays bounded by the archive.
     guard count <= max(storage.count, Self.maxRepeatedElements) else {
       throw failure(
-        "a tensor view of size \(describe(shape: shape)) (stride \(describe(shape: strides))) has \(count) elements, but storage '\(storage.key)' holds \(storage.count): more than \(Self.maxRepeatedElements) repeated elements (stride 0, expand()) are not read; save the tensor with .contiguous()"
-      )
+        "a tensor view of size \(describe(shape: shape)) (stride \(describe(shape: strides))) has \(count) elements, but storage '\(storage.key)' holds \(storage.count): more than \(Self.maxRepeatedElements) repeated elements (stride 0, expand()) are not read; save the tensor with .contiguous()",
+        .limitExceeded)
     }
     if count > 0, last >= storage.count {
       throw failure(
@@ -601,15 +612,15 @@ struct Unpickler {
     if items.count == 6 {
       guard case .none = items[5] else {
         throw failure(
-          "storage views (from the oldest torch.save files) are not supported; re-save with a current PyTorch"
-        )
+          "storage views (from the oldest torch.save files) are not supported; re-save with a current PyTorch",
+          .unsupported)
       }
     }
     guard case .global(.storageType(let type))? = object(items[1]) else {
       throw failure("a storage has type \(kind(items[1])), not a torch storage class")
     }
     guard case .string(let key) = items[2], !key.isEmpty, !key.contains("/"), key != "..", key != "." else {
-      throw failure("a storage has a key that is not a plain name")
+      throw failure("a storage has a key that is not a plain name", .unsafeContent)
     }
     guard case .int(let count) = items[4], count >= 0 else {
       throw failure("storage '\(key)' has a size that is not a non-negative integer")

@@ -52,13 +52,18 @@ final class ZipArchive {
     var index: [String: Int] = [:]
     for (position, entry) in entries.enumerated() {
       guard index.updateValue(position, forKey: entry.name) == nil else {
-        throw .unexpectedContent(path: path, reason: "ZIP entry '\(entry.name)' appears twice")
+        throw FormatError(
+          .corrupt, path: path, detail: "ZIP entry '\(entry.name)' appears twice", tensor: entry.name)
       }
     }
     self.index = index
   }
 
-  private func failure(_ reason: String) -> FormatError { .unexpectedContent(path: path, reason: reason) }
+  private func failure(_ reason: String, _ kind: FormatError.Kind = .corrupt, entry: ZipEntry? = nil)
+    -> FormatError
+  {
+    FormatError(kind, path: path, detail: reason, tensor: entry?.name, offset: entry?.dataOffset)
+  }
 
   /// The entry named `name`, or nil.
   func entry(named name: String) -> ZipEntry? { index[name].map { entries[$0] } }
@@ -89,17 +94,19 @@ final class ZipArchive {
 
   private func checkReadable(_ entry: ZipEntry, maxByteCount: Int) throws(FormatError) {
     if entry.flags & 0x41 != 0 {
-      throw failure("ZIP entry '\(entry.name)' is encrypted")
+      throw failure("ZIP entry '\(entry.name)' is encrypted", .unsupported, entry: entry)
     }
     guard entry.method == 0 else {
       let name = entry.method == 8 ? "deflate" : "method \(entry.method)"
       throw failure(
-        "ZIP entry '\(entry.name)' is compressed (\(name)); torch.save stores entries uncompressed, re-save the checkpoint with torch.save"
-      )
+        "ZIP entry '\(entry.name)' is compressed (\(name)); torch.save stores entries uncompressed, re-save the checkpoint with torch.save",
+        .unsupported, entry: entry)
     }
     guard entry.byteCount <= maxByteCount else {
       throw failure(
-        "ZIP entry '\(entry.name)' has \(entry.byteCount) bytes, more than the \(maxByteCount) allowed")
+        "ZIP entry '\(entry.name)' has \(entry.byteCount) bytes, more than the \(maxByteCount) allowed",
+        .limitExceeded,
+        entry: entry)
     }
   }
 
@@ -107,8 +114,8 @@ final class ZipArchive {
     let actual = CRC32.checksum(bytes)
     guard actual == entry.crc32 else {
       throw failure(
-        "ZIP entry '\(entry.name)' is corrupt (CRC-32 \(hex(actual)), the directory says \(hex(entry.crc32)))"
-      )
+        "ZIP entry '\(entry.name)' is corrupt (CRC-32 \(hex(actual)), the directory says \(hex(entry.crc32)))",
+        entry: entry)
     }
   }
 
@@ -125,8 +132,12 @@ final class ZipArchive {
 
   private static func readEnd(_ file: RandomAccessFile) throws(FormatError) -> End {
     let path = file.path
-    func failure(_ reason: String) -> FormatError { .unexpectedContent(path: path, reason: reason) }
-    guard file.byteCount >= 22 else { throw failure("not a ZIP archive (\(file.byteCount) bytes)") }
+    func failure(_ reason: String, _ kind: FormatError.Kind = .corrupt) -> FormatError {
+      FormatError(kind, path: path, detail: reason)
+    }
+    guard file.byteCount >= 22 else {
+      throw failure("not a ZIP archive (\(file.byteCount) bytes)", .truncated)
+    }
     // The end record is the last 22 bytes plus a comment of at most 65,535 bytes.
     let tailCount = min(file.byteCount, 22 + 0xFFFF)
     let tailStart = file.byteCount - tailCount
@@ -144,7 +155,9 @@ final class ZipArchive {
       }
       position -= 1
     }
-    guard let found else { throw failure("not a ZIP archive (no end of central directory record)") }
+    guard let found else {
+      throw failure("not a ZIP archive (no end of central directory record)", .truncated)
+    }
     var reader = ByteReader(tail, at: found + 4, context: "the ZIP end record", path: path)
     let disk = try reader.uint16()
     let directoryDisk = try reader.uint16()
@@ -171,7 +184,7 @@ final class ZipArchive {
         let zip64Offset = try locatorReader.uint64()
         let diskCount = try locatorReader.uint32()
         guard zip64Disk == 0, diskCount <= 1 else {
-          throw failure("multi-disk ZIP archives are not supported")
+          throw failure("multi-disk ZIP archives are not supported", .unsupported)
         }
         guard zip64Offset <= UInt64(endOffset - 20), endOffset - 20 - Int(zip64Offset) >= 56 else {
           throw failure("the ZIP64 end record offset \(zip64Offset) lies outside the file")
@@ -189,11 +202,12 @@ final class ZipArchive {
         let zip64DirectorySize = try recordReader.uint64()
         let zip64DirectoryOffset = try recordReader.uint64()
         guard zip64ThisDisk == 0, zip64DirectoryDisk == 0, zip64EntriesOnDisk == zip64Entries else {
-          throw failure("multi-disk ZIP archives are not supported")
+          throw failure("multi-disk ZIP archives are not supported", .unsupported)
         }
         guard zip64Entries <= UInt64(maxEntryCount) else {
           throw failure(
-            "the ZIP archive claims \(zip64Entries) entries, more than the \(maxEntryCount) allowed")
+            "the ZIP archive claims \(zip64Entries) entries, more than the \(maxEntryCount) allowed",
+            .limitExceeded)
         }
         guard zip64DirectorySize <= UInt64(file.byteCount), zip64DirectoryOffset <= UInt64(file.byteCount)
         else {
@@ -219,12 +233,13 @@ final class ZipArchive {
     }
     if !end.isZip64 {
       guard disk == 0, directoryDisk == 0, entriesOnDisk == entries else {
-        throw failure("multi-disk ZIP archives are not supported")
+        throw failure("multi-disk ZIP archives are not supported", .unsupported)
       }
     }
     guard end.entryCount <= maxEntryCount else {
       throw failure(
-        "the ZIP archive claims \(end.entryCount) entries, more than the \(maxEntryCount) allowed")
+        "the ZIP archive claims \(end.entryCount) entries, more than the \(maxEntryCount) allowed",
+        .limitExceeded)
     }
     guard end.directoryOffset <= end.directoryLimit,
       end.directoryByteCount <= end.directoryLimit - end.directoryOffset
@@ -235,8 +250,8 @@ final class ZipArchive {
     }
     guard end.directoryByteCount <= maxDirectoryByteCount else {
       throw failure(
-        "the ZIP central directory has \(end.directoryByteCount) bytes, more than the \(maxDirectoryByteCount) allowed"
-      )
+        "the ZIP central directory has \(end.directoryByteCount) bytes, more than the \(maxDirectoryByteCount) allowed",
+        .limitExceeded)
     }
     guard end.directoryByteCount >= end.entryCount * 46 else {
       throw failure(
@@ -250,7 +265,9 @@ final class ZipArchive {
 
   private static func readDirectory(_ file: RandomAccessFile, end: End) throws(FormatError) -> [ZipEntry] {
     let path = file.path
-    func failure(_ reason: String) -> FormatError { .unexpectedContent(path: path, reason: reason) }
+    func failure(_ reason: String, _ kind: FormatError.Kind = .corrupt) -> FormatError {
+      FormatError(kind, path: path, detail: reason)
+    }
     let directory = try file.bytes(at: end.directoryOffset, count: end.directoryByteCount)
     var reader = ByteReader(directory, context: "the ZIP central directory", path: path)
     struct Record {
@@ -304,7 +321,7 @@ final class ZipArchive {
         if offset == 0xFFFF_FFFF { offset = try field.uint64() }
         if disk == 0xFFFF { disk = try field.uint32() }
       }
-      guard disk == 0 else { throw failure("ZIP entry '\(name)' is on another disk") }
+      guard disk == 0 else { throw failure("ZIP entry '\(name)' is on another disk", .unsupported) }
       let limit = UInt64(end.directoryOffset)
       guard offset <= limit, compressed <= limit, size <= UInt64(Int.max / 2) else {
         throw failure(
@@ -362,7 +379,9 @@ final class ZipArchive {
 
   /// Refuses names that could escape a folder if extracted, or that no torch archive has.
   private static func validate(name: String, path: String) throws(FormatError) {
-    func failure(_ reason: String) -> FormatError { .unexpectedContent(path: path, reason: reason) }
+    func failure(_ reason: String, _ kind: FormatError.Kind = .corrupt) -> FormatError {
+      FormatError(kind, path: path, detail: reason)
+    }
     guard !name.isEmpty, name.utf8.count <= 4096 else {
       throw failure("ZIP entry name of \(name.utf8.count) bytes")
     }
@@ -370,14 +389,14 @@ final class ZipArchive {
     if name.hasPrefix("/") || name.contains("\\") || name.utf8.contains(0)
       || name.unicodeScalars.contains(where: { $0.value < 0x20 })
     {
-      throw failure("ZIP entry name '\(shown)' is absolute or has forbidden characters")
+      throw failure("ZIP entry name '\(shown)' is absolute or has forbidden characters", .unsafeContent)
     }
     let components = name.split(separator: "/", omittingEmptySubsequences: false)
     if components.contains(where: { $0 == ".." }) {
-      throw failure("ZIP entry name '\(shown)' escapes the archive (path traversal)")
+      throw failure("ZIP entry name '\(shown)' escapes the archive (path traversal)", .unsafeContent)
     }
     if let first = components.first, first.count == 2, first.last == ":" {
-      throw failure("ZIP entry name '\(shown)' starts with a drive letter")
+      throw failure("ZIP entry name '\(shown)' starts with a drive letter", .unsafeContent)
     }
   }
 }

@@ -24,7 +24,12 @@ struct HDF5ChunkGeometry {
   var filtered: Bool
   let context: HDF5Context
 
-  func corrupt(_ detail: String) -> HDF5Error { context.storage.corrupt("'\(name)' \(detail)") }
+  func corrupt(_ detail: String) -> HDF5Error { failure(.corrupt, detail) }
+
+  /// An error of `kind` about this dataset: "'<name>' <detail>".
+  func failure(_ kind: HDF5Error.Kind, _ detail: String) -> HDF5Error {
+    context.storage.failure(kind, "'\(name)' \(detail)", dataset: name)
+  }
 
   /// Chunks per dimension over the current extent, or over the maximum one (nil for an
   /// unlimited dimension when `maximum`).
@@ -45,7 +50,9 @@ struct HDF5ChunkGeometry {
     var total = 1
     for count in counts {
       let (product, overflow) = total.multipliedReportingOverflow(by: count)
-      guard !overflow, product <= HDF5Trees.maxRecords else { throw corrupt("has too many chunks") }
+      guard !overflow, product <= HDF5Trees.maxRecords else {
+        throw failure(.limitExceeded, "has too many chunks")
+      }
       total = product
     }
     return total
@@ -300,7 +307,7 @@ struct HDF5ExtensibleArrayChunkIndex: HDF5ChunkIndex {
     var cursor = context.cursor(header, what: what)
     try cursor.expectSignature("EAHD")
     let version = try cursor.uint8()
-    guard version == 0 else { throw cursor.fail("unsupported version \(version)") }
+    guard version == 0 else { throw cursor.unsupported("unsupported version \(version)") }
     let client = try cursor.uint8()
     let entrySize = Int(try cursor.uint8())
     let maxEntryBits = Int(try cursor.uint8())

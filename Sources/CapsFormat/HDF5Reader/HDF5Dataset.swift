@@ -14,11 +14,12 @@ struct HDF5Dataset {
   init(_ object: HDF5Object, name: String, context: HDF5Context) throws(HDF5Error) {
     func required(_ type: Int, _ what: String) throws(HDF5Error) -> HDF5Message {
       guard let message = object.first(type) else {
-        throw context.storage.corrupt("'\(name)' has no \(what)")
+        throw context.storage.failure(.corrupt, "'\(name)' has no \(what)", dataset: name)
       }
       guard !message.isShared else {
         guard type == HDF5Message.datatype else {
-          throw context.storage.corrupt("'\(name)' uses a shared \(what), which is not supported")
+          throw context.storage.failure(
+            .unsupported, "'\(name)' uses a shared \(what), which is not supported", dataset: name)
         }
         // A committed datatype: the dataset's header points at the type's own object.
         let body = try HDF5SharedMessage.resolve(message.body, type: type, context: context)
@@ -132,7 +133,12 @@ struct HDF5Dataset {
     }
   }
 
-  private func corrupt(_ detail: String) -> HDF5Error { context.storage.corrupt("'\(name)' \(detail)") }
+  private func corrupt(_ detail: String) -> HDF5Error { failure(.corrupt, detail) }
+
+  /// An error of `kind` about this dataset: "'<name>' <detail>".
+  private func failure(_ kind: HDF5Error.Kind, _ detail: String) -> HDF5Error {
+    context.storage.failure(kind, "'\(name)' \(detail)", dataset: name)
+  }
 
   private func fillAll(_ output: UnsafeMutableRawBufferPointer) {
     guard let fill, fill.count == elementSize, fill.contains(where: { $0 != 0 }) else {
@@ -170,7 +176,9 @@ struct HDF5Dataset {
     var count = 1
     for dimension in chunks.dims {
       let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
-      guard !overflow, product <= limit else { throw corrupt("has chunks of \(chunks.dims), too large") }
+      guard !overflow, product <= limit else {
+        throw failure(.limitExceeded, "has chunks of \(chunks.dims), too large")
+      }
       count = product
     }
     return count * elementSize
@@ -211,7 +219,9 @@ struct HDF5Dataset {
         copy(chunk: $0, at: record.offsets, dims: chunks.dims, into: output, countNonFinite: refuseNonFinite)
       }
       guard found.nan == 0, found.infinite == 0 else {
-        throw corrupt(
+        // Finite values are the model's requirement (refused here without reading further).
+        throw failure(
+          .invalidModel,
           "has \(found.nan) NaN and \(found.infinite) infinite values in its chunk at \(record.offsets) (not read further)"
         )
       }
@@ -308,7 +318,8 @@ struct HDF5Dataset {
     default:
       let known =
         Self.filterNames[filter.id].map { " (\($0))" } ?? (filter.name.isEmpty ? "" : " (\(filter.name))")
-      throw corrupt(
+      throw failure(
+        .unsupported,
         "is compressed with filter \(filter.id)\(known), which CapsKit does not read (it reads deflate, shuffle, fletcher32 and lzf)"
       )
     }

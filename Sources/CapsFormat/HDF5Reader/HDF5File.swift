@@ -56,7 +56,7 @@ final class HDF5File {
       rootAddress = superblock.rootAddress
       path = storage.path
     } catch {
-      throw HDF5Error(path: storage.path, operation: "open as HDF5", detail: error.detail)
+      throw error.during("open as HDF5")
     }
   }
 
@@ -70,17 +70,20 @@ final class HDF5File {
     try HDF5File(storage: HDF5Storage(image: image, path: path))
   }
 
-  /// Runs `body`, giving its errors `operation` (the parsers only know what was wrong).
-  private func doing<T>(_ operation: String, _ body: () throws(HDF5Error) -> T) throws(HDF5Error) -> T {
+  /// Runs `body`, giving its errors `operation` and `dataset` (the parsers only know what was wrong).
+  private func doing<T>(
+    _ operation: String, dataset: String? = nil, _ body: () throws(HDF5Error) -> T
+  ) throws(HDF5Error) -> T {
     do { return try body() } catch {
-      throw HDF5Error(path: path, operation: operation, detail: error.detail)
+      let reported = error.during(operation)
+      throw dataset.map { reported.about(dataset: $0) } ?? reported
     }
   }
 
   // MARK: Objects and links
 
   private func tooManyLinks() -> HDF5Error {
-    context.storage.corrupt("more than the \(Self.maxLinks) entries a model file may have")
+    context.storage.failure(.limitExceeded, "more than the \(Self.maxLinks) entries a model file may have")
   }
 
   private func object(at address: UInt64) throws(HDF5Error) -> HDF5Object {
@@ -123,7 +126,7 @@ final class HDF5File {
     var cursor = context.cursor(head, what: what)
     try cursor.expectSignature("SNOD")
     let version = try cursor.uint8()
-    guard version == 1 else { throw cursor.fail("unsupported version \(version)") }
+    guard version == 1 else { throw cursor.unsupported("unsupported version \(version)") }
     try cursor.skip(1)
     let count = try cursor.u16()
     guard count <= limit else {
@@ -162,7 +165,9 @@ final class HDF5File {
   ) throws(HDF5Error) -> [T] {
     var result: [T] = []
     for message in object.all(compact) {
-      guard !message.isShared else { throw context.storage.corrupt("shared messages are not supported") }
+      guard !message.isShared else {
+        throw context.storage.failure(.unsupported, "shared messages are not supported")
+      }
       result.append(try decode(message.body[...]))
     }
     if let info = object.first(dense) {
@@ -234,8 +239,12 @@ final class HDF5File {
   }
 
   private func dataset(_ name: String) throws(HDF5Error) -> HDF5Dataset {
-    guard let object = try resolve(name) else { throw context.storage.corrupt("no dataset '\(name)'") }
-    guard object.isDataset else { throw context.storage.corrupt("'\(name)' is not a dataset") }
+    guard let object = try resolve(name) else {
+      throw context.storage.failure(.unexpectedContent, "no dataset '\(name)'", dataset: name)
+    }
+    guard object.isDataset else {
+      throw context.storage.failure(.unexpectedContent, "'\(name)' is not a dataset", dataset: name)
+    }
     return try HDF5Dataset(object, name: name, context: context)
   }
 
@@ -308,7 +317,7 @@ final class HDF5File {
 
   /// Shape and stored type of a dataset.
   func datasetInfo(_ name: String) throws(HDF5Error) -> HDF5DatasetInfo {
-    try doing("open dataset '\(name)'") { () throws(HDF5Error) -> HDF5DatasetInfo in
+    try doing("open dataset '\(name)'", dataset: name) { () throws(HDF5Error) -> HDF5DatasetInfo in
       let dataset = try dataset(name)
       return HDF5DatasetInfo(
         path: name, shape: dataset.dataspace.shape, storedType: dataset.datatype.storedType)
@@ -323,13 +332,15 @@ final class HDF5File {
   func read<T: HDF5Element>(
     _ name: String, as: T.Type, maxCount: Int, refuseNonFinite: Bool = false
   ) throws(HDF5Error) -> (shape: [Int], values: [T]) {
-    try doing("read '\(name)'") { () throws(HDF5Error) -> (shape: [Int], values: [T]) in
+    try doing("read '\(name)'", dataset: name) { () throws(HDF5Error) -> (shape: [Int], values: [T]) in
       let dataset = try dataset(name)
       let shape = dataset.dataspace.shape
       let count = try Self.elementCount(shape, limit: maxCount, name: name, path: path)
       switch dataset.datatype {
       case .integer, .float: break
-      default: throw context.storage.corrupt("'\(name)' is \(dataset.datatype.storedType), not a number")
+      default:
+        throw context.storage.failure(
+          .unsupported, "'\(name)' is \(dataset.datatype.storedType), not a number", dataset: name)
       }
       return try values(of: dataset, shape: shape, count: count, refuseNonFinite: refuseNonFinite)
     }
@@ -353,8 +364,10 @@ final class HDF5File {
     if refuseNonFinite, let fill = dataset.floatFillValue, !fill.isFinite,
       try dataset.hasUnwrittenParts(stored)
     {
-      throw context.storage.corrupt(
-        "'\(dataset.name)' (\(count) elements) was never written in full and its fill value is \(fill)")
+      throw context.storage.failure(
+        .invalidModel,
+        "'\(dataset.name)' (\(count) elements) was never written in full and its fill value is \(fill)",
+        dataset: dataset.name)
     }
     // The output is left uninitialised until read: a refused chunk costs no more than its pages.
     func read(into raw: UnsafeMutableRawBufferPointer) throws(HDF5Error) {
@@ -407,8 +420,8 @@ final class HDF5File {
       let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
       guard !overflow, product <= limit else {
         throw HDF5Error(
-          path: path, operation: "read '\(name)'",
-          detail: "shape \(shape) exceeds the limit of \(limit) elements")
+          .limitExceeded, path: path, operation: "read '\(name)'",
+          detail: "shape \(shape) exceeds the limit of \(limit) elements", dataset: name)
       }
       count = product
     }
@@ -428,7 +441,7 @@ final class HDF5File {
       of: object, compact: HDF5Message.attribute, dense: HDF5Message.attributeInfo, recordType: 8, idOffset: 0
     ) { body throws(HDF5Error) in try HDF5AttributeMessage.decode(body, context: context) }
     guard result.count <= Self.maxAttributes else {
-      throw context.storage.corrupt("more than \(Self.maxAttributes) attributes")
+      throw context.storage.failure(.limitExceeded, "more than \(Self.maxAttributes) attributes")
     }
     return result
   }
@@ -479,7 +492,7 @@ final class HDF5File {
     }
     let type = attribute.datatype
     guard attribute.data.count >= count * type.size(context.sizes) else {
-      throw context.storage.corrupt("attribute '\(attribute.name)' is truncated")
+      throw context.storage.failure(.truncated, "attribute '\(attribute.name)' is truncated")
     }
     func numbers<T: HDF5Element>(_: T.Type) -> [T] {
       var values = [T](repeating: T(hdf5Integer: 0), count: count)
@@ -506,7 +519,8 @@ final class HDF5File {
     case .strings(let values)?: return values
     default:
       throw HDF5Error(
-        path: path, operation: "read attribute '\(name)' of '\(objectPath)'", detail: "not a string attribute"
+        .unexpectedContent, path: path, operation: "read attribute '\(name)' of '\(objectPath)'",
+        detail: "not a string attribute"
       )
     }
   }

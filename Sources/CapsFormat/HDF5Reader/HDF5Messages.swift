@@ -22,14 +22,14 @@ struct HDF5Dataspace {
     let version = try cursor.uint8()
     let rank = Int(try cursor.uint8())
     let flags = try cursor.uint8()
-    guard rank <= maxRank else { throw cursor.fail("rank \(rank), more than \(maxRank)") }
+    guard rank <= maxRank else { throw cursor.failure(.limitExceeded, "rank \(rank), more than \(maxRank)") }
     switch version {
     case 1: try cursor.skip(5)
     case 2:
       let kind = try cursor.uint8()
       if kind == 2 { return HDF5Dataspace(shape: [0], maxShape: [0]) }
       guard kind <= 1 else { throw cursor.fail("unknown dataspace type \(kind)") }
-    default: throw cursor.fail("unsupported version \(version)")
+    default: throw cursor.unsupported("unsupported version \(version)")
     }
     var shape: [Int] = []
     for _ in 0..<rank { shape.append(try cursor.length(context.sizes, "dimension")) }
@@ -124,7 +124,7 @@ enum HDF5Datatype: Equatable {
       return .fixedString(size: size)
     case 9:
       guard bits[0] & 0x0F == 1 else { return .other("variable-length sequence", size: size) }
-      guard depth == 0 else { throw cursor.fail("nested variable-length type") }
+      guard depth == 0 else { throw cursor.unsupported("nested variable-length type") }
       _ = try decode(&cursor, depth: depth + 1)  // the base type (characters)
       return .variableString
     default:
@@ -146,7 +146,7 @@ enum HDF5Layout {
     // Version 5 (libhdf5 2.0) differs from 4 only in how chunk indexes store filtered sizes,
     // which the readers take from the index's own entry size.
     guard (3...5).contains(version) else {
-      throw cursor.fail("unsupported data layout version \(version)")
+      throw cursor.unsupported("unsupported data layout version \(version)")
     }
     let layoutClass = try cursor.uint8()
     switch layoutClass {
@@ -159,7 +159,7 @@ enum HDF5Layout {
     case 2:
       return .chunked(try HDF5ChunkLayout.decode(&cursor, version: version, context: context))
     case 3:
-      throw cursor.fail("virtual datasets are not supported")
+      throw cursor.unsupported("virtual datasets are not supported")
     default:
       throw cursor.fail("unknown layout class \(layoutClass)")
     }
@@ -250,8 +250,8 @@ struct HDF5Filter {
     var cursor = context.cursor(body, what: "filter pipeline message")
     let version = try cursor.uint8()
     let count = Int(try cursor.uint8())
-    guard version == 1 || version == 2 else { throw cursor.fail("unsupported version \(version)") }
-    guard count <= 32 else { throw cursor.fail("\(count) filters") }
+    guard version == 1 || version == 2 else { throw cursor.unsupported("unsupported version \(version)") }
+    guard count <= 32 else { throw cursor.failure(.limitExceeded, "\(count) filters") }
     if version == 1 { try cursor.skip(6) }
     var filters: [HDF5Filter] = []
     for _ in 0..<count {
@@ -289,7 +289,7 @@ enum HDF5FillValue {
         let size = try cursor.u32()
         return size == 0 ? nil : Array(try cursor.take(size))
       default:
-        throw cursor.fail("unsupported version \(version)")
+        throw cursor.unsupported("unsupported version \(version)")
       }
     }
     if let message = object.first(HDF5Message.oldFillValue) {
@@ -328,7 +328,7 @@ struct HDF5Link {
   static func decode(_ body: ArraySlice<UInt8>, context: HDF5Context) throws(HDF5Error) -> HDF5Link {
     var cursor = context.cursor(Array(body), what: "link message")
     let version = try cursor.uint8()
-    guard version == 1 else { throw cursor.fail("unsupported version \(version)") }
+    guard version == 1 else { throw cursor.unsupported("unsupported version \(version)") }
     let flags = try cursor.uint8()
     var type: UInt8 = 0
     if flags & 0x08 != 0 { type = try cursor.uint8() }
@@ -369,7 +369,7 @@ struct HDF5DenseStorage {
     let isLinks = message.type == HDF5Message.linkInfo
     var cursor = context.cursor(message.body, what: isLinks ? "link info message" : "attribute info message")
     let version = try cursor.uint8()
-    guard version == 0 else { throw cursor.fail("unsupported version \(version)") }
+    guard version == 0 else { throw cursor.unsupported("unsupported version \(version)") }
     let flags = try cursor.uint8()
     if flags & 0x01 != 0 { try cursor.skip(isLinks ? 8 : 2) }
     let heap = try cursor.address(context.sizes)
@@ -390,7 +390,7 @@ struct HDF5AttributeMessage {
   {
     var cursor = context.cursor(Array(body), what: "attribute message")
     let version = try cursor.uint8()
-    guard (1...3).contains(version) else { throw cursor.fail("unsupported version \(version)") }
+    guard (1...3).contains(version) else { throw cursor.unsupported("unsupported version \(version)") }
     let flags = try cursor.uint8()  // reserved in version 1
     let nameSize = try cursor.u16()
     let datatypeSize = try cursor.u16()
@@ -400,7 +400,7 @@ struct HDF5AttributeMessage {
     let nameBytes = try cursor.take(padded(nameSize)).prefix(nameSize)
     let name = String(decoding: nameBytes.prefix { $0 != 0 }, as: UTF8.self)
     if version >= 2, flags & 0x02 != 0 {
-      throw cursor.fail("attribute '\(name)' uses a shared dataspace, which is not supported")
+      throw cursor.unsupported("attribute '\(name)' uses a shared dataspace, which is not supported")
     }
     var typeBytes = Array(try cursor.take(padded(datatypeSize)))
     if version >= 2, flags & 0x01 != 0 {

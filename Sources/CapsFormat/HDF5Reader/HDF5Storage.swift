@@ -28,7 +28,8 @@ final class HDF5Storage {
   private func charge(_ count: Int) throws(HDF5Error) {
     metadataBytesRead += count
     guard metadataBytesRead <= Self.metadataBudget else {
-      throw corrupt(
+      throw failure(
+        .limitExceeded,
         "its structures need more than \(Self.metadataBudget >> 20) MiB of metadata reads (corrupt or cyclic)"
       )
     }
@@ -40,7 +41,8 @@ final class HDF5Storage {
       self.bytes = .file(file)
       self.byteCount = file.byteCount
     } catch {
-      throw HDF5Error(path: path, operation: "open as HDF5", detail: Self.reason(error))
+      throw HDF5Error(
+        error.kind, path: path, operation: "open as HDF5", detail: error.detail, offset: error.offset)
     }
     self.path = path
   }
@@ -51,16 +53,22 @@ final class HDF5Storage {
     self.path = path
   }
 
-  private static func reason(_ error: FormatError) -> String {
-    switch error {
-    case .file(_, let reason), .unexpectedContent(_, let reason): reason
-    default: error.description
-    }
+  /// An error about the file's content (kind ``FormatError/Kind/corrupt``); the facade (`HDF5File`)
+  /// names the operation.
+  func corrupt(_ detail: String, offset: Int? = nil) -> HDF5Error {
+    failure(.corrupt, detail, offset: offset)
   }
 
-  /// An error about the file's content; the facade (`HDF5File`) names the operation.
-  func corrupt(_ detail: String) -> HDF5Error {
-    HDF5Error(path: path, operation: "read", detail: detail)
+  /// An error of `kind` about the file's content; the facade (`HDF5File`) names the operation.
+  func failure(_ kind: HDF5Error.Kind, _ detail: String, dataset: String? = nil, offset: Int? = nil)
+    -> HDF5Error
+  {
+    HDF5Error(kind, path: path, operation: "read", detail: detail, dataset: dataset, offset: offset)
+  }
+
+  /// A file-level read error (I/O, or bytes past the end) as an HDF5 error, keeping its kind.
+  private func failure(_ error: FormatError) -> HDF5Error {
+    failure(error.kind, error.detail, offset: error.offset)
   }
 
   func setBaseAddress(_ offset: Int) { baseAddress = offset }
@@ -68,13 +76,15 @@ final class HDF5Storage {
   /// Reads `count` bytes at absolute file offset `offset`.
   func absoluteBytes(at offset: Int, count: Int) throws(HDF5Error) -> [UInt8] {
     guard count >= 0, offset >= 0, count <= byteCount, offset <= byteCount - count else {
-      throw corrupt("needs bytes \(offset)..<\(offset &+ count) but the file has \(byteCount)")
+      throw failure(
+        .truncated, "needs bytes \(offset)..<\(offset &+ count) but the file has \(byteCount)", offset: offset
+      )
     }
     switch bytes {
     case .memory(let image):
       return Array(image[offset..<(offset + count)])
     case .file(let file):
-      do { return try file.bytes(at: offset, count: count) } catch { throw corrupt(Self.reason(error)) }
+      do { return try file.bytes(at: offset, count: count) } catch { throw failure(error) }
     }
   }
 
@@ -85,7 +95,8 @@ final class HDF5Storage {
     guard !overflow, count >= 0, absolute <= UInt64(byteCount), UInt64(count) <= UInt64(byteCount) - absolute
     else {
       throw corrupt(
-        "\(what) at address \(address) (\(count) bytes) lies outside the file of \(byteCount) bytes")
+        "\(what) at address \(address) (\(count) bytes) lies outside the file of \(byteCount) bytes",
+        offset: overflow ? nil : Int(clamping: absolute))
     }
     return Int(absolute)
   }
@@ -93,7 +104,9 @@ final class HDF5Storage {
   /// Reads a metadata structure of `count` bytes at `address`.
   func metadata(at address: UInt64, count: Int, what: String) throws(HDF5Error) -> [UInt8] {
     guard count <= Self.maxMetadataBlock else {
-      throw corrupt("\(what) claims \(count) bytes, more than the \(Self.maxMetadataBlock) accepted")
+      throw failure(
+        .limitExceeded, "\(what) claims \(count) bytes, more than the \(Self.maxMetadataBlock) accepted",
+        offset: Int(clamping: UInt64(baseAddress).addingReportingOverflow(address).partialValue))
     }
     let start = try offset(of: address, count: count, what: what)
     try charge(count)
@@ -123,7 +136,7 @@ final class HDF5Storage {
         buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[start..<(start + buffer.count)]))
       }
     case .file(let file):
-      do { try file.read(at: start, into: buffer) } catch { throw corrupt(Self.reason(error)) }
+      do { try file.read(at: start, into: buffer) } catch { throw failure(error) }
     }
   }
 }
@@ -133,9 +146,25 @@ final class HDF5Storage {
 typealias HDF5Cursor = ByteReader<HDF5Error>
 
 extension ByteReader where Failure == HDF5Error {
-  init(_ bytes: [UInt8], at position: Int = 0, what: String, storage: HDF5Storage) {
-    self.init(bytes, at: position) { storage.corrupt("\(what): \($0)") }
+  /// A cursor whose errors name `what`, of kind ``CapsFiles/ErrorKind/corrupt`` (a structure read
+  /// whole whose fields run past its end is malformed), or ``CapsFiles/ErrorKind/truncated`` for
+  /// bytes that end because the file does (`atEndOfFile`).
+  init(_ bytes: [UInt8], at position: Int = 0, what: String, storage: HDF5Storage, atEndOfFile: Bool = false)
+  {
+    self.init(
+      bytes, at: position, fail: { storage.corrupt("\(what): \($0)") },
+      truncated: atEndOfFile ? { storage.failure(.truncated, "\(what): \($0)") } : nil)
   }
+
+  /// An error of `kind` naming the structure like `fail` (which gives ``FormatError/Kind/corrupt``).
+  func failure(_ kind: HDF5Error.Kind, _ detail: String) -> HDF5Error {
+    let error = fail(detail)
+    return HDF5Error(kind, path: error.path, operation: error.operation, detail: error.detail)
+  }
+
+  /// An error for a feature of the format that CapsKit does not read (kind
+  /// ``FormatError/Kind/unsupported``), naming the structure like `fail`.
+  func unsupported(_ detail: String) -> HDF5Error { failure(.unsupported, detail) }
 
   /// A 2-byte field as `Int`.
   mutating func u16() throws(HDF5Error) -> Int { Int(try uint(2)) }

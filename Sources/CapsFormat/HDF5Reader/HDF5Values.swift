@@ -118,7 +118,9 @@ enum HDF5Values {
     switch type {
     case .fixedString(let size):
       guard size > 0 else { return Array(repeating: "", count: count) }
-      guard data.count >= size * count else { throw context.storage.corrupt("string attribute is truncated") }
+      guard data.count >= size * count else {
+        throw context.storage.failure(.truncated, "string attribute is truncated")
+      }
       return (0..<count).map { index in
         let slice = data[(index * size)..<((index + 1) * size)]
         return String(decoding: slice.prefix { $0 != 0 }, as: UTF8.self)
@@ -143,53 +145,5 @@ enum HDF5Values {
     default:
       return []
     }
-  }
-}
-
-/// Global heap collections (where variable-length strings live), read once per use.
-struct HDF5GlobalHeap {
-  let context: HDF5Context
-  private var collections: [UInt64: [Int: ArraySlice<UInt8>]] = [:]
-
-  init(context: HDF5Context) { self.context = context }
-
-  mutating func object(collection address: UInt64, index: Int) throws(HDF5Error) -> ArraySlice<UInt8> {
-    if collections[address] == nil {
-      guard collections.count < 1024 else {
-        throw context.storage.corrupt("too many global heap collections")
-      }
-      collections[address] = try Self.read(at: address, context: context)
-    }
-    guard let object = collections[address]?[index] else {
-      throw context.storage.corrupt("global heap collection at \(address) has no object \(index)")
-    }
-    return object
-  }
-
-  private static func read(at address: UInt64, context: HDF5Context) throws(HDF5Error) -> [Int: ArraySlice<
-    UInt8
-  >] {
-    let what = "global heap collection at \(address)"
-    let lengths = context.sizes.lengths
-    let head = try context.storage.metadata(at: address, count: 8 + lengths, what: what)
-    var cursor = context.cursor(head, what: what)
-    try cursor.expectSignature("GCOL")
-    let version = try cursor.uint8()
-    guard version == 1 else { throw cursor.fail("unsupported version \(version)") }
-    try cursor.skip(3)
-    let size = try cursor.length(context.sizes, limit: HDF5Storage.maxMetadataBlock, "collection size")
-    guard size >= head.count else { throw cursor.fail("collection size \(size)") }
-    let bytes = try context.storage.metadata(at: address, count: size, what: what)
-    var reader = context.cursor(bytes, at: head.count, what: what)
-    var objects: [Int: ArraySlice<UInt8>] = [:]
-    while reader.remaining >= 8 + lengths {
-      let index = try reader.u16()
-      try reader.skip(6)  // reference count, reserved
-      let objectSize = try reader.length(context.sizes, limit: size, "object size")
-      if index == 0 { break }  // free space: the rest of the collection
-      objects[index] = try reader.take(objectSize)
-      try reader.skip(min((8 - objectSize % 8) % 8, reader.remaining))
-    }
-    return objects
   }
 }

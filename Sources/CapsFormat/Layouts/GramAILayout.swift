@@ -17,11 +17,11 @@ enum GramAILayout {
     -> ConvertedTensorSource
   {
     let (keys, _) = ModelFile.canonicalKeys(try source.tensorNames())
-    var problems: [String] = []
+    var problems: [ModelValidationError.Problem] = []
     var consumed = Set<String>()
     func info(_ key: String) throws -> TensorInfo? {
       guard let name = keys[key] else {
-        problems.append("missing tensor '\(key)'")
+        problems.append(.missingTensor(key))
         return nil
       }
       consumed.insert(key)
@@ -30,36 +30,46 @@ enum GramAILayout {
 
     var components = 0
     while keys["primary_capsules.capsules.\(components).weight"] != nil { components += 1 }
-    if components == 0 { problems.append("missing tensor 'primary_capsules.capsules.0.weight'") }
+    if components == 0 { problems.append(.missingTensor("primary_capsules.capsules.0.weight")) }
     var primaryShape: [Int]?
     for d in 0..<components {
       guard let weight = try info("primary_capsules.capsules.\(d).weight") else { continue }
       if weight.shape.count != 4 {
         problems.append(
-          "'primary_capsules.capsules.\(d).weight' has shape \(describe(shape: weight.shape)), expected 4 axes"
-        )
+          .init(
+            .wrongShape,
+            "'primary_capsules.capsules.\(d).weight' has shape \(describe(shape: weight.shape)), expected 4 axes",
+            tensor: "primary_capsules.capsules.\(d).weight"))
       } else if let first = primaryShape, first != weight.shape {
         problems.append(
-          "'primary_capsules.capsules.\(d).weight' has shape \(describe(shape: weight.shape)), but capsule 0's is \(describe(shape: first))"
-        )
+          .init(
+            .wrongShape,
+            "'primary_capsules.capsules.\(d).weight' has shape \(describe(shape: weight.shape)), but capsule 0's is \(describe(shape: first))",
+            tensor: "primary_capsules.capsules.\(d).weight"))
       } else {
         primaryShape = weight.shape
       }
       if let bias = try info("primary_capsules.capsules.\(d).bias"), bias.shape != [weight.shape.first ?? 0] {
         problems.append(
-          "'primary_capsules.capsules.\(d).bias' has shape \(describe(shape: bias.shape)), expected [\(weight.shape.first ?? 0)]"
-        )
+          .init(
+            .wrongShape,
+            "'primary_capsules.capsules.\(d).bias' has shape \(describe(shape: bias.shape)), expected [\(weight.shape.first ?? 0)]",
+            tensor: "primary_capsules.capsules.\(d).bias"))
       }
     }
     if let route = try info("digit_capsules.route_weights") {
       if route.shape.count != 4 {
         problems.append(
-          "'digit_capsules.route_weights' has shape \(describe(shape: route.shape)), expected [outputs, inputs, \(components), output dimension]"
-        )
+          .init(
+            .wrongShape,
+            "'digit_capsules.route_weights' has shape \(describe(shape: route.shape)), expected [outputs, inputs, \(components), output dimension]",
+            tensor: "digit_capsules.route_weights"))
       } else if route.shape[2] != components {
         problems.append(
-          "'digit_capsules.route_weights' has capsule dimension \(route.shape[2]), but there are \(components) primary convolutions"
-        )
+          .init(
+            .wrongShape,
+            "'digit_capsules.route_weights' has capsule dimension \(route.shape[2]), but there are \(components) primary convolutions",
+            tensor: "digit_capsules.route_weights"))
       }
     }
     guard problems.isEmpty else {
@@ -70,7 +80,8 @@ enum GramAILayout {
     var entries: [String: ConvertedTensorSource.Entry] = [:]
     func read(_ key: String, _ maxCount: Int) throws -> Tensor {
       guard let name = keys[key] else {
-        throw ModelValidationError(origin: source.path, problems: ["missing '\(key)'"])
+        throw ModelValidationError(
+          origin: source.path, problems: [.init(.missingTensor, "missing '\(key)'", tensor: key)])
       }
       return try source.readTensor(name, maxCount: maxCount)
     }
@@ -84,7 +95,10 @@ enum GramAILayout {
       guard !overflow else {
         throw ModelValidationError(
           origin: "\(source.path) (gram-ai layout)",
-          problems: ["\(components) primary convolutions of \(shape[0]) channels overflow"])
+          problems: [
+            .init(
+              .invalidConfiguration, "\(components) primary convolutions of \(shape[0]) channels overflow")
+          ])
       }
       shape[0] = rows
       entries["conv2.weight"] = .init(info: TensorInfo(shape: shape, storedType: weight.storedType)) {

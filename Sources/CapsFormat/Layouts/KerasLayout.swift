@@ -43,19 +43,19 @@ enum KerasLayout {
   static func convert(_ file: HDF5File, options: ModelFile.ReadOptions) throws -> ConvertedTensorSource {
     let origin = "\(file.path) (Keras layout)"
     guard let root = try weightsRoot(of: file) else {
-      throw FormatError.unexpectedContent(
-        path: file.path,
-        reason: "not a Keras weights file (no 'layer_names' attribute on the root group or on /model_weights)"
+      throw FormatError(
+        .unexpectedContent, path: file.path,
+        detail: "not a Keras weights file (no 'layer_names' attribute on the root group or on /model_weights)"
       )
     }
-    var problems: [String] = []
+    var problems: [ModelValidationError.Problem] = []
     var kernels4: [Weight] = []
     var kernels2: [Weight] = []
     var routing: [Weight] = []
     for layer in try file.stringAttribute("layer_names", of: root.isEmpty ? "/" : root) ?? [] {
       let group = "\(root)/\(layer)"
       guard try file.groupExists(group) else {
-        problems.append("layer '\(layer)' is listed but has no group")
+        problems.append(.init(.invalidConfiguration, "layer '\(layer)' is listed but has no group"))
         continue
       }
       for name in try file.stringAttribute("weight_names", of: group) ?? [] {
@@ -75,23 +75,32 @@ enum KerasLayout {
           } else if let index = kernels2.lastIndex(where: { $0.owner == owner && $0.bias == nil }) {
             kernels2[index].bias = info
           } else {
-            problems.append("bias '\(path)' follows no kernel of its layer")
+            problems.append(
+              .init(.unexpectedTensor, "bias '\(path)' follows no kernel of its layer", tensor: path))
           }
         case (_, 4): routing.append(weight)
         default:
-          problems.append("unexpected weight '\(path)' of shape \(describe(shape: info.shape))")
+          problems.append(
+            .init(
+              .unexpectedTensor, "unexpected weight '\(path)' of shape \(describe(shape: info.shape))",
+              tensor: path))
         }
       }
     }
     if kernels4.count != 2 {
       problems.append(
-        "found \(kernels4.count) convolution kernels, expected 2 (conv1 and the primary capsules)")
+        .init(
+          .invalidConfiguration,
+          "found \(kernels4.count) convolution kernels, expected 2 (conv1 and the primary capsules)"))
     }
     if routing.count != 1 {
-      problems.append("found \(routing.count) 4-D non-kernel weights, expected 1 (the digit capsules' W)")
+      problems.append(
+        .init(
+          .invalidConfiguration,
+          "found \(routing.count) 4-D non-kernel weights, expected 1 (the digit capsules' W)"))
     }
     for weight in kernels4 + kernels2 where weight.bias == nil {
-      problems.append("kernel '\(weight.path)' has no bias")
+      problems.append(.init(.missingTensor, "kernel '\(weight.path)' has no bias", tensor: weight.path))
     }
     guard problems.isEmpty, let routingWeight = routing.first else {
       throw ModelValidationError(origin: origin, problems: problems)
@@ -105,24 +114,36 @@ enum KerasLayout {
     let channels = conv2[3]
     if conv2[2] != conv1[3] {
       problems.append(
-        "the primary kernel takes \(conv2[2]) channels, conv1 gives \(conv1[3]) ('\(kernels4[1].path)')")
+        .init(
+          .wrongShape,
+          "the primary kernel takes \(conv2[2]) channels, conv1 gives \(conv1[3]) ('\(kernels4[1].path)')",
+          tensor: kernels4[1].path))
     }
     let types = dimension > 0 && channels % dimension == 0 ? channels / dimension : 0
     if types == 0 {
       problems.append(
-        "the primary convolution has \(channels) channels, not a multiple of the capsule dimension \(dimension) of '\(routingWeight.path)'"
-      )
+        .init(
+          .invalidConfiguration,
+          "the primary convolution has \(channels) channels, not a multiple of the capsule dimension \(dimension) of '\(routingWeight.path)'",
+          tensor: routingWeight.path))
     }
     for weight in kernels4 + kernels2 {
       let outputs = weight.info.shape.last ?? 0
       if let bias = weight.bias, bias.shape != [outputs] {
-        problems.append("bias '\(bias.path)' has shape \(describe(shape: bias.shape)), expected [\(outputs)]")
+        problems.append(
+          .init(
+            .wrongShape,
+            "bias '\(bias.path)' has shape \(describe(shape: bias.shape)), expected [\(outputs)]",
+            tensor: bias.path))
       }
     }
     let grid = types > 0 ? Int(Double(w[1] / types).squareRoot().rounded()) : 0
     if types > 0, grid * grid * types != w[1] {
       problems.append(
-        "'\(routingWeight.path)' has \(w[1]) input capsules, not \(types) types on a square grid")
+        .init(
+          .wrongShape,
+          "'\(routingWeight.path)' has \(w[1]) input capsules, not \(types) types on a square grid",
+          tensor: routingWeight.path))
     }
     guard problems.isEmpty else { throw ModelValidationError(origin: origin, problems: problems) }
 

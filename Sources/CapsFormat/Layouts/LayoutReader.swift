@@ -40,8 +40,9 @@ enum LayoutReader {
     case (nil, .layout(let detected)):
       layout = detected
     case (nil, .refused(let implementation, let reason)):
-      throw FormatError.unexpectedContent(
-        path: path, reason: "\(implementation) layout, which cannot be converted to the reference: \(reason)")
+      throw FormatError(
+        .unsupported, path: path,
+        detail: "\(implementation) layout, which cannot be converted to the reference: \(reason)")
     }
     switch layout {
     case .reference:
@@ -51,9 +52,9 @@ enum LayoutReader {
         source: try GramAILayout.convert(source, options: options), layout: .gramAI,
         detected: requested == nil)
     case .keras:
-      throw FormatError.unexpectedContent(
-        path: path,
-        reason: "the Keras layout is read from Keras HDF5 weight files only, and this is a .pth archive")
+      throw FormatError(
+        .unexpectedContent, path: path,
+        detail: "the Keras layout is read from Keras HDF5 weight files only, and this is a .pth archive")
     }
   }
 }

@@ -1,70 +1,5 @@
-/// The indexing structures of HDF5 files: version-1 B-trees (old-style groups and chunk indexes),
-/// local heaps (old-style link names), version-2 B-trees and fractal heaps (dense links and
-/// attributes of new-style objects).
-///
-/// Every traversal checks node types, levels and signatures, never visits a node twice and stops
-/// at `maxNodes`, so a corrupt file cannot make it loop or recurse without end.
-enum HDF5Trees {
-  /// floor(log2(value)) for value > 0 (block and node sizes).
-  static func log2(_ value: Int) -> Int { Int.bitWidth - value.leadingZeroBitCount - 1 }
-
-  /// Bytes needed to store `value` (libhdf5's H5VM_limit_enc_size).
-  static func encodedSize(_ value: Int) -> Int { value <= 0 ? 1 : log2(value) / 8 + 1 }
-
-  static let maxNodes = 1 << 20
-  static let maxRecords = 1 << 18
-
-  /// The (key, child address) pairs of the leaves of the version-1 B-tree at `address`, in key
-  /// order. Node type 0 (group) keys are `keySize` bytes of heap offset; type 1 (chunks) keys hold
-  /// the chunk's size, filter mask and offsets.
-  static func btree1Leaves(
-    at address: UInt64, type: UInt8, keySize: Int, context: HDF5Context
-  ) throws(HDF5Error) -> [(key: [UInt8], child: UInt64)] {
-    var result: [(key: [UInt8], child: UInt64)] = []
-    var visited: Set<UInt64> = []
-    try btree1Visit(
-      address, type: type, keySize: keySize, level: nil, depth: 0, context: context, visited: &visited,
-      into: &result)
-    return result
-  }
-
-  private static func btree1Visit(
-    _ address: UInt64, type: UInt8, keySize: Int, level expected: Int?, depth: Int, context: HDF5Context,
-    visited: inout Set<UInt64>, into result: inout [(key: [UInt8], child: UInt64)]
-  ) throws(HDF5Error) {
-    let storage = context.storage
-    let what = "B-tree node at \(address)"
-    guard visited.insert(address).inserted, visited.count <= maxNodes, depth <= 64 else {
-      throw storage.corrupt("\(what) is part of a cycle or the tree is too large")
-    }
-    let offsets = context.sizes.offsets
-    let head = try storage.metadata(at: address, count: 8 + 2 * offsets, what: what)
-    var cursor = context.cursor(head, what: what)
-    try cursor.expectSignature("TREE")
-    let nodeType = try cursor.uint8()
-    let level = Int(try cursor.uint8())
-    let entries = try cursor.u16()
-    guard nodeType == type else { throw cursor.fail("node type \(nodeType), expected \(type)") }
-    if let expected, level != expected { throw cursor.fail("level \(level), expected \(expected)") }
-    let body = try storage.metadata(
-      at: address + UInt64(head.count), count: entries * (keySize + offsets) + keySize, what: what)
-    var reader = context.cursor(body, what: what)
-    for _ in 0..<entries {
-      let key = Array(try reader.take(keySize))
-      guard let child = try reader.address(context.sizes) else {
-        throw reader.fail("undefined child address")
-      }
-      if level == 0 {
-        guard result.count < maxRecords else { throw reader.fail("more than \(maxRecords) entries") }
-        result.append((key, child))
-      } else {
-        try btree1Visit(
-          child, type: type, keySize: keySize, level: level - 1, depth: depth + 1, context: context,
-          visited: &visited, into: &result)
-      }
-    }
-  }
-
+/// Local heaps (link names of old-style groups).
+extension HDF5Trees {
   /// The data segment of the local heap at `address` (link names of an old-style group).
   static func localHeap(at address: UInt64, context: HDF5Context) throws(HDF5Error) -> [UInt8] {
     let what = "local heap at \(address)"
@@ -74,7 +9,7 @@ enum HDF5Trees {
     var cursor = context.cursor(head, what: what)
     try cursor.expectSignature("HEAP")
     let version = try cursor.uint8()
-    guard version == 0 else { throw cursor.fail("unsupported version \(version)") }
+    guard version == 0 else { throw cursor.unsupported("unsupported version \(version)") }
     try cursor.skip(3)
     let size = try cursor.length(sizes, limit: HDF5Storage.maxMetadataBlock, "data segment size")
     _ = try cursor.length(sizes, "free list offset")
@@ -94,120 +29,6 @@ enum HDF5Trees {
       throw context.storage.corrupt("link name at heap offset \(offset) is not terminated")
     }
     return String(decoding: heap[Int(offset)..<end], as: UTF8.self)
-  }
-
-  // MARK: Version-2 B-trees
-
-  /// Every record of the version-2 B-tree at `address` whose type is `type`.
-  static func btree2Records(at address: UInt64, type: UInt8, context: HDF5Context) throws(HDF5Error)
-    -> [[UInt8]]
-  {
-    let storage = context.storage
-    let sizes = context.sizes
-    let what = "v2 B-tree header at \(address)"
-    let header = try storage.metadata(
-      at: address, count: 4 + 1 + 1 + 4 + 2 + 2 + 2 + sizes.offsets + 2 + sizes.lengths + 4, what: what)
-    var cursor = context.cursor(header, what: what)
-    try cursor.expectSignature("BTHD")
-    let version = try cursor.uint8()
-    guard version == 0 else { throw cursor.fail("unsupported version \(version)") }
-    let treeType = try cursor.uint8()
-    guard treeType == type else { throw cursor.fail("record type \(treeType), expected \(type)") }
-    let nodeSize = try cursor.size(4, limit: HDF5Storage.maxMetadataBlock, "node size")
-    let recordSize = try cursor.u16()
-    let depth = try cursor.u16()
-    try cursor.skip(2)  // split and merge percentages
-    let root = try cursor.address(sizes)
-    let rootRecords = try cursor.u16()
-    _ = try cursor.length(sizes, "record count")
-    try cursor.expectChecksum(from: 0)
-    guard recordSize > 0, depth <= 32, nodeSize > 10 + recordSize else {
-      throw cursor.fail("node size \(nodeSize), record size \(recordSize), depth \(depth)")
-    }
-    guard let root else { return [] }
-    let layout = try BTree2Layout(nodeSize: nodeSize, recordSize: recordSize, depth: depth, sizes: sizes)
-    var records: [[UInt8]] = []
-    var visited: Set<UInt64> = []
-    try btree2Visit(
-      root, depth: depth, count: rootRecords, type: type, layout: layout, context: context, visited: &visited,
-      into: &records)
-    return records
-  }
-
-  /// Sizes of the variable-width fields of a v2 B-tree's internal nodes, as libhdf5 derives them.
-  private struct BTree2Layout {
-    var recordSize: Int
-    var offsets: Int
-    /// Bytes of the "number of records" field of a child pointer.
-    var recordCountBytes: Int
-    /// Per depth: bytes of the "total records below" field (0 at depth 0 and 1's children).
-    var totalCountBytes: [Int]
-    /// Per depth: most records a node at that depth can hold.
-    var maxRecords: [Int]
-
-    init(nodeSize: Int, recordSize: Int, depth: Int, sizes: HDF5Sizes) throws(HDF5Error) {
-      self.recordSize = recordSize
-      offsets = sizes.offsets
-      let leafMax = (nodeSize - 10) / recordSize
-      recordCountBytes = HDF5Trees.encodedSize(leafMax)
-      maxRecords = [leafMax]
-      var cumulative = [leafMax]
-      totalCountBytes = [0]
-      for level in stride(from: 1, through: max(depth, 0), by: 1) {
-        let pointer = offsets + recordCountBytes + (level > 1 ? totalCountBytes[level - 1] : 0)
-        let count = max((nodeSize - (10 + pointer)) / (recordSize + pointer), 0)
-        maxRecords.append(count)
-        let (product, overflow) = (count + 1).multipliedReportingOverflow(by: cumulative[level - 1])
-        let (sum, carry) = product.addingReportingOverflow(count)
-        let total = overflow || carry ? Int.max / 2 : sum
-        cumulative.append(total)
-        totalCountBytes.append(HDF5Trees.encodedSize(total))
-      }
-    }
-  }
-
-  private static func btree2Visit(
-    _ address: UInt64, depth: Int, count: Int, type: UInt8, layout: BTree2Layout, context: HDF5Context,
-    visited: inout Set<UInt64>, into records: inout [[UInt8]]
-  ) throws(HDF5Error) {
-    let storage = context.storage
-    let what = "v2 B-tree node at \(address)"
-    guard visited.insert(address).inserted, visited.count <= maxNodes else {
-      throw storage.corrupt("\(what) is part of a cycle or the tree is too large")
-    }
-    guard count <= layout.maxRecords[depth] else {
-      throw storage.corrupt("\(what) claims \(count) records, more than a node holds")
-    }
-    let pointerSize =
-      layout.offsets + layout.recordCountBytes + (depth > 1 ? layout.totalCountBytes[depth - 1] : 0)
-    let size = 6 + count * layout.recordSize + (depth > 0 ? (count + 1) * pointerSize : 0) + 4
-    let node = try storage.metadata(at: address, count: size, what: what)
-    var cursor = context.cursor(node, what: what)
-    try cursor.expectSignature(depth == 0 ? "BTLF" : "BTIN")
-    try cursor.skip(1)  // version
-    let nodeType = try cursor.uint8()
-    guard nodeType == type else { throw cursor.fail("record type \(nodeType), expected \(type)") }
-    var nodeRecords: [[UInt8]] = []
-    for _ in 0..<count { nodeRecords.append(Array(try cursor.take(layout.recordSize))) }
-    var children: [(UInt64, Int)] = []
-    if depth > 0 {
-      for _ in 0...count {
-        guard let child = try cursor.address(context.sizes) else {
-          throw cursor.fail("undefined child address")
-        }
-        let childCount = try cursor.size(layout.recordCountBytes, limit: 1 << 16, "child record count")
-        if depth > 1 { try cursor.skip(layout.totalCountBytes[depth - 1]) }
-        children.append((child, childCount))
-      }
-    }
-    try cursor.expectChecksum(from: 0)
-    guard records.count + count <= maxRecords else { throw cursor.fail("more than \(maxRecords) records") }
-    records += nodeRecords
-    for (child, childCount) in children {
-      try btree2Visit(
-        child, depth: depth - 1, count: childCount, type: type, layout: layout, context: context,
-        visited: &visited, into: &records)
-    }
   }
 }
 
@@ -245,10 +66,10 @@ final class HDF5FractalHeap {
     var cursor = context.cursor(head, what: what)
     try cursor.expectSignature("FRHP")
     let version = try cursor.uint8()
-    guard version == 0 else { throw cursor.fail("unsupported version \(version)") }
+    guard version == 0 else { throw cursor.unsupported("unsupported version \(version)") }
     idLength = try cursor.u16()
     let filterLength = try cursor.u16()
-    guard filterLength == 0 else { throw cursor.fail("filtered fractal heaps are not supported") }
+    guard filterLength == 0 else { throw cursor.unsupported("filtered fractal heaps are not supported") }
     let flags = try cursor.uint8()
     checksummedDirectBlocks = flags & 0x02 != 0
     let maxManagedSize = try cursor.u32()
@@ -287,7 +108,7 @@ final class HDF5FractalHeap {
   func object(_ id: ArraySlice<UInt8>) throws(HDF5Error) -> [UInt8] {
     var cursor = context.cursor(Array(id), what: "fractal heap ID")
     let flags = try cursor.uint8()
-    guard flags >> 6 == 0 else { throw cursor.fail("unsupported heap ID version \(flags >> 6)") }
+    guard flags >> 6 == 0 else { throw cursor.unsupported("unsupported heap ID version \(flags >> 6)") }
     switch (flags >> 4) & 0x03 {
     case 0:
       let offset = try cursor.uint(offsetBytes)
@@ -426,5 +247,53 @@ final class HDF5FractalHeap {
     for _ in 0..<entries { children.append(try cursor.address(context.sizes)) }
     indirectBlocks[block] = (rows, children)
     return children
+  }
+}
+
+/// Global heap collections (where variable-length strings live), read once per use.
+struct HDF5GlobalHeap {
+  let context: HDF5Context
+  private var collections: [UInt64: [Int: ArraySlice<UInt8>]] = [:]
+
+  init(context: HDF5Context) { self.context = context }
+
+  mutating func object(collection address: UInt64, index: Int) throws(HDF5Error) -> ArraySlice<UInt8> {
+    if collections[address] == nil {
+      guard collections.count < 1024 else {
+        throw context.storage.failure(.limitExceeded, "too many global heap collections")
+      }
+      collections[address] = try Self.read(at: address, context: context)
+    }
+    guard let object = collections[address]?[index] else {
+      throw context.storage.corrupt("global heap collection at \(address) has no object \(index)")
+    }
+    return object
+  }
+
+  private static func read(at address: UInt64, context: HDF5Context) throws(HDF5Error) -> [Int: ArraySlice<
+    UInt8
+  >] {
+    let what = "global heap collection at \(address)"
+    let lengths = context.sizes.lengths
+    let head = try context.storage.metadata(at: address, count: 8 + lengths, what: what)
+    var cursor = context.cursor(head, what: what)
+    try cursor.expectSignature("GCOL")
+    let version = try cursor.uint8()
+    guard version == 1 else { throw cursor.unsupported("unsupported version \(version)") }
+    try cursor.skip(3)
+    let size = try cursor.length(context.sizes, limit: HDF5Storage.maxMetadataBlock, "collection size")
+    guard size >= head.count else { throw cursor.fail("collection size \(size)") }
+    let bytes = try context.storage.metadata(at: address, count: size, what: what)
+    var reader = context.cursor(bytes, at: head.count, what: what)
+    var objects: [Int: ArraySlice<UInt8>] = [:]
+    while reader.remaining >= 8 + lengths {
+      let index = try reader.u16()
+      try reader.skip(6)  // reference count, reserved
+      let objectSize = try reader.length(context.sizes, limit: size, "object size")
+      if index == 0 { break }  // free space: the rest of the collection
+      objects[index] = try reader.take(objectSize)
+      try reader.skip(min((8 - objectSize % 8) % 8, reader.remaining))
+    }
+    return objects
   }
 }
