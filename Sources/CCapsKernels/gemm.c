@@ -222,6 +222,15 @@ static void pack_a(int MR, int mc, int kc, int k0, int K, const float *A, int ld
   }
 }
 
+void caps_gemm_fill_bias(int M, int n0, int n1, const float *bias, int relu, float *C, int ldc) {
+  for (int i = 0; i < M; i++)
+    for (int j = n0; j < n1; j++) {
+      float v = bias ? bias[j] : 0.0f;
+      if (relu && !(v > 0.0f)) v = 0.0f;
+      C[(size_t)i * ldc + j] = v;
+    }
+}
+
 int caps_sgemm_packed(int M, int N, int K, const float *A, int lda, const float *packed_b,
                       const float *bias, int relu, float *C, int ldc, int n0, int n1,
                       float *scratch) {
@@ -230,12 +239,7 @@ int caps_sgemm_packed(int M, int N, int K, const float *A, int lda, const float 
   if (n1 > N) n1 = N;
   if (n0 >= n1) return 0;
   if (K <= 0) {
-    for (int i = 0; i < M; i++)
-      for (int j = n0; j < n1; j++) {
-        float v = bias ? bias[j] : 0.0f;
-        if (relu && !(v > 0.0f)) v = 0.0f;
-        C[(size_t)i * ldc + j] = v;
-      }
+    caps_gemm_fill_bias(M, n0, n1, bias, relu, C, ldc);
     return 0;
   }
   const caps_gemm_isa_desc *d = packed_desc(packed_b, K, N);

@@ -34,7 +34,7 @@ enum ONNXExport {
     let c = model.configuration
     let m = model.metadata
     let (types, dimension, grid) = (c.primaryTypes, c.primaryDimension, c.primaryGrid)
-    let (inputs, outputs, outputDimension) = (c.inputCapsules, c.outputCapsules, c.outputDimension)
+    let (outputs, outputDimension) = (c.outputCapsules, c.outputDimension)
 
     for key in model.orderedKeys { graph.initializer(key, model.tensor(key)) }
 

@@ -18,18 +18,23 @@ public final class CapsNetwork: Sendable {
   let decoder: [(weights: PackedMatrix, bias: AlignedBuffer)]
   /// The GEMM kernel the weights are packed for (and that every run uses).
   public let kernel: GEMMKernel
+  /// conv1 and conv2 quantized for `Precision.int8` sessions.
+  let quantized: QuantizedConvolutions
+  /// The int8 GEMM kernel the quantized convolutions are packed for.
+  public var int8Kernel: Int8GEMMKernel { quantized.kernel }
 
   /// Packs `model`'s weights for `kernel` (default: the fastest this CPU runs; tests force the
-  /// others). Traps if this CPU cannot run `kernel` (check `GEMMKernel.isSupported`).
-  public init(_ model: CapsModel, kernel: GEMMKernel = .best) {
+  /// others) and quantizes the convolutions for `int8Kernel` (the model stays fp32; both
+  /// precisions run from one network). Traps if this CPU cannot run a kernel (check `isSupported`).
+  public init(_ model: CapsModel, kernel: GEMMKernel = .best, int8Kernel: Int8GEMMKernel = .best) {
     let c = model.configuration
     configuration = c
     metadata = model.metadata
     self.kernel = kernel
     let conv1Inputs = c.inputChannels * c.conv1Kernel * c.conv1Kernel
-    conv1 = PackedMatrix(
-      transposing: model.tensor("conv1.weight").values, outputs: c.conv1Channels, inputs: conv1Inputs,
-      kernel: kernel)
+    let conv1Transposed = PackedMatrix.transposed(
+      model.tensor("conv1.weight").values, outputs: c.conv1Channels, inputs: conv1Inputs)
+    conv1 = PackedMatrix(rows: conv1Inputs, columns: c.conv1Channels, values: conv1Transposed, kernel: kernel)
     conv1Bias = AlignedBuffer(model.tensor("conv1.bias").values)
 
     // OIHW -> rows (kh, kw, c), columns o: the order caps_im2col_nhwc produces.
@@ -50,6 +55,12 @@ public final class CapsNetwork: Sendable {
     }
     conv2 = PackedMatrix(rows: k * k * inputs, columns: outputs, values: reordered, kernel: kernel)
     conv2Bias = AlignedBuffer(model.tensor("conv2.bias").values)
+    let normalization = model.metadata.normalization
+    quantized = QuantizedConvolutions(
+      conv1Weights: conv1Transposed, conv1Inputs: conv1Inputs, conv1Bias: model.tensor("conv1.bias").values,
+      conv2Weights: reordered, conv2Inputs: k * k * inputs, outputs2: outputs,
+      mean: Float(normalization.mean),
+      std: Float(normalization.std), kernel: int8Kernel)
     routingWeights = AlignedBuffer(model.tensor("digit_capsules.weight").values)
 
     var layers: [(PackedMatrix, AlignedBuffer)] = []

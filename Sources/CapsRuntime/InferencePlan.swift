@@ -62,6 +62,8 @@ public struct InferencePlan: Sendable {
   public let smallBatchGroup: Int
   /// Whether every stage's output is kept for `InferenceSession.stageOutput` (verification).
   public let recordsIntermediates: Bool
+  /// The arithmetic of the convolutions.
+  public let precision: Precision
   /// Bytes of the arena a session allocates for this plan.
   public let arenaByteCount: Int
 
@@ -69,6 +71,9 @@ public struct InferencePlan: Sendable {
   struct Slot: Sendable {
     var im2col1 = 0, conv1 = 0, im2col2 = 0, conv2 = 0, primary = 0, predictionVectors = 0
     var logits = 0, couplings = 0
+    // int8 only: the group's u8 pixels, then its u8 conv1 output (one region), and conv2's row
+    // scales. The u8 im2col matrices reuse the (4x larger) float im2col regions.
+    var quantized = 0, rowScales = 0
     var floats = 0
   }
 
@@ -96,11 +101,13 @@ public struct InferencePlan: Sendable {
   ///   - threads: Threads per run, 1...`maximumThreads`; defaults to `defaultThreadCount`.
   ///   - imagesPerGroup: Images per convolution GEMM in each thread (default 4).
   ///   - recordsIntermediates: Keep every stage's output (for `capsconv verify`); costs memory.
+  ///   - precision: The convolutions' arithmetic (`int8` adds a few byte buffers per thread).
   ///   - arenaLimit: Largest arena accepted, in bytes.
   /// - Throws: `TooLarge` when the arena would exceed `arenaLimit`; nothing is allocated.
   public init(
     network: CapsNetwork, maxBatch: Int, threads: Int? = nil, imagesPerGroup: Int = 4,
-    recordsIntermediates: Bool = false, arenaLimit: Int = InferencePlan.defaultArenaLimit
+    recordsIntermediates: Bool = false, precision: Precision = .fp32,
+    arenaLimit: Int = InferencePlan.defaultArenaLimit
   ) throws(TooLarge) {
     precondition((1...Self.maximumBatch).contains(maxBatch), "maxBatch must be 1...\(Self.maximumBatch)")
     let requested = threads ?? Self.defaultThreadCount
@@ -113,6 +120,7 @@ public struct InferencePlan: Sendable {
     self.imagesPerGroup = min(perGroup, (maxBatch + requested - 1) / requested)
     smallBatchGroup = min(perGroup, maxBatch)
     self.recordsIntermediates = recordsIntermediates
+    self.precision = precision
     let tooLarge = TooLarge(byteCount: nil, limit: arenaLimit, maxBatch: maxBatch)
 
     // Every size below is a product of sizes a model file chose: overflow means "too large".
@@ -176,10 +184,17 @@ public struct InferencePlan: Sendable {
       slot.conv1 = take(product(group, conv1Positions, c.conv1Channels)) - start
       slot.im2col2 = take(product(group, primaryPositions, conv2Columns)) - start
       slot.conv2 = take(product(group, primaryPositions, c.primaryChannels)) - start
-      slot.primary = take(product(c.inputCapsules, c.primaryDimension)) - start
-      slot.predictionVectors = take(product(pairs, c.outputDimension)) - start
-      slot.logits = take(pairs) - start
+      // The capsule part runs on the whole group at once (the routing weights are read once per
+      // group): primary capsules, prediction vectors and logits for every image of the group.
+      slot.primary = take(product(group, c.inputCapsules, c.primaryDimension)) - start
+      slot.predictionVectors = take(product(group, pairs, c.outputDimension)) - start
+      slot.logits = take(product(group, pairs)) - start
       slot.couplings = take(pairs) - start
+      if precision == .int8 {
+        let bytes = max(product(group, inputSize), product(group, conv1Positions, c.conv1Channels))
+        slot.quantized = take(bytes / 4 + 1) - start
+        slot.rowScales = take(product(group, primaryPositions)) - start
+      }
       slot.floats = cursor - start
       return slot
     }
@@ -198,6 +213,12 @@ public struct InferencePlan: Sendable {
     var gemmScratch = max(
       caps_sgemm_scratch_count(Int32(product(largestGroup, conv1Positions)), Int32(conv1Columns)),
       caps_sgemm_scratch_count(Int32(product(largestGroup, primaryPositions)), Int32(conv2Columns)))
+    if precision == .int8 {
+      let bytes = max(
+        caps_i8gemm_scratch_bytes(Int32(product(largestGroup, conv1Positions)), Int32(conv1Columns)),
+        caps_i8gemm_scratch_bytes(Int32(product(largestGroup, primaryPositions)), Int32(conv2Columns)))
+      gemmScratch = max(gemmScratch, bytes / 4 + 1)
+    }
     var width = capsuleWidth
     for outputs in c.decoderWidths {
       guard width <= Int(Int32.max) else { throw tooLarge }
@@ -222,14 +243,14 @@ public struct InferencePlan: Sendable {
   /// batch until it does); throws the refusal for a batch of one image when none fits.
   public static func fitting(
     network: CapsNetwork, maxBatch: Int, threads: Int? = nil, recordsIntermediates: Bool = false,
-    arenaLimit: Int = defaultArenaLimit
+    precision: Precision = .fp32, arenaLimit: Int = defaultArenaLimit
   ) throws(TooLarge) -> InferencePlan {
     var batch = maxBatch
     while true {
       do {
         return try InferencePlan(
           network: network, maxBatch: batch, threads: threads, recordsIntermediates: recordsIntermediates,
-          arenaLimit: arenaLimit)
+          precision: precision, arenaLimit: arenaLimit)
       } catch {
         if batch == 1 { throw error }
         batch = (batch + 1) / 2

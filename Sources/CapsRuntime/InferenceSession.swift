@@ -30,8 +30,9 @@ public final class InferenceSession {
   public let pool: WorkerPool
   // The current run, read by the worker threads (published by the pool's semaphores).
   private var batchCount = 0
-  // The group of a small batch whose convolution columns the threads are splitting.
+  // The group of a small batch whose convolution columns (or capsules) the threads are splitting.
   private var groupCount = 0
+  private var groupStart = 0
   private var wantsReconstruction = false
   private var phase = Phase.wholeImages
 
@@ -42,6 +43,10 @@ public final class InferenceSession {
     case conv1Columns
     /// Threads split the columns of the primary convolution of a small batch.
     case conv2Columns
+    /// Threads split the input capsules of a small batch's prediction vectors.
+    case predictionInputs
+    /// Threads split the output capsules of a small batch's routing (softmax over the inputs).
+    case routingOutputs
   }
 
   /// Allocates the arena of `plan` and runs on `pool`, or on worker threads of its own when `pool`
@@ -152,7 +157,17 @@ public final class InferenceSession {
       im2colConv2(count: group, scratch: scratch)
       phase = .conv2Columns
       pool.run(self)
-      capsules(first: start, count: group, scratch: scratch)
+      if routesOverInputs {
+        primaryCapsules(count: group, scratch: scratch)
+        groupStart = start
+        phase = .predictionInputs
+        pool.run(self)
+        phase = .routingOutputs
+        pool.run(self)
+        finishCapsules(first: start, count: group, scratch: scratch)
+      } else {
+        capsules(first: start, count: group, scratch: scratch)
+      }
       start += group
     }
     decode(first: 0, count: n, scratch: scratch)
@@ -266,6 +281,8 @@ public final class InferenceSession {
     var predictionVectors: UnsafeMutablePointer<Float>
     var logits: UnsafeMutablePointer<Float>
     var couplings: UnsafeMutablePointer<Float>
+    var quantized: UnsafeMutableRawPointer
+    var rowScales: UnsafeMutablePointer<Float>
     var gemm: UnsafeMutablePointer<Float>
   }
 
@@ -284,7 +301,8 @@ public final class InferenceSession {
       im2col1: base + slot.im2col1, conv1: base + slot.conv1, im2col2: base + slot.im2col2,
       conv2: base + slot.conv2, primary: base + slot.primary,
       predictionVectors: base + slot.predictionVectors, logits: base + slot.logits,
-      couplings: base + slot.couplings, gemm: gemmPanels(index))
+      couplings: base + slot.couplings, quantized: UnsafeMutableRawPointer(base + slot.quantized),
+      rowScales: base + slot.rowScales, gemm: gemmPanels(index))
   }
 
   private func gemmPanels(_ index: Int) -> UnsafeMutablePointer<Float> {
@@ -296,6 +314,21 @@ public final class InferenceSession {
     let imageSize = c.inputChannels * c.inputSize * c.inputSize
     let rows = c.conv1OutputSize * c.conv1OutputSize
     let columns = c.inputChannels * c.conv1Kernel * c.conv1Kernel
+    if plan.precision == .int8 {
+      // The pixels as integers 0...255 (undoing the normalisation, which conv1's int8 bias folds in).
+      let normalization = network.metadata.normalization
+      let pixels = scratch.quantized.assumingMemoryBound(to: UInt8.self)
+      let columnsU8 = UnsafeMutableRawPointer(scratch.im2col1).assumingMemoryBound(to: UInt8.self)
+      for q in 0..<count {
+        caps_quantize_u8(
+          pointer(plan.layout.input) + (first + q) * imageSize, imageSize, Float(normalization.std) * 255,
+          Float(normalization.mean) * 255, pixels + q * imageSize)
+        caps_im2col_nchw_u8(
+          pixels + q * imageSize, Int32(c.inputChannels), Int32(c.inputSize), Int32(c.inputSize),
+          Int32(c.conv1Kernel), 1, columnsU8 + q * rows * columns)
+      }
+      return
+    }
     for q in 0..<count {
       caps_im2col_nchw(
         pointer(plan.layout.input) + (first + q) * imageSize, Int32(c.inputChannels), Int32(c.inputSize),
@@ -307,6 +340,17 @@ public final class InferenceSession {
     let c = network.configuration
     let rows = count * c.conv1OutputSize * c.conv1OutputSize
     let depth = c.inputChannels * c.conv1Kernel * c.conv1Kernel
+    if plan.precision == .int8 {
+      let q = network.quantized
+      let status = caps_i8gemm_packed(
+        Int32(rows), Int32(c.conv1Channels), Int32(depth),
+        UnsafeMutableRawPointer(scratch.im2col1).assumingMemoryBound(to: UInt8.self), Int32(depth),
+        q.conv1.storage, nil, q.conv1Scale.pointer, q.conv1Bias.pointer, 1, scratch.conv1,
+        Int32(c.conv1Channels),
+        Int32(columns.lowerBound), Int32(columns.upperBound), scratch.gemm)
+      precondition(status == 0, "the packed int8 weights do not match their GEMM")
+      return
+    }
     let status = caps_sgemm_packed(
       Int32(rows), Int32(c.conv1Channels), Int32(depth), scratch.im2col1, Int32(depth), network.conv1.storage,
       network.conv1Bias.pointer, 1, scratch.conv1, Int32(c.conv1Channels), Int32(columns.lowerBound),
@@ -319,6 +363,23 @@ public final class InferenceSession {
     let inputPositions = c.conv1OutputSize * c.conv1OutputSize
     let rows = c.primaryGrid * c.primaryGrid
     let columns = c.primaryKernel * c.primaryKernel * c.conv1Channels
+    if plan.precision == .int8 {
+      // conv1's output quantized per image: scale = its largest value / 255 (ReLU: all >= 0).
+      let size = inputPositions * c.conv1Channels
+      let activations = scratch.quantized.assumingMemoryBound(to: UInt8.self)
+      let columnsU8 = UnsafeMutableRawPointer(scratch.im2col2).assumingMemoryBound(to: UInt8.self)
+      for q in 0..<count {
+        let image = scratch.conv1 + q * size
+        let largest = caps_max_or_zero(image, size)
+        let scale: Float = largest > 0 ? largest / 255 : 1
+        caps_quantize_u8(image, size, 1 / scale, 0, activations + q * size)
+        (scratch.rowScales + q * rows).update(repeating: scale, count: rows)
+        caps_im2col_nhwc_u8(
+          activations + q * size, Int32(c.conv1OutputSize), Int32(c.conv1OutputSize), Int32(c.conv1Channels),
+          Int32(c.primaryKernel), Int32(c.primaryStride), columnsU8 + q * rows * columns)
+      }
+      return
+    }
     for q in 0..<count {
       caps_im2col_nhwc(
         scratch.conv1 + q * inputPositions * c.conv1Channels, Int32(c.conv1OutputSize),
@@ -332,6 +393,16 @@ public final class InferenceSession {
     let c = network.configuration
     let rows = count * c.primaryGrid * c.primaryGrid
     let depth = c.primaryKernel * c.primaryKernel * c.conv1Channels
+    if plan.precision == .int8 {
+      let q = network.quantized
+      let status = caps_i8gemm_packed(
+        Int32(rows), Int32(c.primaryChannels), Int32(depth),
+        UnsafeMutableRawPointer(scratch.im2col2).assumingMemoryBound(to: UInt8.self), Int32(depth),
+        q.conv2.storage, scratch.rowScales, q.conv2Scale.pointer, network.conv2Bias.pointer, 0, scratch.conv2,
+        Int32(c.primaryChannels), Int32(columns.lowerBound), Int32(columns.upperBound), scratch.gemm)
+      precondition(status == 0, "the packed int8 weights do not match their GEMM")
+      return
+    }
     let status = caps_sgemm_packed(
       Int32(rows), Int32(c.primaryChannels), Int32(depth), scratch.im2col2, Int32(depth),
       network.conv2.storage,
@@ -340,37 +411,94 @@ public final class InferenceSession {
     precondition(status == 0, "conv2's packed weights do not match its GEMM")
   }
 
+  /// Whether the capsule part runs output-major (u_hat[j][i][m], fused routing, threads splitting
+  /// input then output capsules): with the reference's softmax over the input capsules.
+  private var routesOverInputs: Bool { network.metadata.softmaxAxis == .inputCapsules }
+
   /// Primary capsules, prediction vectors, routing, lengths and predictions for images
   /// `first ..< first + count`, whose primary-convolution output is in `scratch.conv2`.
   private func capsules(first: Int, count: Int, scratch: Scratch) {
     let c = network.configuration
-    let metadata = network.metadata
-    let epsilon = Float(metadata.squashEpsilon)
+    guard routesOverInputs else { return capsulesOverOutputs(first: first, count: count, scratch: scratch) }
+    primaryCapsules(count: count, scratch: scratch)
+    predictions(count: count, scratch: scratch, inputs: 0..<c.inputCapsules)
+    for q in 0..<count { route(image: first + q, q: q, scratch: scratch, outputs: 0..<c.outputCapsules) }
+    finishCapsules(first: first, count: count, scratch: scratch)
+  }
+
+  private func primaryCapsules(count: Int, scratch: Scratch) {
+    let c = network.configuration
     let positions = c.primaryGrid * c.primaryGrid
+    for q in 0..<count {
+      caps_primary_capsules(
+        scratch.conv2 + q * positions * c.primaryChannels, Int32(c.primaryGrid), Int32(c.primaryTypes),
+        Int32(c.primaryDimension), Float(network.metadata.squashEpsilon),
+        scratch.primary + q * c.inputCapsules * c.primaryDimension)
+    }
+  }
+
+  /// Output-major prediction vectors of the group's `count` images, input capsules `inputs` only.
+  private func predictions(count: Int, scratch: Scratch, inputs: Range<Int>) {
+    let c = network.configuration
+    caps_predictions_output_major(
+      scratch.primary, network.routingWeights.pointer, Int32(count), Int32(c.inputCapsules),
+      Int32(c.outputCapsules), Int32(c.primaryDimension), Int32(c.outputDimension), Int32(inputs.lowerBound),
+      Int32(inputs.upperBound), scratch.predictionVectors)
+  }
+
+  /// Routing (softmax over the input capsules) of the group's image `q`, output capsules `outputs`.
+  private func route(image: Int, q: Int, scratch: Scratch, outputs: Range<Int>) {
+    let c = network.configuration
+    let metadata = network.metadata
     let pairs = c.inputCapsules * c.outputCapsules
-    let capsuleWidth = c.outputCapsules * c.outputDimension
+    let history: UnsafeMutablePointer<Float>? =
+      plan.recordsIntermediates
+      ? pointer(plan.layout.recordCouplings) + image * metadata.routingIterations * pairs : nil
+    caps_route_over_inputs(
+      scratch.predictionVectors + q * pairs * c.outputDimension, Int32(c.inputCapsules),
+      Int32(c.outputCapsules),
+      Int32(c.outputDimension), Int32(metadata.routingIterations), Float(metadata.squashEpsilon),
+      Int32(outputs.lowerBound), Int32(outputs.upperBound), scratch.logits + q * pairs,
+      pointer(plan.layout.digitCapsules) + image * c.outputCapsules * c.outputDimension, history)
+  }
+
+  /// Lengths, predictions (and the recorded stages) of images `first ..< first + count`.
+  private func finishCapsules(first: Int, count: Int, scratch: Scratch) {
+    let c = network.configuration
     let layout = plan.layout
     for q in 0..<count {
       let image = first + q
-      caps_primary_capsules(
-        scratch.conv2 + q * positions * c.primaryChannels, Int32(c.primaryGrid), Int32(c.primaryTypes),
-        Int32(c.primaryDimension), epsilon, scratch.primary)
-      caps_predictions(
-        scratch.primary, network.routingWeights.pointer, Int32(c.inputCapsules), Int32(c.outputCapsules),
-        Int32(c.primaryDimension), Int32(c.outputDimension), scratch.predictionVectors)
-      let v = pointer(layout.digitCapsules) + image * capsuleWidth
-      let history: UnsafeMutablePointer<Float>? =
-        plan.recordsIntermediates
-        ? pointer(layout.recordCouplings) + image * metadata.routingIterations * pairs : nil
-      caps_route(
-        scratch.predictionVectors, Int32(c.inputCapsules), Int32(c.outputCapsules), Int32(c.outputDimension),
-        Int32(metadata.routingIterations), metadata.softmaxAxis == .inputCapsules ? 1 : 0, epsilon,
-        scratch.logits, scratch.couplings, v, history)
+      let v = pointer(layout.digitCapsules) + image * c.outputCapsules * c.outputDimension
       let lengths = pointer(layout.lengths) + image * c.outputCapsules
       caps_lengths(v, Int32(c.outputCapsules), Int32(c.outputDimension), lengths)
       pointer(layout.predictions)[image] = Float(caps_argmax(lengths, Int32(c.outputCapsules)))
       if plan.recordsIntermediates { record(image: image, q: q, scratch: scratch) }
     }
+  }
+
+  /// The capsule part with the paper's softmax over the output capsules: image by image, input-major
+  /// u_hat[i][j][m] (the group's first slot), on the calling thread.
+  private func capsulesOverOutputs(first: Int, count: Int, scratch: Scratch) {
+    let c = network.configuration
+    let metadata = network.metadata
+    let pairs = c.inputCapsules * c.outputCapsules
+    primaryCapsules(count: count, scratch: scratch)
+    for q in 0..<count {
+      let image = first + q
+      caps_predictions(
+        scratch.primary + q * c.inputCapsules * c.primaryDimension, network.routingWeights.pointer,
+        Int32(c.inputCapsules), Int32(c.outputCapsules), Int32(c.primaryDimension), Int32(c.outputDimension),
+        scratch.predictionVectors + q * pairs * c.outputDimension)
+      let history: UnsafeMutablePointer<Float>? =
+        plan.recordsIntermediates
+        ? pointer(plan.layout.recordCouplings) + image * metadata.routingIterations * pairs : nil
+      caps_route(
+        scratch.predictionVectors + q * pairs * c.outputDimension, Int32(c.inputCapsules),
+        Int32(c.outputCapsules), Int32(c.outputDimension), Int32(metadata.routingIterations), 0,
+        Float(metadata.squashEpsilon), scratch.logits, scratch.couplings,
+        pointer(plan.layout.digitCapsules) + image * c.outputCapsules * c.outputDimension, history)
+    }
+    finishCapsules(first: first, count: count, scratch: scratch)
   }
 
   private func record(image: Int, q: Int, scratch: Scratch) {
@@ -384,9 +512,19 @@ public final class InferenceSession {
       from: scratch.conv1 + q * conv1Count, count: conv1Count)
     (pointer(layout.recordConv2) + image * conv2Count).update(
       from: scratch.conv2 + q * conv2Count, count: conv2Count)
-    (pointer(layout.recordPrimary) + image * primaryCount).update(from: scratch.primary, count: primaryCount)
-    (pointer(layout.recordPredictions) + image * predictionCount).update(
-      from: scratch.predictionVectors, count: predictionCount)
+    (pointer(layout.recordPrimary) + image * primaryCount).update(
+      from: scratch.primary + q * primaryCount, count: primaryCount)
+    // Recorded input-major, u_hat[i][j][m], as the reference stores it.
+    let source = scratch.predictionVectors + q * predictionCount
+    let target = pointer(layout.recordPredictions) + image * predictionCount
+    guard routesOverInputs else { return target.update(from: source, count: predictionCount) }
+    let m = c.outputDimension
+    for i in 0..<c.inputCapsules {
+      for j in 0..<c.outputCapsules {
+        (target + (i * c.outputCapsules + j) * m).update(
+          from: source + (j * c.inputCapsules + i) * m, count: m)
+      }
+    }
   }
 
   /// The decoder for images `first ..< first + count`: mask all but the predicted capsule, then
@@ -436,6 +574,11 @@ public final class InferenceSession {
     }
   }
 
+  /// Thread `index`'s part of `width` items split in `count` nearly equal contiguous parts.
+  private func share(_ index: Int, of count: Int, width: Int) -> Range<Int> {
+    (index * width / count)..<((index + 1) * width / count)
+  }
+
   /// Columns of an N-wide GEMM that thread `index` of `count` computes (aligned for the kernel).
   private func columnShare(_ index: Int, of count: Int, width: Int) -> Range<Int> {
     let align = Int(caps_sgemm_n_align())
@@ -466,6 +609,15 @@ extension InferenceSession: ParallelJob {
         start += group
       }
       decode(first: first, count: last - first, scratch: scratch)
+    case .predictionInputs:
+      let inputs = share(index, of: count, width: c.inputCapsules)
+      guard !inputs.isEmpty else { return }
+      predictions(count: groupCount, scratch: threadScratch(0), inputs: inputs)
+    case .routingOutputs:
+      let outputs = share(index, of: count, width: c.outputCapsules)
+      guard !outputs.isEmpty else { return }
+      let scratch = threadScratch(0)
+      for q in 0..<groupCount { route(image: groupStart + q, q: q, scratch: scratch, outputs: outputs) }
     case .conv1Columns, .conv2Columns:
       let isConv1 = phase == .conv1Columns
       let columns = columnShare(index, of: count, width: isConv1 ? c.conv1Channels : c.primaryChannels)

@@ -27,11 +27,18 @@ final class PackedMatrix: @unchecked Sendable {
 
   /// Packs the transpose of an output-major weight (N x K row-major, PyTorch's Linear/OIHW layout).
   convenience init(transposing weight: [Float], outputs: Int, inputs: Int, kernel: GEMMKernel) {
+    self.init(
+      rows: inputs, columns: outputs, values: Self.transposed(weight, outputs: outputs, inputs: inputs),
+      kernel: kernel)
+  }
+
+  /// An output-major weight (N x K row-major) as the K x N matrix the GEMM multiplies by.
+  static func transposed(_ weight: [Float], outputs: Int, inputs: Int) -> [Float] {
     var transposed = [Float](repeating: 0, count: weight.count)
     for o in 0..<outputs {
       for k in 0..<inputs { transposed[k * outputs + o] = weight[o * inputs + k] }
     }
-    self.init(rows: inputs, columns: outputs, values: transposed, kernel: kernel)
+    return transposed
   }
 
   /// Whether the packed storage is the K x N matrix packed for `kernel` that its header records

@@ -41,15 +41,19 @@ extension CapsConv {
         """)
     var reference: String?
 
-    @Option(help: "Arithmetic: fp32 (int8 is not implemented yet).")
+    @Option(
+      help: """
+        Arithmetic of the convolutions: fp32, or int8 (weights quantized per output channel at \
+        load, activations per image; routing in fp32).
+        """)
     var precision = "fp32"
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
     func validate() throws {
-      guard precision == "fp32" else {
-        throw ValidationError("--precision \(precision): only fp32 is implemented (int8 is planned)")
+      guard Precision(rawValue: precision) != nil else {
+        throw ValidationError("--precision takes fp32 or int8")
       }
       guard (1...InferencePlan.maximumBatch).contains(batchSize) else {
         throw ValidationError("--batch-size takes 1...\(InferencePlan.maximumBatch)")
@@ -84,7 +88,9 @@ extension CapsConv {
 
       let plan: InferencePlan
       do {
-        plan = try InferencePlan(network: network, maxBatch: batchSize, threads: threads)
+        plan = try InferencePlan(
+          network: network, maxBatch: batchSize, threads: threads,
+          precision: Precision(rawValue: precision) ?? .fp32)
       } catch {
         printError("\(model): \(error.description)")
         throw Exit.invalidInput
@@ -104,7 +110,9 @@ extension CapsConv {
       let report = Report(
         imagesPerSecond: imagesPerSecond, latencyMsMedian: result.median * 1e3,
         latencyMsP90: result.p90 * 1e3, batchSize: batchSize, threads: plan.threadCount,
-        arenaBytes: plan.arenaByteCount, kernel: network.kernel.rawValue, precision: precision,
+        arenaBytes: plan.arenaByteCount,
+        kernel: plan.precision == .int8 ? network.int8Kernel.rawValue : network.kernel.rawValue,
+        precision: precision,
         conv2Gflops: Double(conv2Flops) * imagesPerSecond / 1e9, input: input.kind)
       if json {
         try printJSON(report)

@@ -45,6 +45,17 @@ extension CapsConv {
     @Option(help: "Threads, 1...64 (default: one per processor, at most 16).")
     var threads: Int?
 
+    @Option(
+      help: """
+        fp32 (stage by stage, the tolerances above), or int8: the int8 runtime's predictions \
+        against the reference's and its accuracy (no per-element tolerances: int8 is not meant \
+        to match fp32 to 1e-4).
+        """)
+    var precision = "fp32"
+
+    @Option(help: "With --precision int8: least share of predictions equal to the reference's (0...1).")
+    var minAgreement = 0.995
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
@@ -56,9 +67,14 @@ extension CapsConv {
         throw ValidationError("--primary-order takes dims-major or types-major")
       }
       try validateThreads(threads)
+      guard Precision(rawValue: precision) != nil else {
+        throw ValidationError("--precision takes fp32 or int8")
+      }
+      guard (0...1).contains(minAgreement) else { throw ValidationError("--min-agreement takes 0...1") }
     }
 
     func run() throws {
+      if precision == Precision.int8.rawValue { return try runInt8() }
       var tolerances = ParityCheck.Tolerances()
       tolerances.standard.relative = rtol
       tolerances.standard.absolute = atol
@@ -136,5 +152,104 @@ extension CapsConv {
         print("FAIL: predicted classes differ")
       }
     }
+  }
+}
+
+extension CapsConv.Verify {
+  /// What `verify --precision int8` reports.
+  struct Int8Report: Encodable {
+    var images: Int
+    /// Images whose int8 prediction equals the reference's (fp32) prediction.
+    var agreeing: Int
+    var agreement: Double
+    var minAgreement: Double
+    /// Share of images classified as their true label (nil without labels in the reference).
+    var int8Accuracy: Double?
+    var referenceAccuracy: Double?
+    /// Largest |int8 length - reference length| over every image and class.
+    var maxLengthError: Double
+    var disagreeingImages: [Int]
+    var kernel: String
+    var passed: Bool
+  }
+
+  /// Runs the int8 runtime on the reference's digits and compares predictions and lengths.
+  func runInt8() throws {
+    let (network, activations) = try reportingInvalidInput {
+      var options = ModelFile.ReadOptions()
+      options.primaryOrder = primaryOrder.flatMap(PrimaryCapsuleOrder.init(rawValue:))
+      options.stateDictKey = key
+      let (loaded, _) = try ModelFile.read(at: model, options: options)
+      return (CapsNetwork(loaded), try ReferenceActivations.read(at: reference))
+    }
+    let c = network.configuration
+    let imageSize = c.inputChannels * c.inputSize * c.inputSize
+    let count = activations.count
+    guard count > 0, activations.pixels.values.count == count * imageSize,
+      activations.predictions.count == count
+    else {
+      printError(
+        "\(reference): pixels have shape \(activations.pixels.shape), the model takes "
+          + "\(c.inputChannels)x\(c.inputSize)x\(c.inputSize) images")
+      throw Exit.invalidInput
+    }
+    let plan: InferencePlan
+    do {
+      plan = try InferencePlan.fitting(network: network, maxBatch: count, threads: threads, precision: .int8)
+    } catch {
+      printError("\(model): \(error.description)")
+      throw Exit.invalidInput
+    }
+    let session = InferenceSession(network: network, plan: plan)
+    var predictions: [Int] = []
+    var maxLengthError = 0.0
+    let referenceLengths = activations.stages["lengths"]?.values
+    activations.pixels.values.withUnsafeBufferPointer { pixels in
+      var start = 0
+      while start < count {
+        let batch = min(plan.maxBatch, count - start)
+        session.run(batch: batch, pixels: UnsafeBufferPointer(rebasing: pixels[(start * imageSize)...]))
+        for image in 0..<batch {
+          predictions.append(session.prediction(at: image))
+          guard let referenceLengths, referenceLengths.count == count * c.outputCapsules else { continue }
+          for capsule in 0..<c.outputCapsules {
+            let error = abs(
+              Double(session.length(at: image, capsule: capsule))
+                - Double(referenceLengths[(start + image) * c.outputCapsules + capsule]))
+            maxLengthError = max(maxLengthError, error.isNaN ? .infinity : error)
+          }
+        }
+        start += batch
+      }
+    }
+    let disagreeing = (0..<count).filter { predictions[$0] != activations.predictions[$0] }
+    let labels = activations.labels.count == count ? activations.labels : nil
+    func accuracy(_ values: [Int]) -> Double? {
+      labels.map { labels in Double((0..<count).filter { values[$0] == labels[$0] }.count) / Double(count) }
+    }
+    let agreement = Double(count - disagreeing.count) / Double(count)
+    let report = Int8Report(
+      images: count, agreeing: count - disagreeing.count, agreement: agreement, minAgreement: minAgreement,
+      int8Accuracy: accuracy(predictions), referenceAccuracy: accuracy(activations.predictions),
+      maxLengthError: maxLengthError, disagreeingImages: disagreeing, kernel: network.int8Kernel.rawValue,
+      passed: agreement >= minAgreement)
+    if json {
+      try printJSON(report)
+    } else {
+      print("int8 (\(report.kernel) kernel) against \(reference), \(count) images")
+      print(
+        "predicted classes: \(report.agreeing)/\(count) equal to the reference's ("
+          + String(format: "%.2f%%", 100 * agreement) + ", at least "
+          + String(format: "%.2f%%", 100 * minAgreement) + " required)"
+          + (disagreeing.isEmpty ? "" : "; differ at images \(disagreeing.prefix(20))"))
+      if let int8 = report.int8Accuracy, let fp32 = report.referenceAccuracy {
+        print(
+          "accuracy: int8 " + String(format: "%.2f%%", 100 * int8) + ", reference "
+            + String(format: "%.2f%%", 100 * fp32))
+      }
+      print("capsule lengths: max |int8 - reference| " + String(format: "%.3e", maxLengthError))
+      print(report.passed ? "PASS" : "FAIL: agreement below --min-agreement")
+    }
+    if !report.passed { throw Exit.mismatch }
   }
 }

@@ -197,6 +197,13 @@ struct CapsInfer: ParsableCommand {
   @Option(help: "Inference threads, 1...64 (default: one per processor, at most 16).")
   var threads: Int?
 
+  @Option(
+    help: """
+      Arithmetic of the convolutions: fp32, or int8 (faster; weights quantized per output channel \
+      at load, activations per image; routing in fp32; agrees with fp32 on >= 99.5% of digits).
+      """)
+  var precision = "fp32"
+
   func validate() throws {
     guard !paths.isEmpty || filesFrom != nil else {
       throw ValidationError("give PNG files, directories, or - to read paths from standard input")
@@ -223,6 +230,9 @@ struct CapsInfer: ParsableCommand {
     }
     if let threads, !(1...InferencePlan.maximumThreads).contains(threads) {
       throw ValidationError("--threads takes 1...\(InferencePlan.maximumThreads)")
+    }
+    guard Precision(rawValue: precision) != nil else {
+      throw ValidationError("--precision takes fp32 or int8")
     }
     if let topK {
       guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
@@ -302,7 +312,9 @@ struct CapsInfer: ParsableCommand {
     }
     let plan: InferencePlan
     do {
-      plan = try InferencePlan.fitting(network: network, maxBatch: batchSize, threads: threadCount)
+      plan = try InferencePlan.fitting(
+        network: network, maxBatch: batchSize, threads: threadCount,
+        precision: Precision(rawValue: precision) ?? .fp32)
     } catch {
       printError("\(modelName): \(error.description)")
       throw ExitCode.failure

@@ -56,9 +56,13 @@ import Testing
     #expect(try json(result.stdout)["input"] as? String == "synthetic")
     let text = try runTool("capsconv", ["bench", path, "--batch-size", "3", "--seconds", "0.05"])
     #expect(text.stdout.contains("16 synthetic images"))
-    let int8 = try runTool("capsconv", ["bench", path, "--precision", "int8"])
-    #expect(int8.status == 64)
-    #expect(int8.stderr.contains("only fp32 is implemented"))
+    let int8 = try runTool(
+      "capsconv", ["bench", path, "--precision", "int8", "--batch-size", "3", "--seconds", "0.05", "--json"])
+    #expect(int8.status == 0, "\(int8.stderr)")
+    #expect(try json(int8.stdout)["precision"] as? String == "int8")
+    let fp16 = try runTool("capsconv", ["bench", path, "--precision", "fp16"])
+    #expect(fp16.status == 64)
+    #expect(fp16.stderr.contains("--precision takes fp32 or int8"))
   }
 
   @Test func referenceAddsThePredictionCheck() throws {

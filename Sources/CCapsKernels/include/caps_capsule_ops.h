@@ -37,6 +37,23 @@ void caps_route(const float *u_hat, int inputs, int outputs, int dim, int iterat
                 int softmax_over_inputs, float epsilon, float *logits, float *couplings, float *v,
                 float *history);
 
+/// Prediction vectors of `images` images at once, output-major: image b's u_hat[j][i][m] =
+/// sum_d u[b][i][d] * w[i][j][d][m] at u_hat + b * inputs * outputs * dim_out, with u[b] at
+/// u + b * inputs * dim_in. Only input capsules [i0, i1) are computed (threads split the inputs).
+/// Each weight block is read once for up to 4 images.
+void caps_predictions_output_major(const float *u, const float *w, int images, int inputs,
+                                   int outputs, int dim_in, int dim_out, int i0, int i1,
+                                   float *u_hat);
+
+/// Dynamic routing with the softmax over the input capsules (the reference's), of one image, over
+/// output-major u_hat[outputs][inputs][dim], for output capsules [j0, j1) only (with this softmax
+/// the output capsules are independent, so threads split them). `logits` holds outputs * inputs
+/// floats ([j][i]), `v` outputs * dim (the result). Iteration r > 0 reads u_hat once (logit update
+/// and an online softmax-weighted sum fused). If `history` is not NULL, the couplings of iteration
+/// r are written to history + r * inputs * outputs in [i][j] order.
+void caps_route_over_inputs(const float *u_hat, int inputs, int outputs, int dim, int iterations,
+                            float epsilon, int j0, int j1, float *logits, float *v, float *history);
+
 /// Lengths of `count` vectors of `dim` components.
 void caps_lengths(const float *v, int count, int dim, float *lengths);
 

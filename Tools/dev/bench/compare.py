@@ -2,6 +2,7 @@
 
     pip install torch==2.15.0 --index-url https://download.pytorch.org/whl/cpu && pip install -r Tools/dev/requirements.txt
     python3 Tools/dev/bench/compare.py [--threads 2] [--seconds 5] [--repeat 1] [--skip-build]
+        [--precisions fp32 int8]
 
 Run from the repository root. For each model in Fixtures/models (weights from the HDF5, the
 PyTorch CapsNet of Tools/user/capsnet.py) it builds the inference path without the decoder: raw pixels
@@ -19,6 +20,15 @@ time that other processes took meanwhile (from /proc/stat, less this process and
 is reported on stderr: the table is only worth quoting when that is near zero. With --repeat N
 every case measures the three engines N times, interleaved, and keeps each engine's run with the
 lowest median.
+
+int8 (with --precisions ... int8, the default): CapsKit's `capsconv bench --precision int8` (conv1
+and conv2 in integers, weights per output channel, activations per image) beside ONNX Runtime's own
+int8: the same ONNX model quantized with onnxruntime.quantization.quantize_static (QDQ format,
+QUInt8 activations, QInt8 weights per output channel, reduce_range=True, i.e. 7-bit weights as
+CapsKit uses on AVX2 to avoid vpmaddubsw's saturation; only the Conv nodes, as CapsKit; MinMax
+calibration on the 16 reference digits). Static, not dynamic: dynamic quantization turns Conv into
+ConvInteger, which ONNX Runtime runs far slower than the static QLinearConv path, and would not be
+a fair peer. The int8 rows' last ratio column is against the same engine's fp32 row.
 
 Before timing, ONNX Runtime's lengths are compared with PyTorch's on the 16 digits (max abs
 diff) and PyTorch's with the reference activations, so the engines are known to compute the same
@@ -96,6 +106,28 @@ def export_onnx(module, path):
             dynamic_axes={"pixels": {0: "batch"}, "lengths": {0: "batch"}}, opset_version=17)
 
 
+def quantize_onnx(fp32_path, int8_path, digits):
+    """ONNX Runtime's static int8 version of fp32_path (see the module docstring)."""
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+
+    class Digits(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"pixels": tile(digits, len(digits))}])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    import logging
+
+    logging.getLogger().setLevel(logging.ERROR)  # its advice to run shape inference first
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_static(fp32_path, int8_path, Digits(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                        reduce_range=True, op_types_to_quantize=["Conv"])
+
+
 def ort_session(path, threads):
     import onnxruntime as ort
 
@@ -161,9 +193,9 @@ def build_capsconv(scratch_path):
     return os.path.join(bin_path, "capsconv")
 
 
-def capsconv_bench(binary, model_path, reference, batch, threads, seconds):
+def capsconv_bench(binary, model_path, reference, batch, threads, seconds, precision="fp32"):
     command = [binary, "bench", model_path, "--reference", reference, "--batch-size", str(batch),
-               "--threads", str(threads), "--seconds", str(seconds), "--json"]
+               "--threads", str(threads), "--seconds", str(seconds), "--precision", precision, "--json"]
     log("$ " + " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in command))
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
@@ -188,7 +220,11 @@ def main():
     parser.add_argument("--capsconv", help="use this capsconv binary instead of building one")
     parser.add_argument("--scratch-path", help="swift build --scratch-path (default: .build)")
     parser.add_argument("--skip-build", action="store_true", help="use the existing release build")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "int8"], choices=["fp32", "int8"],
+                        help="fp32 rows (ONNX Runtime, PyTorch eager, CapsKit) and/or int8 rows (ONNX "
+                             "Runtime static int8, CapsKit int8); default both")
     args = parser.parse_args()
+    int8 = "int8" in args.precisions
 
     import onnxruntime as ort
     import torch
@@ -227,6 +263,11 @@ def main():
         onnx_path = os.path.join(args.work, f"{name}.onnx")
         export_onnx(module, onnx_path)
         session = ort_session(onnx_path, args.threads)
+        session8 = None
+        if int8:
+            int8_path = os.path.join(args.work, f"{name}.int8.onnx")
+            quantize_onnx(onnx_path, int8_path, digits)
+            session8 = ort_session(int8_path, args.threads)
 
         # Same function? On the 16 held-out digits, before any timing.
         x = tile(digits, len(digits))
@@ -241,6 +282,12 @@ def main():
             f"classes identical: {same_classes}")
         if not same_classes:
             sys.exit(f"{name}: predicted classes differ between engines; not timing a wrong result")
+        if session8 is not None:
+            ort8_lengths = session8.run(None, {"pixels": x})[0]
+            ort8_diff = float(np.abs(ort8_lengths - torch_lengths).max())
+            ort8_same = int((ort8_lengths.argmax(1) == torch_lengths.argmax(1)).sum())
+            log(f"{name}: ONNX Runtime int8: max |int8 - PyTorch fp32| = {ort8_diff:.2e}, "
+                f"{ort8_same}/{len(x)} classes identical")
 
         for model, batch in cases:
             if model != name:
@@ -248,9 +295,10 @@ def main():
             x = tile(digits, batch)
             feed = {"pixels": x}
             tensor = torch.from_numpy(x)
-            onnx = eager = ours = None
+            onnx = eager = ours = onnx8 = ours8 = None
             for repetition in range(args.repeat):  # engines interleaved; the lowest median is kept
-                log(f"{name} batch {batch}: onnxruntime, pytorch, capsconv ({repetition + 1}/{args.repeat})")
+                log(f"{name} batch {batch}: onnxruntime, pytorch, capsconv"
+                    + (", onnxruntime int8, capsconv int8" if int8 else "") + f" ({repetition + 1}/{args.repeat})")
                 result = measure(lambda: session.run(None, feed), args.seconds)
                 onnx = result if onnx is None or result["median"] < onnx["median"] else onnx
                 with torch.inference_mode():
@@ -258,7 +306,24 @@ def main():
                 eager = result if eager is None or result["median"] < eager["median"] else eager
                 result = capsconv_bench(binary, model_path, reference, batch, args.threads, args.seconds)
                 ours = result if ours is None or result["latency_ms_median"] < ours["latency_ms_median"] else ours
+                if int8:
+                    result = measure(lambda: session8.run(None, feed), args.seconds)
+                    onnx8 = result if onnx8 is None or result["median"] < onnx8["median"] else onnx8
+                    result = capsconv_bench(binary, model_path, reference, batch, args.threads, args.seconds, "int8")
+                    ours8 = (result if ours8 is None or result["latency_ms_median"] < ours8["latency_ms_median"]
+                             else ours8)
             base = batch * onnx["runs"] / onnx["elapsed"]
+            ours_fp32 = ours["images_per_second"]
+            int8_rows = []
+            if int8:
+                ort8_ips = batch * onnx8["runs"] / onnx8["elapsed"]
+                int8_rows = [
+                    ("ONNX Runtime " + ort.__version__ + " int8 (static QDQ)", ort8_ips, onnx8["median"], onnx8["p90"],
+                     f"{ort8_same}/{len(digits)} classes = PyTorch; {ort8_ips / base:.2f}x its fp32"),
+                    ("CapsKit int8 (" + ours8["kernel"] + ")", ours8["images_per_second"],
+                     ours8["latency_ms_median"] / 1e3, ours8["latency_ms_p90"] / 1e3,
+                     f"classes = reference; {ours8['images_per_second'] / ours_fp32:.2f}x its fp32"),
+                ]
             for engine, images_per_second, median, p90, check in [
                 ("ONNX Runtime " + ort.__version__, base, onnx["median"], onnx["p90"],
                  f"max abs diff vs PyTorch {ort_diff:.1e}"),
@@ -266,7 +331,7 @@ def main():
                  eager["median"], eager["p90"], f"max abs diff vs reference {torch_diff:.1e}"),
                 ("CapsKit (" + ours["kernel"] + ")", ours["images_per_second"], ours["latency_ms_median"] / 1e3,
                  ours["latency_ms_p90"] / 1e3, "classes = reference"),
-            ]:
+            ] + int8_rows:
                 rows.append((name, batch, engine, images_per_second, median * 1e3, p90 * 1e3,
                              images_per_second / base, check))
 

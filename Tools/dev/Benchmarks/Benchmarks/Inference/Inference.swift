@@ -16,21 +16,22 @@ let benchmarks: @Sendable () -> Void = {
     maxIterations: 200,
     thresholds: zeroAllocationThresholds)
 
-  for model in ["standard", "small"] {
-    for batch in [1, 64] {
-      Benchmark(
-        "\(model)_run_batch\(batch)",
-        configuration: .init(maxIterations: batch == 1 ? 200 : 20)
-      ) { benchmark, fixture in
-        fixture.pixels.withUnsafeBufferPointer { pixels in
-          for _ in benchmark.scaledIterations {
-            fixture.session.run(batch: fixture.batch, pixels: pixels)
-          }
+  // fp32 under the original names; int8 (Precision.int8 plans) with an _int8 suffix.
+  for (model, batch, precision) in ["standard", "small"].flatMap({ model in
+    [1, 64].flatMap { batch in Precision.allCases.map { (model, batch, $0) } }
+  }) {
+    Benchmark(
+      "\(model)_run_batch\(batch)" + (precision == .fp32 ? "" : "_\(precision.rawValue)"),
+      configuration: .init(maxIterations: batch == 1 ? 200 : 20)
+    ) { benchmark, fixture in
+      fixture.pixels.withUnsafeBufferPointer { pixels in
+        for _ in benchmark.scaledIterations {
+          fixture.session.run(batch: fixture.batch, pixels: pixels)
         }
-        blackHole(fixture.session.prediction(at: 0))
-      } setup: {
-        try InferenceFixture(model: model, batch: batch)
       }
+      blackHole(fixture.session.prediction(at: 0))
+    } setup: {
+      try InferenceFixture(model: model, batch: batch, precision: precision)
     }
   }
 
@@ -81,11 +82,12 @@ final class InferenceFixture {
   let batch: Int
   let pixels: [Float]
 
-  init(model name: String, batch: Int) throws {
+  init(model name: String, batch: Int, precision: Precision = .fp32) throws {
     let (model, _) = try ModelFile.read(at: fixturePath("models/\(name).h5"))
     let activations = try ReferenceActivations.read(at: fixturePath("activations/\(name).h5"))
     let network = CapsNetwork(model)
-    session = try InferenceSession(network: network, maxBatch: batch)
+    session = InferenceSession(
+      network: network, plan: try InferencePlan(network: network, maxBatch: batch, precision: precision))
     self.batch = batch
     let imageSize = activations.pixels.values.count / activations.count
     pixels = (0..<batch * imageSize).map { index in
