@@ -104,19 +104,19 @@ public enum ParityCheck {
   public static func run(
     network: CapsNetwork, reference: ReferenceActivations, tolerances: Tolerances = Tolerances(),
     threads: Int? = nil, batchSize: Int = defaultBatchSize
-  ) throws(FormatError) -> Report {
+  ) throws(VerificationError) -> Report {
     let c = network.configuration
     let imageSize = c.inputChannels * c.inputSize * c.inputSize
     guard reference.pixels.count == reference.count * imageSize else {
-      throw FormatError(
-        .unexpectedContent, path: reference.path,
+      throw VerificationError(
+        .inputShapeDiffers, path: reference.path,
         detail:
           "pixels have shape \(reference.pixels.shape), the model takes \(c.inputChannels)x\(c.inputSize)x\(c.inputSize)",
         tensor: "pixels")
     }
     guard reference.routingIterations == network.metadata.routingIterations else {
-      throw FormatError(
-        .unexpectedContent, path: reference.path,
+      throw VerificationError(
+        .routingIterationsDiffer, path: reference.path,
         detail:
           "made with \(reference.routingIterations) routing iterations, the model uses \(network.metadata.routingIterations)"
       )
@@ -127,7 +127,8 @@ public enum ParityCheck {
         network: network, maxBatch: min(reference.count, batchSize), threads: threads,
         recordsIntermediates: true)
     } catch {
-      throw FormatError(.limitExceeded, path: reference.path, detail: error.description, underlying: error)
+      throw VerificationError(
+        .planTooLarge, path: reference.path, detail: error.description, underlying: error)
     }
     let session = InferenceSession(network: network, plan: plan)
     let conv2Order = network.metadata.sourcePrimaryOrder ?? .dimsMajor

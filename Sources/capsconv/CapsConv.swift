@@ -4,6 +4,7 @@ import CapsFiles
 import CapsFormat
 import CapsRuntime
 import CapsToolSupport
+import CapsVerify
 import Foundation
 
 /// `capsconv`: convert, inspect, export, verify and benchmark capsule-network models.
@@ -39,12 +40,15 @@ func printError(_ message: String) {
   FileHandle.standardError.write(Data(("capsconv: " + FileName.display(message) + "\n").utf8))
 }
 
-/// Runs `body`, turning format errors into one stderr line and exit code 1.
+/// Runs `body`, turning format and verification errors into one stderr line and exit code 1.
 func reportingInvalidInput<T>(_ body: () throws -> T) throws -> T {
   do {
     return try body()
   } catch let error as FormatError {
     printError(ForceHint.adding(to: error.description, kind: error.kind))
+    throw Exit.invalidInput
+  } catch let error as VerificationError {
+    printError(error.description)
     throw Exit.invalidInput
   }
 }

@@ -60,3 +60,24 @@ import Testing
     #expect(report.predictions == reference.predictions)
   }
 }
+
+/// A reference the model cannot be compared with is a `VerificationError` of a matchable kind,
+/// naming the reference file, before anything runs.
+@Suite struct VerificationErrorTests {
+  @Test func aReferenceOfOtherRoutingIterationsIsRefusedWithItsKind() throws {
+    let (model, _) = try ModelFile.read(at: Fixtures.path("models/small.h5"))
+    let path = Fixtures.path("activations/small.h5")
+    let reference = try ReferenceActivations.read(at: path)
+    var metadata = model.metadata
+    metadata.routingIterations = reference.routingIterations + 1
+    let network = CapsNetwork(try model.with(metadata: metadata))
+    #expect {
+      _ = try ParityCheck.run(network: network, reference: reference)
+    } throws: { error in
+      guard let error = error as? VerificationError else { return false }
+      return error.kind == .routingIterationsDiffer && error.path == path
+        && error.description
+          == "\(path): made with \(reference.routingIterations) routing iterations, the model uses \(reference.routingIterations + 1)"
+    }
+  }
+}
