@@ -94,9 +94,7 @@ public enum AtomicReplacement {
 
   /// Creates `temporary` (exclusively) and writes `data` to it; nil or why it failed.
   public static func writeBytes(_ data: [UInt8], toNew temporary: String) -> FileFailure? {
-    let descriptor = FileName.withCString(temporary) {
-      open($0, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-    }
+    let descriptor = TemporaryFiles.createExclusively(temporary)
     guard descriptor >= 0 else {
       return FileFailure(
         .init(errno: errno), "cannot create a temporary file beside it: \(ReadableFile.errnoText(errno))")
@@ -166,10 +164,29 @@ public enum TemporaryFiles {
     lock.unlock()
   }
 
+  nonisolated(unsafe) private static var interrupted = false
+
+  /// Creates the registered temporary file `path` for writing (`O_CREAT | O_EXCL`), unless
+  /// ``removeAll()`` has run: then it fails with `EINTR` and creates nothing. Creating under the
+  /// registry's lock closes the race in which a writing thread creates its temporary file just
+  /// after the signal handler deleted the registered ones, and the process exits leaving it behind.
+  /// Returns the descriptor, or -1 with `errno` set.
+  public static func createExclusively(_ path: String) -> Int32 {
+    lock.lock()
+    defer { lock.unlock() }
+    guard !interrupted else {
+      errno = EINTR
+      return -1
+    }
+    return FileName.withCString(path) { open($0, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644) }
+  }
+
   /// Deletes every temporary file still being written (for a SIGINT/SIGTERM handler; `CapsToolSupport`'s
-  /// `InterruptCleanup` in the tools).
+  /// `InterruptCleanup` in the tools), and from then on refuses to create new ones
+  /// (``createExclusively(_:)``): the process is about to exit.
   public static func removeAll() {
     lock.lock()
+    interrupted = true
     for path in paths { FileName.withCString(path) { _ = unlink($0) } }
     paths.removeAll()
     lock.unlock()

@@ -360,7 +360,7 @@ struct CapsInfer: ParsableCommand {
         try AtomicReplacement.write(
           to: path, overwrite: force, failure: { RunStop("\(FileName.display(path)): \($0)") },
           produce: { temporary throws(RunStop) in
-            let descriptor = FileName.withCString(temporary) { createExclusively($0) }
+            let descriptor = TemporaryFiles.createExclusively(temporary)
             guard descriptor >= 0 else {
               throw RunStop(
                 "\(FileName.display(path)): cannot create a temporary file beside it (\(ReadableFile.errnoText(errno)))"

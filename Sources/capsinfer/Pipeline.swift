@@ -174,11 +174,6 @@ extension Scores {
   }
 }
 
-/// open(2) of a new file for writing (O_EXCL: never an existing one).
-func createExclusively(_ path: UnsafePointer<CChar>) -> Int32 {
-  open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-}
-
 /// open(2) for reading (a manifest: a regular file, a FIFO or a device).
 func openForReading(_ path: UnsafePointer<CChar>) -> Int32 {
   open(path, O_RDONLY | O_CLOEXEC)
