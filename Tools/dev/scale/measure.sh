@@ -8,7 +8,7 @@
 #      that could grow with the number of paths does not depend on the model), and with --resume.
 #
 #     swift build -c release --product capsinfer
-#     python3 Tools/user/scale/make_corpus.py Tools/work/corpus20k --mnist ../shared/datasets/mnist
+#     python3 Tools/user/scale/make_corpus.py Tools/work/corpus20k --mnist MNIST_DIR   # the folder with t10k-images-idx3-ubyte.gz
 #     bash Tools/dev/scale/measure.sh [Tools/work/corpus20k] [steps: direct spark shards memory]
 #
 # Results go to stdout and Tools/work/measure/. Timings depend on the machine's load: run it on a
