@@ -164,31 +164,23 @@ public enum TemporaryFiles {
     lock.unlock()
   }
 
-  nonisolated(unsafe) private static var interrupted = false
-
-  /// Creates the registered temporary file `path` for writing (`O_CREAT | O_EXCL`), unless
-  /// ``removeAll()`` has run: then it fails with `EINTR` and creates nothing. Creating under the
-  /// registry's lock closes the race in which a writing thread creates its temporary file just
-  /// after the signal handler deleted the registered ones, and the process exits leaving it behind.
-  /// Returns the descriptor, or -1 with `errno` set.
+  /// Creates the registered temporary file `path` for writing (`O_CREAT | O_EXCL`) under the
+  /// registry's lock. After ``removeAll()`` the lock is never released, so a writing thread cannot
+  /// create a temporary file just after the signal handler deleted the registered ones: it waits
+  /// until the process exits. Returns the descriptor, or -1 with `errno` set.
   public static func createExclusively(_ path: String) -> Int32 {
     lock.lock()
     defer { lock.unlock() }
-    guard !interrupted else {
-      errno = EINTR
-      return -1
-    }
     return FileName.withCString(path) { open($0, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644) }
   }
 
-  /// Deletes every temporary file still being written (for a SIGINT/SIGTERM handler; `CapsToolSupport`'s
-  /// `InterruptCleanup` in the tools), and from then on refuses to create new ones
-  /// (``createExclusively(_:)``): the process is about to exit.
+  /// Deletes every temporary file still being written, for a SIGINT/SIGTERM handler that exits
+  /// right after (`CapsToolSupport`'s `InterruptCleanup` in the tools). It keeps the registry
+  /// locked for good, so that no thread creates a new temporary file before the process ends; call
+  /// it only on the way to `exit`.
   public static func removeAll() {
     lock.lock()
-    interrupted = true
     for path in paths { FileName.withCString(path) { _ = unlink($0) } }
     paths.removeAll()
-    lock.unlock()
   }
 }
