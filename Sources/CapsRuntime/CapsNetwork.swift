@@ -13,6 +13,8 @@ public final class CapsNetwork: Sendable {
   let conv1Bias: AlignedBuffer
   let conv2: PackedMatrix
   let conv2Bias: AlignedBuffer
+  /// conv2 in Winograd form (nil when its kernel and stride are not ones the transforms take).
+  let winograd: WinogradWeights?
   /// digit_capsules.weight as stored: [inputs][outputs][dimIn][dimOut].
   let routingWeights: AlignedBuffer
   let decoder: [(weights: PackedMatrix, bias: AlignedBuffer)]
@@ -55,6 +57,9 @@ public final class CapsNetwork: Sendable {
     }
     conv2 = PackedMatrix(rows: k * k * inputs, columns: outputs, values: reordered, kernel: kernel)
     conv2Bias = AlignedBuffer(model.tensor("conv2.bias").values)
+    winograd = WinogradWeights(
+      weight: weight, outputs: outputs, inputs: inputs, kernelSize: k, stride: c.primaryStride, kernel: kernel
+    )
     let normalization = model.metadata.normalization
     quantized = QuantizedConvolutions(
       conv1Weights: conv1Transposed, conv1Inputs: conv1Inputs, conv1Bias: model.tensor("conv1.bias").values,
@@ -89,6 +94,12 @@ public final class CapsNetwork: Sendable {
       width = c.decoderWidths[index]
     }
     precondition(decoder.count == c.decoderWidths.count, "the decoder has \(decoder.count) layers")
+    if let winograd {
+      precondition(
+        winograd.isPacked(for: kernel) && winograd.depth == 4 * c.conv1Channels
+          && winograd.outputs == c.primaryChannels,
+        "conv2's Winograd weights are not the 36 matrices packed for the \(kernel.rawValue) kernel")
+    }
     for (name, matrix, rows, columns) in expected {
       precondition(
         matrix.isPacked(rows: rows, columns: columns, for: kernel),

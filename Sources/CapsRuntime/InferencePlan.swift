@@ -64,12 +64,15 @@ public struct InferencePlan: Sendable {
   public let recordsIntermediates: Bool
   /// The arithmetic of the convolutions.
   public let precision: Precision
+  /// How the primary convolution is computed.
+  public let convolution: ConvolutionAlgorithm
   /// Bytes of the arena a session allocates for this plan.
   public let arenaByteCount: Int
 
   /// Float offsets of one thread's image scratch, relative to its start.
   struct Slot: Sendable {
-    var im2col1 = 0, conv1 = 0, im2col2 = 0, conv2 = 0, primary = 0, predictionVectors = 0
+    // With Winograd, `im2col2` holds the 36 transformed inputs and `products` the 36 GEMM outputs.
+    var im2col1 = 0, conv1 = 0, im2col2 = 0, products = 0, conv2 = 0, primary = 0, predictionVectors = 0
     var logits = 0, couplings = 0
     // int8 only: the group's u8 pixels, then its u8 conv1 output (one region), and conv2's row
     // scales. The u8 im2col matrices reuse the (4x larger) float im2col regions.
@@ -102,11 +105,15 @@ public struct InferencePlan: Sendable {
   ///   - imagesPerGroup: Images per convolution GEMM in each thread (default 4).
   ///   - recordsIntermediates: Keep every stage's output (for `capsconv verify`); costs memory.
   ///   - precision: The convolutions' arithmetic (`int8` adds a few byte buffers per thread).
+  ///   - convolution: The primary convolution's algorithm; nil takes
+  ///     `network.defaultConvolution(for: precision)`. `.winograd` needs fp32 and a network that
+  ///     `supportsWinograd` (a precondition).
   ///   - arenaLimit: Largest arena accepted, in bytes.
   /// - Throws: `TooLarge` when the arena would exceed `arenaLimit`; nothing is allocated.
   public init(
     network: CapsNetwork, maxBatch: Int, threads: Int? = nil, imagesPerGroup: Int = 4,
     recordsIntermediates: Bool = false, precision: Precision = .fp32,
+    convolution: ConvolutionAlgorithm? = nil,
     arenaLimit: Int = InferencePlan.defaultArenaLimit
   ) throws(TooLarge) {
     precondition((1...Self.maximumBatch).contains(maxBatch), "maxBatch must be 1...\(Self.maximumBatch)")
@@ -121,6 +128,11 @@ public struct InferencePlan: Sendable {
     smallBatchGroup = min(perGroup, maxBatch)
     self.recordsIntermediates = recordsIntermediates
     self.precision = precision
+    let algorithm = convolution ?? network.defaultConvolution(for: precision)
+    precondition(
+      algorithm == .direct || (precision == .fp32 && network.supportsWinograd),
+      "the Winograd convolution needs fp32 and a network that supports it")
+    self.convolution = algorithm
     let tooLarge = TooLarge(byteCount: nil, limit: arenaLimit, maxBatch: maxBatch)
 
     // Every size below is a product of sizes a model file chose: overflow means "too large".
@@ -152,12 +164,19 @@ public struct InferencePlan: Sendable {
     let iterations = network.metadata.routingIterations
     let conv1Columns = product(c.inputChannels, c.conv1Kernel, c.conv1Kernel)
     let conv2Columns = product(c.primaryKernel, c.primaryKernel, c.conv1Channels)
+    // Winograd: per image, tiles x tiles rows of 36 GEMMs with K = 4 x conv1's channels.
+    let winograd = algorithm == .winograd
+    let tiles = Int(caps_winograd_tiles(Int32(clamping: c.primaryGrid)))
+    let tileRows = product(tiles, tiles)
+    let positions = Int(CAPS_WINOGRAD_POSITIONS)
+    let winogradDepth = product(Int(CAPS_WINOGRAD_PHASES), c.conv1Channels)
 
     // The kernels take 32-bit sizes: every GEMM dimension and image count must fit.
     let largestGroup = max(self.imagesPerGroup, smallBatchGroup)
     let gemmSizes = [
       product(largestGroup, conv1Positions), product(largestGroup, primaryPositions), conv1Columns,
       conv2Columns, c.conv1Channels, c.primaryChannels, pairs, capsuleWidth, product(maxBatch, inputSize),
+      product(largestGroup, tileRows), winogradDepth,
     ]
     guard !overflowed, gemmSizes.allSatisfy({ $0 <= Int(Int32.max) }) else { throw tooLarge }
 
@@ -182,7 +201,12 @@ public struct InferencePlan: Sendable {
       var slot = Slot()
       slot.im2col1 = take(product(group, conv1Positions, conv1Columns)) - start
       slot.conv1 = take(product(group, conv1Positions, c.conv1Channels)) - start
-      slot.im2col2 = take(product(group, primaryPositions, conv2Columns)) - start
+      if winograd {
+        slot.im2col2 = take(product(positions, group, tileRows, winogradDepth)) - start
+        slot.products = take(product(positions, group, tileRows, c.primaryChannels)) - start
+      } else {
+        slot.im2col2 = take(product(group, primaryPositions, conv2Columns)) - start
+      }
       slot.conv2 = take(product(group, primaryPositions, c.primaryChannels)) - start
       // The capsule part runs on the whole group at once (the routing weights are read once per
       // group): primary capsules, prediction vectors and logits for every image of the group.
@@ -213,6 +237,10 @@ public struct InferencePlan: Sendable {
     var gemmScratch = max(
       caps_sgemm_scratch_count(Int32(product(largestGroup, conv1Positions)), Int32(conv1Columns)),
       caps_sgemm_scratch_count(Int32(product(largestGroup, primaryPositions)), Int32(conv2Columns)))
+    if winograd {
+      gemmScratch = max(
+        gemmScratch, caps_sgemm_scratch_count(Int32(product(largestGroup, tileRows)), Int32(winogradDepth)))
+    }
     if precision == .int8 {
       let bytes = max(
         caps_i8gemm_scratch_bytes(Int32(product(largestGroup, conv1Positions)), Int32(conv1Columns)),
@@ -243,14 +271,15 @@ public struct InferencePlan: Sendable {
   /// batch until it does); throws the refusal for a batch of one image when none fits.
   public static func fitting(
     network: CapsNetwork, maxBatch: Int, threads: Int? = nil, recordsIntermediates: Bool = false,
-    precision: Precision = .fp32, arenaLimit: Int = defaultArenaLimit
+    precision: Precision = .fp32, convolution: ConvolutionAlgorithm? = nil,
+    arenaLimit: Int = defaultArenaLimit
   ) throws(TooLarge) -> InferencePlan {
     var batch = maxBatch
     while true {
       do {
         return try InferencePlan(
           network: network, maxBatch: batch, threads: threads, recordsIntermediates: recordsIntermediates,
-          precision: precision, arenaLimit: arenaLimit)
+          precision: precision, convolution: convolution, arenaLimit: arenaLimit)
       } catch {
         if batch == 1 { throw error }
         batch = (batch + 1) / 2

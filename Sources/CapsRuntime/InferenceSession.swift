@@ -276,6 +276,7 @@ public final class InferenceSession {
     var im2col1: UnsafeMutablePointer<Float>
     var conv1: UnsafeMutablePointer<Float>
     var im2col2: UnsafeMutablePointer<Float>
+    var products: UnsafeMutablePointer<Float>
     var conv2: UnsafeMutablePointer<Float>
     var primary: UnsafeMutablePointer<Float>
     var predictionVectors: UnsafeMutablePointer<Float>
@@ -299,7 +300,7 @@ public final class InferenceSession {
       arena.pointer + (index == 0 ? layout.firstSlotBase : layout.slotBase + (index - 1) * layout.slotStride)
     return Scratch(
       im2col1: base + slot.im2col1, conv1: base + slot.conv1, im2col2: base + slot.im2col2,
-      conv2: base + slot.conv2, primary: base + slot.primary,
+      products: base + slot.products, conv2: base + slot.conv2, primary: base + slot.primary,
       predictionVectors: base + slot.predictionVectors, logits: base + slot.logits,
       couplings: base + slot.couplings, quantized: UnsafeMutableRawPointer(base + slot.quantized),
       rowScales: base + slot.rowScales, gemm: gemmPanels(index))
@@ -380,6 +381,15 @@ public final class InferenceSession {
       }
       return
     }
+    if plan.convolution == .winograd {
+      // The 36 transformed inputs of the group (their rows: image, tile row, tile column).
+      let status = caps_winograd_transform_input(
+        scratch.conv1, Int32(count), Int32(c.conv1OutputSize), Int32(c.conv1OutputSize),
+        Int32(c.conv1Channels),
+        Int32(c.primaryKernel), Int32(c.primaryGrid), scratch.im2col2)
+      precondition(status == 0, "the Winograd input transform refused the primary convolution")
+      return
+    }
     for q in 0..<count {
       caps_im2col_nhwc(
         scratch.conv1 + q * inputPositions * c.conv1Channels, Int32(c.conv1OutputSize),
@@ -403,12 +413,36 @@ public final class InferenceSession {
       precondition(status == 0, "the packed int8 weights do not match their GEMM")
       return
     }
+    if plan.convolution == .winograd {
+      return winogradConv2(count: count, scratch: scratch, columns: columns)
+    }
     let status = caps_sgemm_packed(
       Int32(rows), Int32(c.primaryChannels), Int32(depth), scratch.im2col2, Int32(depth),
       network.conv2.storage,
       network.conv2Bias.pointer, 0, scratch.conv2, Int32(c.primaryChannels), Int32(columns.lowerBound),
       Int32(columns.upperBound), scratch.gemm)
     precondition(status == 0, "conv2's packed weights do not match its GEMM")
+  }
+
+  /// The Winograd primary convolution of the group's `count` images (inputs transformed by
+  /// `im2colConv2`), output channels `columns`: 36 GEMMs, then the output transform and bias.
+  private func winogradConv2(count: Int, scratch: Scratch, columns: Range<Int>) {
+    let c = network.configuration
+    guard let weights = network.winograd else { preconditionFailure("the network has no Winograd weights") }
+    let tiles = Int(caps_winograd_tiles(Int32(c.primaryGrid)))
+    let rows = count * tiles * tiles
+    let depth = weights.depth
+    for (k, matrix) in weights.positions.enumerated() {
+      let status = caps_sgemm_packed(
+        Int32(rows), Int32(c.primaryChannels), Int32(depth), scratch.im2col2 + k * rows * depth, Int32(depth),
+        matrix.storage, nil, 0, scratch.products + k * rows * c.primaryChannels, Int32(c.primaryChannels),
+        Int32(columns.lowerBound), Int32(columns.upperBound), scratch.gemm)
+      precondition(status == 0, "conv2's packed Winograd weights do not match their GEMM")
+    }
+    caps_winograd_transform_output(
+      scratch.products, Int32(count), Int32(c.primaryGrid), Int32(c.primaryChannels),
+      network.conv2Bias.pointer,
+      Int32(columns.lowerBound), Int32(columns.upperBound), scratch.conv2)
   }
 
   /// Whether the capsule part runs output-major (u_hat[j][i][m], fused routing, threads splitting

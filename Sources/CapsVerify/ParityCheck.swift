@@ -80,6 +80,8 @@ public enum ParityCheck {
     public var absent: [String]
     /// The order `conv2` was compared in (that of the imported checkpoint).
     public var conv2Order: PrimaryCapsuleOrder
+    /// How the runtime computed the primary convolution.
+    public var convolution: ConvolutionAlgorithm
     /// The runtime's predicted class per image.
     public var predictions: [Int]
     /// The reference's predicted class per image.
@@ -100,10 +102,11 @@ public enum ParityCheck {
   public static let defaultBatchSize = 32
 
   /// Runs `network` on the reference's pixels, `batchSize` images at a time, and compares every
-  /// stage present in both.
+  /// stage present in both. `convolution` forces the primary convolution's algorithm (nil: the
+  /// network's default, Winograd where it applies).
   public static func run(
     network: CapsNetwork, reference: ReferenceActivations, tolerances: Tolerances = Tolerances(),
-    threads: Int? = nil, batchSize: Int = defaultBatchSize
+    threads: Int? = nil, batchSize: Int = defaultBatchSize, convolution: ConvolutionAlgorithm? = nil
   ) throws(VerificationError) -> Report {
     let c = network.configuration
     let imageSize = c.inputChannels * c.inputSize * c.inputSize
@@ -125,7 +128,7 @@ public enum ParityCheck {
     do {
       plan = try InferencePlan.fitting(
         network: network, maxBatch: min(reference.count, batchSize), threads: threads,
-        recordsIntermediates: true)
+        recordsIntermediates: true, convolution: convolution)
     } catch {
       throw VerificationError(
         .planTooLarge, path: reference.path, detail: error.description, underlying: error)
@@ -193,7 +196,9 @@ public enum ParityCheck {
     let results = ReferenceActivations.stageNames.compactMap { comparisons[$0]?.result }
     let mismatched = (0..<reference.count).filter { predictions[$0] != reference.predictions[$0] }
     return Report(
-      stages: results, skipped: skipped, absent: absent, conv2Order: conv2Order, predictions: predictions,
+      stages: results, skipped: skipped, absent: absent, conv2Order: conv2Order,
+      convolution: plan.convolution,
+      predictions: predictions,
       referencePredictions: reference.predictions,
       mismatchedImages: mismatched, nonFiniteImages: nonFinite)
   }

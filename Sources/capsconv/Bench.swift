@@ -48,6 +48,13 @@ extension CapsConv {
         """)
     var precision = "fp32"
 
+    @Option(
+      help: """
+        The primary convolution: auto (Winograd in fp32 where the kernel allows, else direct), \
+        direct (im2col + GEMM) or winograd.
+        """)
+    var convolution = "auto"
+
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
@@ -59,6 +66,7 @@ extension CapsConv {
         throw ValidationError("--batch-size takes 1...\(InferencePlan.maximumBatch)")
       }
       try validateThreads(threads)
+      try validateConvolution(convolution, precision: precision)
       guard seconds > 0, seconds.isFinite else { throw ValidationError("--seconds must be > 0") }
     }
 
@@ -86,11 +94,12 @@ extension CapsConv {
         input = BenchInput.synthetic(imageSize: imageSize)
       }
 
+      let algorithm = try resolvedConvolution(convolution, network: network, model: model)
       let plan: InferencePlan
       do {
         plan = try InferencePlan(
           network: network, maxBatch: batchSize, threads: threads,
-          precision: Precision(rawValue: precision) ?? .fp32)
+          precision: Precision(rawValue: precision) ?? .fp32, convolution: algorithm)
       } catch {
         printError("\(model): \(error.description)")
         throw Exit.invalidInput
@@ -112,14 +121,15 @@ extension CapsConv {
         latencyMsP90: result.p90 * 1e3, batchSize: batchSize, threads: plan.threadCount,
         arenaBytes: plan.arenaByteCount,
         kernel: plan.precision == .int8 ? network.int8Kernel.rawValue : network.kernel.rawValue,
-        precision: precision,
+        precision: precision, convolution: plan.convolution.rawValue,
         conv2Gflops: Double(conv2Flops) * imagesPerSecond / 1e9, input: input.kind)
       if json {
         try printJSON(report)
       } else {
         print("model        \(model) (\(grouped(c.parameterCount)) parameters)")
         print("input        \(input.description), tiled")
-        print("kernel       \(report.kernel) (\(report.precision))")
+        print(
+          "kernel       \(report.kernel) (\(report.precision), \(report.convolution) primary convolution)")
         print("batch size   \(batchSize)")
         print("threads      \(report.threads)")
         print(
@@ -217,6 +227,10 @@ private struct Report: Encodable {
   var arenaBytes: Int
   var kernel: String
   var precision: String
+  /// The primary convolution's algorithm: direct or winograd.
+  var convolution: String
+  /// conv2's direct-convolution FLOPs per image times images/s (Winograd does fewer: the rate
+  /// of the direct arithmetic it replaces).
   var conv2Gflops: Double
   var input: String
 
@@ -229,6 +243,7 @@ private struct Report: Encodable {
     case arenaBytes = "arena_bytes"
     case kernel
     case precision
+    case convolution
     case conv2Gflops = "conv2_gflops"
     case input
   }

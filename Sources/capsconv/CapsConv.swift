@@ -60,6 +60,32 @@ func validateThreads(_ threads: Int?) throws {
   }
 }
 
+/// `--convolution` of verify and bench: auto, direct or winograd.
+func validateConvolution(_ option: String, precision: String) throws {
+  guard option == "auto" || ConvolutionAlgorithm(rawValue: option) != nil else {
+    throw ValidationError("--convolution takes auto, direct or winograd")
+  }
+  if option == ConvolutionAlgorithm.winograd.rawValue, precision != Precision.fp32.rawValue {
+    throw ValidationError("--convolution winograd runs in fp32 only (int8 is direct)")
+  }
+}
+
+/// The algorithm `--convolution` asks for on `network` (nil: the network's default), or a one-line
+/// error naming the model and exit code 1 when the model's primary convolution cannot run it.
+func resolvedConvolution(_ option: String, network: CapsNetwork, model: String) throws
+  -> ConvolutionAlgorithm?
+{
+  guard let algorithm = ConvolutionAlgorithm(rawValue: option) else { return nil }
+  if algorithm == .winograd, !network.supportsWinograd {
+    let c = network.configuration
+    printError(
+      "\(model): the primary convolution (\(c.primaryKernel)x\(c.primaryKernel), stride \(c.primaryStride)) "
+        + "cannot run as Winograd, which takes stride 2 and kernels of 7 to 10")
+    throw Exit.invalidInput
+  }
+  return algorithm
+}
+
 /// Resolves symlinks and `..` so two spellings of one file compare equal.
 func canonicalPath(_ path: String) -> String { FileName.canonical(path) }
 

@@ -53,6 +53,13 @@ extension CapsConv {
         """)
     var precision = "fp32"
 
+    @Option(
+      help: """
+        The primary convolution (fp32): auto (Winograd where the kernel allows, else direct), \
+        direct (im2col + GEMM) or winograd.
+        """)
+    var convolution = "auto"
+
     @Option(help: "With --precision int8: least share of predictions equal to the reference's (0...1).")
     var minAgreement = 0.995
 
@@ -70,6 +77,7 @@ extension CapsConv {
       guard Precision(rawValue: precision) != nil else {
         throw ValidationError("--precision takes fp32 or int8")
       }
+      try validateConvolution(convolution, precision: precision)
       guard (0...1).contains(minAgreement) else { throw ValidationError("--min-agreement takes 0...1") }
     }
 
@@ -86,8 +94,10 @@ extension CapsConv {
         options.stateDictKey = key
         let (loaded, _) = try ModelFile.read(at: model, options: options)
         let activations = try ReferenceActivations.read(at: reference)
+        let network = CapsNetwork(loaded)
         return try ParityCheck.run(
-          network: CapsNetwork(loaded), reference: activations, tolerances: tolerances, threads: threads)
+          network: network, reference: activations, tolerances: tolerances, threads: threads,
+          convolution: try resolvedConvolution(convolution, network: network, model: model))
       }
       if json {
         struct Output: Encodable {
@@ -126,6 +136,7 @@ extension CapsConv {
       print(
         "max rel err: max abs err / the stage's largest |reference|; outside: elements beyond atol + rtol*|reference|"
       )
+      print("primary convolution: \(report.convolution.rawValue)")
       if report.conv2Order != .dimsMajor, report.stages.contains(where: { $0.stage == "conv2" }) {
         print(
           "conv2 compared in the checkpoint's \(report.conv2Order.rawValue) order (\(report.conv2Order.channelFormula))"

@@ -17,6 +17,7 @@ import Testing
     let report = try json(result.stdout)
     #expect(report["input"] as? String == "digits")
     #expect(report["precision"] as? String == "fp32")
+    #expect(report["convolution"] as? String == "winograd")  // the default for a 9 x 9 / 2 kernel
     #expect(report["batch_size"] as? Int == 1)
     for key in ["images_per_second", "latency_ms_median", "latency_ms_p90", "conv2_gflops"] {
       #expect((report[key] as? Double ?? 0) > 0, "\(key)")
@@ -34,6 +35,24 @@ import Testing
     #expect(
       text.stdout.contains("labels       16 of 16 digits classified as their true label"), "\(text.stdout)")
     #expect(text.stdout.contains("test indices 8000..<8016"))
+    #expect(text.stdout.contains("(fp32, winograd primary convolution)"), "\(text.stdout)")
+
+    // Forced direct: the same digits right, and the JSON says which ran.
+    let direct = try runTool(
+      "capsconv", ["bench", model, "--batch-size", "16", "--seconds", "0.05", "--convolution", "direct"])
+    #expect(direct.status == 0, "\(direct.stderr)")
+    #expect(direct.stdout.contains("labels       16 of 16 digits classified as their true label"))
+    #expect(direct.stdout.contains("(fp32, direct primary convolution)"), "\(direct.stdout)")
+    let int8 = try runTool(
+      "capsconv", ["bench", model, "--batch-size", "1", "--seconds", "0.05", "--precision", "int8", "--json"])
+    #expect(try json(int8.stdout)["convolution"] as? String == "direct")
+    let refused = try runTool(
+      "capsconv", ["bench", model, "--precision", "int8", "--convolution", "winograd", "--seconds", "0.05"])
+    #expect(refused.status == 64)
+    #expect(refused.stderr.contains("--convolution winograd runs in fp32 only"), "\(refused.stderr)")
+    let unknown = try runTool("capsconv", ["bench", model, "--convolution", "fft"])
+    #expect(unknown.status == 64)
+    #expect(unknown.stderr.contains("--convolution takes auto, direct or winograd"))
   }
 
   @Test func runsSyntheticInputForAModelThatIsNotMNISTShaped() throws {
@@ -54,6 +73,13 @@ import Testing
     let result = try runTool("capsconv", ["bench", path, "--batch-size", "3", "--seconds", "0.05", "--json"])
     #expect(result.status == 0, "\(result.stderr)")
     #expect(try json(result.stdout)["input"] as? String == "synthetic")
+    // A 5 x 5 primary kernel runs direct; asking for Winograd is a clear refusal naming the model.
+    #expect(try json(result.stdout)["convolution"] as? String == "direct")
+    let winograd = try runTool("capsconv", ["bench", path, "--convolution", "winograd", "--seconds", "0.05"])
+    #expect(winograd.status == 1)
+    #expect(
+      winograd.stderr.contains("rgb.caps.h5: the primary convolution (5x5, stride 2) cannot run as Winograd"),
+      "\(winograd.stderr)")
     let text = try runTool("capsconv", ["bench", path, "--batch-size", "3", "--seconds", "0.05"])
     #expect(text.stdout.contains("16 synthetic images"))
     let int8 = try runTool(

@@ -62,6 +62,12 @@ import Testing
     let pass = try runTool("capsconv", ["verify", model, "--reference", reference])
     #expect(pass.status == 0, "\(pass.stdout)\(pass.stderr)")
     #expect(pass.stdout.contains("predicted classes: 16/16 identical"))
+    #expect(pass.stdout.contains("primary convolution: winograd"))
+    let direct = try runTool(
+      "capsconv", ["verify", model, "--reference", reference, "--convolution", "direct", "--json"])
+    #expect(direct.status == 0, "\(direct.stderr)")
+    let report = try JSONSerialization.jsonObject(with: Data(direct.stdout.utf8)) as? [String: Any]
+    #expect((report?["report"] as? [String: Any])?["convolution"] as? String == "direct")
     let fail = try runTool(
       "capsconv", ["verify", model, "--reference", reference, "--atol", "0", "--rtol", "0", "--json"])
     #expect(fail.status == 2)

@@ -6,11 +6,13 @@ import Testing
 
 /// Both Fixtures models against their PyTorch activations, through `capsconv verify`'s code path.
 @Suite struct ParityTests {
-  @Test(arguments: ["standard", "small"])
-  func fixtureModelMatchesPyTorch(name: String) throws {
+  @Test(arguments: ["standard", "small"], ConvolutionAlgorithm.allCases)
+  func fixtureModelMatchesPyTorch(name: String, convolution: ConvolutionAlgorithm) throws {
     let (model, _) = try ModelFile.read(at: Fixtures.path("models/\(name).h5"))
     let reference = try ReferenceActivations.read(at: Fixtures.path("activations/\(name).h5"))
-    let report = try ParityCheck.run(network: CapsNetwork(model), reference: reference)
+    let network = CapsNetwork(model)
+    #expect(network.supportsWinograd)  // both use the reference's 9 x 9, stride 2
+    let report = try ParityCheck.run(network: network, reference: reference, convolution: convolution)
     #expect(report.skipped.isEmpty)
     #expect(Set(report.stages.map(\.stage)) == Set(ReferenceActivations.stageNames))
     for stage in report.stages {
@@ -24,11 +26,12 @@ import Testing
   /// verify's rule is NumPy's allclose with an atol that follows each stage's scale: a model whose
   /// conv2 reaches about 500 (Fixtures/parity/large_conv2, recorded by PyTorch) has rounding errors
   /// above a fixed 1e-4, which the old absolute tolerance refused, and passes.
-  @Test func toleranceFollowsTheScaleOfEachStage() throws {
+  @Test(arguments: ConvolutionAlgorithm.allCases)
+  func toleranceFollowsTheScaleOfEachStage(convolution: ConvolutionAlgorithm) throws {
     let (model, _) = try ModelFile.read(at: Fixtures.path("parity/large_conv2.pth"))
     let reference = try ReferenceActivations.read(at: Fixtures.path("parity/large_conv2.activations.h5"))
     let network = CapsNetwork(model)
-    let report = try ParityCheck.run(network: network, reference: reference)
+    let report = try ParityCheck.run(network: network, reference: reference, convolution: convolution)
     #expect(report.passed, "\(report.firstFailingStage ?? "classes")")
     #expect(report.absent == ["u_hat", "coupling"])
     let conv2 = try #require(report.stages.first { $0.stage == "conv2" })
@@ -38,7 +41,8 @@ import Testing
 
     var fixed = ParityCheck.Tolerances()
     fixed.standard = ParityCheck.Tolerance(relative: 0, absolute: 1e-4, absoluteScale: 0)  // the old rule
-    let old = try ParityCheck.run(network: network, reference: reference, tolerances: fixed)
+    let old = try ParityCheck.run(
+      network: network, reference: reference, tolerances: fixed, convolution: convolution)
     #expect(old.firstFailingStage == "conv2")
     let oldConv2 = try #require(old.stages.first { $0.stage == "conv2" })
     #expect(oldConv2.failingElements > 0 && oldConv2.absoluteTolerance == 1e-4)
@@ -51,7 +55,8 @@ import Testing
   @Test func batchesOfFiveMatchPyTorch() throws {
     let (model, _) = try ModelFile.read(at: Fixtures.path("models/small.h5"))
     let reference = try ReferenceActivations.read(at: Fixtures.path("activations/small.h5"))
-    let report = try ParityCheck.run(network: CapsNetwork(model), reference: reference, batchSize: 5)
+    let report = try ParityCheck.run(
+      network: CapsNetwork(model), reference: reference, batchSize: 5, convolution: .winograd)
     #expect(reference.count % 5 != 0)
     #expect(Set(report.stages.map(\.stage)) == Set(ReferenceActivations.stageNames))
     for stage in report.stages {

@@ -1,0 +1,62 @@
+internal import CCapsKernels
+
+/// How the primary-capsule convolution (conv2: 9 x 9, stride 2 in the reference) is computed.
+public enum ConvolutionAlgorithm: String, CaseIterable, Sendable, Encodable {
+  /// im2col and one GEMM: the reference's arithmetic, 81 multiply-adds per tap row and channel.
+  case direct
+  /// Winograd F(2x2, 5x5) on the four polyphase components of the stride-2 convolution: 2.25
+  /// times fewer multiply-adds for a 9 x 9 kernel, errors of the same order as the direct GEMM's
+  /// (see `caps_winograd.h` and docs/PERFORMANCE.md). fp32 only; kernels of 7 to 10 taps with
+  /// stride 2.
+  case winograd
+}
+
+/// The primary convolution's weights in Winograd form: the 36 GEMM right-hand sides
+/// (4 x input channels by output channels), each packed for the network's GEMM kernel.
+final class WinogradWeights: Sendable {
+  let positions: [PackedMatrix]
+  /// K of every GEMM: 4 polyphase components x input channels.
+  let depth: Int
+  let outputs: Int
+
+  /// Transforms an OIHW weight; nil when the convolution is not one the transforms take.
+  init?(weight: [Float], outputs: Int, inputs: Int, kernelSize: Int, stride: Int, kernel: GEMMKernel) {
+    guard caps_winograd_supported(Int32(kernelSize), Int32(stride)) != 0 else { return nil }
+    let depth = Int(CAPS_WINOGRAD_PHASES) * inputs
+    let count = Int(CAPS_WINOGRAD_POSITIONS)
+    var transformed = [Float](repeating: 0, count: count * depth * outputs)
+    let status = weight.withUnsafeBufferPointer { source in
+      transformed.withUnsafeMutableBufferPointer {
+        caps_winograd_transform_weights(
+          source.baseAddress, Int32(outputs), Int32(inputs), Int32(kernelSize), $0.baseAddress)
+      }
+    }
+    precondition(status == 0, "the Winograd weight transform refused a supported kernel")
+    let size = depth * outputs
+    positions = (0..<count).map { k in
+      PackedMatrix(
+        rows: depth, columns: outputs, values: Array(transformed[(k * size)..<((k + 1) * size)]),
+        kernel: kernel)
+    }
+    self.depth = depth
+    self.outputs = outputs
+  }
+
+  /// Whether every packed matrix is the depth x outputs matrix packed for `kernel`.
+  func isPacked(for kernel: GEMMKernel) -> Bool {
+    positions.count == Int(CAPS_WINOGRAD_POSITIONS)
+      && positions.allSatisfy { $0.isPacked(rows: depth, columns: outputs, for: kernel) }
+  }
+}
+
+extension CapsNetwork {
+  /// Whether the primary convolution can run as ``ConvolutionAlgorithm/winograd`` (stride 2, a
+  /// kernel of 7 to 10 taps: the reference's 9 x 9 / 2 can).
+  public var supportsWinograd: Bool { winograd != nil }
+
+  /// The algorithm a plan of `precision` uses unless told otherwise: Winograd for fp32 when the
+  /// network supports it, else direct (int8 is always direct).
+  public func defaultConvolution(for precision: Precision) -> ConvolutionAlgorithm {
+    precision == .fp32 && supportsWinograd ? .winograd : .direct
+  }
+}
