@@ -19,6 +19,12 @@ export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=0:allocator_may_return_null=0
 # decoding and inference paths are sanitized by the library tests and the fuzzers); the plain run
 # of Tools/dev/test.sh runs them.
 heavy='everyFixtureDigitMatchesPyTorch|everyKindIsClassifiedAndEveryBlankIsNoDigit|BenchTests|Int8CLITests'
+# The end-to-end CLI suites (export round trips through every format, the sharded corpus, layout
+# imports, own-model parity, picture sheets) run debug tools on whole models: under ASan they took
+# most of the lane's 8 minutes and reach no unsafe code that the library suites (parsers, runtime,
+# image decoding, exporters) do not. The plain run of Tools/dev/test.sh runs them; the ASan lane
+# keeps the tools' hostile-input, interrupt and pipeline suites.
+endToEnd='ExportRoundTripTests|ExportCLITests|CorpusScaleTests|LayoutImportTests|OwnModelParityTests|PictureSheetTests|RealWorldDigitTests'
 status=0
 for sanitizer in "${sanitizers[@]}"; do
   mkdir -p ".build-$sanitizer"
@@ -33,6 +39,7 @@ for sanitizer in "${sanitizers[@]}"; do
   # ThreadSanitizer's runtime intercepts signal dispositions: a tool that ignores SIGXFSZ is still
   # killed by it under TSan (status 153), while the plain and ASan runs check the behaviour.
   [ "$sanitizer" = thread ] && skip="$skip|aFileSizeLimitIsAWriteErrorNotASignal"
+  [ "$sanitizer" = address ] && skip="$skip|$endToEnd"
   # ThreadSanitizer looks for data races, so its lane runs the suites whose code has threads: the
   # runtime (worker pool, shared pools, split batches, int8), and the tools' pipelines and signal
   # handlers; the parsers, the image code and the exporters run on one thread and are covered by

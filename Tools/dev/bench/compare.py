@@ -11,7 +11,8 @@ prediction vectors -> 3 routing iterations -> capsule lengths. That is what `cap
 (the runtime normalises the pixels inside run() too). The module is exported to ONNX (TorchScript
 exporter, opset 17, dynamic batch) and run with ONNX Runtime's CPU execution provider with
 intra_op_num_threads = T; PyTorch eager runs the same module with torch.set_num_threads(T); then
-`capsconv bench --json --threads T` runs the release build.
+`capsconv bench --json --threads T` runs the release build twice: with its default primary
+convolution (Winograd for the reference's 9x9 / 2 kernel) and forced direct (im2col + GEMM).
 
 Every engine gets the same protocol: the reference activations' 16 held-out digits tiled over the
 batch, warm-up (at least 3 runs and min(2 s, S/10)), then back-to-back runs for S seconds with
@@ -193,9 +194,10 @@ def build_capsconv(scratch_path):
     return os.path.join(bin_path, "capsconv")
 
 
-def capsconv_bench(binary, model_path, reference, batch, threads, seconds, precision="fp32"):
+def capsconv_bench(binary, model_path, reference, batch, threads, seconds, precision="fp32", convolution="auto"):
     command = [binary, "bench", model_path, "--reference", reference, "--batch-size", str(batch),
-               "--threads", str(threads), "--seconds", str(seconds), "--precision", precision, "--json"]
+               "--threads", str(threads), "--seconds", str(seconds), "--precision", precision,
+               "--convolution", convolution, "--json"]
     log("$ " + " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in command))
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
@@ -295,9 +297,9 @@ def main():
             x = tile(digits, batch)
             feed = {"pixels": x}
             tensor = torch.from_numpy(x)
-            onnx = eager = ours = onnx8 = ours8 = None
+            onnx = eager = ours = direct = onnx8 = ours8 = None
             for repetition in range(args.repeat):  # engines interleaved; the lowest median is kept
-                log(f"{name} batch {batch}: onnxruntime, pytorch, capsconv"
+                log(f"{name} batch {batch}: onnxruntime, pytorch, capsconv, capsconv direct"
                     + (", onnxruntime int8, capsconv int8" if int8 else "") + f" ({repetition + 1}/{args.repeat})")
                 result = measure(lambda: session.run(None, feed), args.seconds)
                 onnx = result if onnx is None or result["median"] < onnx["median"] else onnx
@@ -306,6 +308,10 @@ def main():
                 eager = result if eager is None or result["median"] < eager["median"] else eager
                 result = capsconv_bench(binary, model_path, reference, batch, args.threads, args.seconds)
                 ours = result if ours is None or result["latency_ms_median"] < ours["latency_ms_median"] else ours
+                result = capsconv_bench(binary, model_path, reference, batch, args.threads, args.seconds,
+                                        convolution="direct")
+                direct = (result if direct is None or result["latency_ms_median"] < direct["latency_ms_median"]
+                          else direct)
                 if int8:
                     result = measure(lambda: session8.run(None, feed), args.seconds)
                     onnx8 = result if onnx8 is None or result["median"] < onnx8["median"] else onnx8
@@ -329,8 +335,10 @@ def main():
                  f"max abs diff vs PyTorch {ort_diff:.1e}"),
                 ("PyTorch " + torch.__version__.split("+")[0] + " eager", batch * eager["runs"] / eager["elapsed"],
                  eager["median"], eager["p90"], f"max abs diff vs reference {torch_diff:.1e}"),
-                ("CapsKit (" + ours["kernel"] + ")", ours["images_per_second"], ours["latency_ms_median"] / 1e3,
-                 ours["latency_ms_p90"] / 1e3, "classes = reference"),
+                ("CapsKit (" + ours["kernel"] + ", " + ours["convolution"] + ")", ours["images_per_second"],
+                 ours["latency_ms_median"] / 1e3, ours["latency_ms_p90"] / 1e3, "classes = reference"),
+                ("CapsKit (" + direct["kernel"] + ", " + direct["convolution"] + ")", direct["images_per_second"],
+                 direct["latency_ms_median"] / 1e3, direct["latency_ms_p90"] / 1e3, "classes = reference"),
             ] + int8_rows:
                 rows.append((name, batch, engine, images_per_second, median * 1e3, p90 * 1e3,
                              images_per_second / base, check))

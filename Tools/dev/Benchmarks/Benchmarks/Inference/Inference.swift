@@ -4,7 +4,8 @@ import CapsRuntime
 import Foundation
 
 /// Whole-network `InferenceSession.run` on the committed fixtures, at batch 1 (latency) and 64
-/// (throughput), for the standard and the small model. One iteration is one `run` call on a batch
+/// (throughput), for the standard and the small model, fp32 (Winograd primary convolution, and
+/// direct for the standard model) and int8. One iteration is one `run` call on a batch
 /// of held-out digits; everything is loaded, packed and planned in `setup`, outside the
 /// measurement. The committed thresholds hold `mallocCountTotal` at 0 per iteration.
 let benchmarks: @Sendable () -> Void = {
@@ -32,6 +33,22 @@ let benchmarks: @Sendable () -> Void = {
       blackHole(fixture.session.prediction(at: 0))
     } setup: {
       try InferenceFixture(model: model, batch: batch, precision: precision)
+    }
+  }
+
+  // fp32 with the primary convolution forced direct (the default above is Winograd).
+  for batch in [1, 64] {
+    Benchmark("standard_run_batch\(batch)_direct", configuration: .init(maxIterations: batch == 1 ? 200 : 20))
+    {
+      benchmark, fixture in
+      fixture.pixels.withUnsafeBufferPointer { pixels in
+        for _ in benchmark.scaledIterations {
+          fixture.session.run(batch: fixture.batch, pixels: pixels)
+        }
+      }
+      blackHole(fixture.session.prediction(at: 0))
+    } setup: {
+      try InferenceFixture(model: "standard", batch: batch, convolution: .direct)
     }
   }
 
@@ -82,12 +99,16 @@ final class InferenceFixture {
   let batch: Int
   let pixels: [Float]
 
-  init(model name: String, batch: Int, precision: Precision = .fp32) throws {
+  init(model name: String, batch: Int, precision: Precision = .fp32, convolution: ConvolutionAlgorithm? = nil)
+    throws
+  {
     let (model, _) = try ModelFile.read(at: fixturePath("models/\(name).h5"))
     let activations = try ReferenceActivations.read(at: fixturePath("activations/\(name).h5"))
     let network = CapsNetwork(model)
     session = InferenceSession(
-      network: network, plan: try InferencePlan(network: network, maxBatch: batch, precision: precision))
+      network: network,
+      plan: try InferencePlan(
+        network: network, maxBatch: batch, precision: precision, convolution: convolution))
     self.batch = batch
     let imageSize = activations.pixels.values.count / activations.count
     pixels = (0..<batch * imageSize).map { index in
