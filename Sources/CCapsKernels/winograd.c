@@ -25,6 +25,11 @@ int caps_winograd_supported(int kernel, int stride) {
 
 int caps_winograd_tiles(int grid) { return grid < 1 ? 0 : (grid + 1) / 2; }
 
+size_t caps_winograd_plane(int rows, int width) {
+  const size_t count = (size_t)(rows > 0 ? rows : 0) * (size_t)(width > 0 ? width : 0);
+  return (count + 15) / 16 * 16 + 16;
+}
+
 int caps_winograd_transform_weights(const float *w, int outputs, int inputs, int kernel, float *u) {
   if (!caps_winograd_supported(kernel, 2) || outputs < 1 || inputs < 1) return -1;
   const size_t depth = (size_t)CAPS_WINOGRAD_PHASES * inputs;
@@ -76,11 +81,10 @@ static inline void input_rows(const float *const d[TILE], float *const out[TILE]
 }
 
 int caps_winograd_transform_input(const float *x, int images, int height, int width, int channels,
-                                  int kernel, int grid, float *v) {
+                                  int kernel, int grid, float *v, size_t plane) {
   if (!caps_winograd_supported(kernel, 2) || grid < 1 || channels < 1 || images < 1) return -1;
   if (height < (grid - 1) * 2 + kernel || width < (grid - 1) * 2 + kernel) return -1;
   const int tiles = caps_winograd_tiles(grid);
-  const size_t rows = (size_t)images * tiles * tiles;
   const size_t depth = (size_t)CAPS_WINOGRAD_PHASES * channels;
   static const float zeros[BLOCK] = {0};
   float rowwise[TILE][TILE][BLOCK];  // [a][nu]: B^T applied along the tile's columns
@@ -110,7 +114,7 @@ int caps_winograd_transform_input(const float *x, int images, int height, int wi
                                             rowwise[3][nu], rowwise[4][nu], rowwise[5][nu]};
               float *out[TILE];
               for (int xi = 0; xi < TILE; xi++) {
-                out[xi] = v + ((size_t)(xi * TILE + nu) * rows + row) * depth +
+                out[xi] = v + (size_t)(xi * TILE + nu) * plane + row * depth +
                           (size_t)phase * channels + c0;
               }
               input_rows(d, out, n);
@@ -123,11 +127,9 @@ int caps_winograd_transform_input(const float *x, int images, int height, int wi
   return 0;
 }
 
-void caps_winograd_transform_output(const float *m, int images, int grid, int outputs,
+void caps_winograd_transform_output(const float *m, size_t plane, int images, int grid, int outputs,
                                     const float *bias, int n0, int n1, float *y) {
   const int tiles = caps_winograd_tiles(grid);
-  const size_t rows = (size_t)images * tiles * tiles;
-  const size_t plane = rows * outputs;  // one of the 36 products
   for (int b = 0; b < images; b++) {
     for (int ty = 0; ty < tiles; ty++) {
       for (int tx = 0; tx < tiles; tx++) {

@@ -202,8 +202,16 @@ public struct InferencePlan: Sendable {
       slot.im2col1 = take(product(group, conv1Positions, conv1Columns)) - start
       slot.conv1 = take(product(group, conv1Positions, c.conv1Channels)) - start
       if winograd {
-        slot.im2col2 = take(product(positions, group, tileRows, winogradDepth)) - start
-        slot.products = take(product(positions, group, tileRows, c.primaryChannels)) - start
+        // 36 matrices each, `caps_winograd_plane` floats apart (padded off a 4 KiB stride).
+        let rows = product(group, tileRows)
+        guard rows <= Int(Int32.max) else {
+          overflowed = true
+          return slot
+        }
+        slot.im2col2 =
+          take(product(positions, caps_winograd_plane(Int32(rows), Int32(winogradDepth)))) - start
+        slot.products =
+          take(product(positions, caps_winograd_plane(Int32(rows), Int32(c.primaryChannels)))) - start
       } else {
         slot.im2col2 = take(product(group, primaryPositions, conv2Columns)) - start
       }

@@ -383,10 +383,12 @@ public final class InferenceSession {
     }
     if plan.convolution == .winograd {
       // The 36 transformed inputs of the group (their rows: image, tile row, tile column).
+      let tiles = Int(caps_winograd_tiles(Int32(c.primaryGrid)))
       let status = caps_winograd_transform_input(
         scratch.conv1, Int32(count), Int32(c.conv1OutputSize), Int32(c.conv1OutputSize),
         Int32(c.conv1Channels),
-        Int32(c.primaryKernel), Int32(c.primaryGrid), scratch.im2col2)
+        Int32(c.primaryKernel), Int32(c.primaryGrid), scratch.im2col2,
+        caps_winograd_plane(Int32(count * tiles * tiles), Int32(4 * c.conv1Channels)))
       precondition(status == 0, "the Winograd input transform refused the primary convolution")
       return
     }
@@ -432,15 +434,17 @@ public final class InferenceSession {
     let tiles = Int(caps_winograd_tiles(Int32(c.primaryGrid)))
     let rows = count * tiles * tiles
     let depth = weights.depth
+    let inputPlane = caps_winograd_plane(Int32(rows), Int32(depth))
+    let productPlane = caps_winograd_plane(Int32(rows), Int32(c.primaryChannels))
     for (k, matrix) in weights.positions.enumerated() {
       let status = caps_sgemm_packed(
-        Int32(rows), Int32(c.primaryChannels), Int32(depth), scratch.im2col2 + k * rows * depth, Int32(depth),
-        matrix.storage, nil, 0, scratch.products + k * rows * c.primaryChannels, Int32(c.primaryChannels),
+        Int32(rows), Int32(c.primaryChannels), Int32(depth), scratch.im2col2 + k * inputPlane, Int32(depth),
+        matrix.storage, nil, 0, scratch.products + k * productPlane, Int32(c.primaryChannels),
         Int32(columns.lowerBound), Int32(columns.upperBound), scratch.gemm)
       precondition(status == 0, "conv2's packed Winograd weights do not match their GEMM")
     }
     caps_winograd_transform_output(
-      scratch.products, Int32(count), Int32(c.primaryGrid), Int32(c.primaryChannels),
+      scratch.products, productPlane, Int32(count), Int32(c.primaryGrid), Int32(c.primaryChannels),
       network.conv2Bias.pointer,
       Int32(columns.lowerBound), Int32(columns.upperBound), scratch.conv2)
   }

@@ -38,6 +38,13 @@ int caps_winograd_supported(int kernel, int stride);
 /// Output tiles per side for an output grid of `grid` x `grid`: ceil(grid / 2).
 int caps_winograd_tiles(int grid);
 
+/// Floats from one of the 36 matrices of `rows` x `width` to the next, in the transformed inputs
+/// and the GEMM products: rows * width rounded up to 16, plus 16. The padding keeps the 36 planes
+/// off a 4 KiB stride (rows x 1024 floats would be one), where every plane's row would fall in the
+/// same L1 set and the transforms, which touch all 36 at once, would miss on every access (the
+/// output transform ran 5x slower per image for 4 images than for 1).
+size_t caps_winograd_plane(int rows, int width);
+
 /// Transforms an OIHW weight w[outputs][inputs][kernel][kernel] into the 36 GEMM right-hand
 /// sides u[36][4 * inputs][outputs] (row-major; row phase * inputs + input channel, phase =
 /// 2 * p + q). Returns 0, or -1 (nothing written) if the kernel is not supported.
@@ -45,17 +52,19 @@ int caps_winograd_transform_weights(const float *w, int outputs, int inputs, int
 
 /// Transforms `images` NHWC inputs x[images][height][width][channels] (each the input of a
 /// stride-2 convolution of `kernel` taps, output grid `grid`, with height, width >= (grid - 1) * 2
-/// + kernel) into the 36 GEMM left-hand sides v[36][rows][4 * channels], rows =
-/// images * tiles * tiles in the order (image, tile row, tile column). Input positions past the
+/// + kernel) into the 36 GEMM left-hand sides, rows x (4 * channels) each, `plane` floats apart
+/// (caps_winograd_plane(rows, 4 * channels)), rows = images * tiles * tiles in the order (image,
+/// tile row, tile column). Input positions past the
 /// image (when grid is odd) read as 0. Returns 0, or -1 (nothing written) for an unsupported
 /// kernel or an input too small for the grid.
 int caps_winograd_transform_input(const float *x, int images, int height, int width, int channels,
-                                  int kernel, int grid, float *v);
+                                  int kernel, int grid, float *v, size_t plane);
 
-/// Transforms the 36 GEMM products m[36][rows][outputs] back into `images` NHWC outputs
+/// Transforms the 36 GEMM products (rows x outputs each, `plane` floats apart:
+/// caps_winograd_plane(rows, outputs)) back into `images` NHWC outputs
 /// y[images][grid][grid][outputs] (+ bias[outputs] if bias != NULL), output channels [n0, n1)
 /// only (threads split the channels).
-void caps_winograd_transform_output(const float *m, int images, int grid, int outputs,
+void caps_winograd_transform_output(const float *m, size_t plane, int images, int grid, int outputs,
                                     const float *bias, int n0, int n1, float *y);
 
 #ifdef __cplusplus

@@ -1,7 +1,7 @@
 """Per-stage CPU time of CapsKit's run(), sampled with perf while `capsconv bench` runs.
 
     python3 Tools/dev/bench/stages.py CAPSCONV MODEL [--batch-size 64] [--threads 2] [--seconds 5]
-        [--precision fp32|int8]
+        [--precision fp32|int8] [--convolution auto|direct|winograd]
 
 Runs `perf record -e cpu-clock -F FREQ -g` on `capsconv bench` (the runtime is not modified), then
 assigns every sample to the stage whose function is nearest the leaf of its call stack: the C
@@ -28,8 +28,10 @@ STAGES = [
     ("int8: quantize pixels / conv1 output", r"caps_quantize_u8|caps_max_or_zero"),
     ("conv1 im2col", r"caps_im2col_nchw|im2colConv1"),
     ("conv1 GEMM (+bias, ReLU)", r"gemmConv1"),
+    ("conv2 Winograd input transform", r"caps_winograd_transform_input"),
+    ("conv2 Winograd output transform (+bias)", r"caps_winograd_transform_output"),
     ("conv2 im2col", r"caps_im2col_nhwc|im2colConv2"),
-    ("conv2 GEMM (+bias)", r"gemmConv2"),
+    ("conv2 GEMM (+bias; Winograd: the 36 GEMMs)", r"gemmConv2|winogradConv2"),
     ("primary capsules + squash", r"caps_primary_capsules"),
     ("prediction vectors u_hat", r"caps_predictions|predictions_om"),
     ("routing (3 iterations)", r"caps_route|route_one"),
@@ -78,12 +80,14 @@ def main():
     parser.add_argument("--frequency", type=int, default=1999, help="samples per CPU-second")
     parser.add_argument("--reference", help="passed on to capsconv bench")
     parser.add_argument("--precision", default="fp32", help="passed on to capsconv bench (fp32 or int8)")
+    parser.add_argument("--convolution", default="auto", help="passed on to capsconv bench (auto, direct, winograd)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
         data = os.path.join(folder, "perf.data")
         command = [args.capsconv, "bench", args.model, "--batch-size", str(args.batch_size),
-                   "--threads", str(args.threads), "--seconds", str(args.seconds), "--precision", args.precision]
+                   "--threads", str(args.threads), "--seconds", str(args.seconds), "--precision", args.precision,
+                   "--convolution", args.convolution]
         if args.reference:
             command += ["--reference", args.reference]
         bench = subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(args.frequency), "-g",

@@ -41,6 +41,7 @@ static double cpu_now(void) {
 // A convolution's Winograd form: the 36 packed right-hand sides and the buffers for `images`.
 typedef struct {
   int images, size, channels, outputs, kernel, grid, rows, depth;
+  size_t plane_v, plane_m;
   float *packed[CAPS_WINOGRAD_POSITIONS];
   float *v, *m, *scratch;
 } Plan;
@@ -65,8 +66,10 @@ static void plan_init(Plan *p, int gemm_kernel, const float *w, int images, int 
       abort();
   }
   free(u);
-  p->v = xmalloc((size_t)CAPS_WINOGRAD_POSITIONS * p->rows * p->depth);
-  p->m = xmalloc((size_t)CAPS_WINOGRAD_POSITIONS * p->rows * outputs);
+  p->plane_v = caps_winograd_plane(p->rows, p->depth);
+  p->plane_m = caps_winograd_plane(p->rows, outputs);
+  p->v = xmalloc(CAPS_WINOGRAD_POSITIONS * p->plane_v);
+  p->m = xmalloc(CAPS_WINOGRAD_POSITIONS * p->plane_m);
   p->scratch = xmalloc(caps_sgemm_scratch_count(p->rows, p->depth));
 }
 
@@ -79,15 +82,15 @@ static void plan_free(Plan *p) {
 
 static void plan_run(const Plan *p, const float *x, const float *bias, int n0, int n1, float *y) {
   if (caps_winograd_transform_input(x, p->images, p->size, p->size, p->channels, p->kernel, p->grid,
-                                    p->v) != 0)
+                                    p->v, p->plane_v) != 0)
     abort();
   for (int k = 0; k < CAPS_WINOGRAD_POSITIONS; k++) {
-    if (caps_sgemm_packed(p->rows, p->outputs, p->depth, p->v + (size_t)k * p->rows * p->depth,
-                          p->depth, p->packed[k], NULL, 0, p->m + (size_t)k * p->rows * p->outputs,
-                          p->outputs, n0, n1, p->scratch) != 0)
+    if (caps_sgemm_packed(p->rows, p->outputs, p->depth, p->v + k * p->plane_v, p->depth,
+                          p->packed[k], NULL, 0, p->m + k * p->plane_m, p->outputs, n0, n1,
+                          p->scratch) != 0)
       abort();
   }
-  caps_winograd_transform_output(p->m, p->images, p->grid, p->outputs, bias, n0, n1, y);
+  caps_winograd_transform_output(p->m, p->plane_m, p->images, p->grid, p->outputs, bias, n0, n1, y);
 }
 
 static int failures = 0;
@@ -148,7 +151,7 @@ static void test(void) {
   if (caps_winograd_supported(5, 2) || caps_winograd_supported(9, 1) ||
       !caps_winograd_supported(9, 2) ||
       caps_winograd_transform_weights(probe, 1, 1, 11, probe) != -1 || probe[0] != 1 ||
-      caps_winograd_transform_input(probe, 1, 10, 10, 1, 9, 6, probe) != -1) {
+      caps_winograd_transform_input(probe, 1, 10, 10, 1, 9, 6, probe, 16) != -1) {
     printf("refusals: FAIL\n");
     failures++;
   }
@@ -216,8 +219,10 @@ static void bench(double seconds) {
       runs = 0;
       start = cpu_now();
       do {
-        caps_winograd_transform_input(x, images, size, size, channels, kernel, grid, plan.v);
-        caps_winograd_transform_output(plan.m, images, grid, outputs, NULL, 0, outputs, y);
+        caps_winograd_transform_input(x, images, size, size, channels, kernel, grid, plan.v,
+                                      plan.plane_v);
+        caps_winograd_transform_output(plan.m, plan.plane_m, images, grid, outputs, NULL, 0,
+                                       outputs, y);
         runs++;
       } while ((elapsed = cpu_now() - start) < seconds / 6);
       if (elapsed / runs / images < transforms) transforms = elapsed / runs / images;
