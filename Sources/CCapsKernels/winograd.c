@@ -33,11 +33,14 @@ size_t caps_winograd_plane(int rows, int width) {
 int caps_winograd_transform_weights(const float *w, int outputs, int inputs, int kernel, float *u) {
   if (!caps_winograd_supported(kernel, 2) || outputs < 1 || inputs < 1) return -1;
   const size_t depth = (size_t)CAPS_WINOGRAD_PHASES * inputs;
-  for (int o = 0; o < outputs; o++) {
+  // Row by row of the 36 outputs (phase, input channel), the output channels innermost: the 36
+  // matrices are written contiguously, not one float per cache line.
+  for (int phase = 0; phase < CAPS_WINOGRAD_PHASES; phase++) {
+    const int p = phase / 2, q = phase % 2;
     for (int ci = 0; ci < inputs; ci++) {
-      const float *g = w + ((size_t)o * inputs + ci) * kernel * kernel;
-      for (int phase = 0; phase < CAPS_WINOGRAD_PHASES; phase++) {
-        const int p = phase / 2, q = phase % 2;
+      const size_t row = (size_t)phase * inputs + ci;
+      for (int o = 0; o < outputs; o++) {
+        const float *g = w + ((size_t)o * inputs + ci) * kernel * kernel;
         double taps[TAPS][TAPS] = {{0}};
         for (int a = 0; a < TAPS; a++) {
           for (int b = 0; b < TAPS; b++) {
@@ -53,7 +56,6 @@ int caps_winograd_transform_weights(const float *w, int outputs, int inputs, int
             half[i][b] = sum;
           }
         }
-        const size_t row = (size_t)phase * inputs + ci;
         for (int i = 0; i < TILE; i++) {
           for (int j = 0; j < TILE; j++) {
             double sum = 0;  // (G * taps * G^T)[i][j]

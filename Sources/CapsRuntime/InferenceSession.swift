@@ -26,6 +26,10 @@ public final class InferenceSession {
   public let plan: InferencePlan
 
   private let arena: AlignedBuffer
+  // The primary convolution's form this session's plan uses (made by the network on first use).
+  private let directConv2: PackedMatrix?
+  private let winogradConv2: WinogradWeights?
+  private let quantized: QuantizedConvolutions?
   /// The threads of the parallel steps: the session's own, or one shared with other sessions.
   public let pool: WorkerPool
   // The current run, read by the worker threads (published by the pool's semaphores).
@@ -61,7 +65,11 @@ public final class InferenceSession {
         pool.threadCount == plan.threadCount,
         "the pool has \(pool.threadCount) threads, the plan \(plan.threadCount)")
     }
-    network.checkPackedWeights()
+    network.checkPackedWeights(for: plan)
+    let fp32 = plan.precision == .fp32
+    directConv2 = fp32 && plan.convolution == .direct ? network.conv2 : nil
+    winogradConv2 = fp32 && plan.convolution == .winograd ? network.winograd : nil
+    quantized = fp32 ? nil : network.quantized
     self.network = network
     self.plan = plan
     arena = AlignedBuffer(count: plan.layout.totalFloats)
@@ -342,7 +350,7 @@ public final class InferenceSession {
     let rows = count * c.conv1OutputSize * c.conv1OutputSize
     let depth = c.inputChannels * c.conv1Kernel * c.conv1Kernel
     if plan.precision == .int8 {
-      let q = network.quantized
+      guard let q = quantized else { preconditionFailure("an int8 step in an fp32 session") }
       let status = caps_i8gemm_packed(
         Int32(rows), Int32(c.conv1Channels), Int32(depth),
         UnsafeMutableRawPointer(scratch.im2col1).assumingMemoryBound(to: UInt8.self), Int32(depth),
@@ -406,7 +414,7 @@ public final class InferenceSession {
     let rows = count * c.primaryGrid * c.primaryGrid
     let depth = c.primaryKernel * c.primaryKernel * c.conv1Channels
     if plan.precision == .int8 {
-      let q = network.quantized
+      guard let q = quantized else { preconditionFailure("an int8 step in an fp32 session") }
       let status = caps_i8gemm_packed(
         Int32(rows), Int32(c.primaryChannels), Int32(depth),
         UnsafeMutableRawPointer(scratch.im2col2).assumingMemoryBound(to: UInt8.self), Int32(depth),
@@ -420,7 +428,7 @@ public final class InferenceSession {
     }
     let status = caps_sgemm_packed(
       Int32(rows), Int32(c.primaryChannels), Int32(depth), scratch.im2col2, Int32(depth),
-      network.conv2.storage,
+      directConv2!.storage,
       network.conv2Bias.pointer, 0, scratch.conv2, Int32(c.primaryChannels), Int32(columns.lowerBound),
       Int32(columns.upperBound), scratch.gemm)
     precondition(status == 0, "conv2's packed weights do not match its GEMM")
@@ -430,7 +438,7 @@ public final class InferenceSession {
   /// `im2colConv2`), output channels `columns`: 36 GEMMs, then the output transform and bias.
   private func winogradConv2(count: Int, scratch: Scratch, columns: Range<Int>) {
     let c = network.configuration
-    guard let weights = network.winograd else { preconditionFailure("the network has no Winograd weights") }
+    guard let weights = winogradConv2 else { preconditionFailure("a Winograd step in a session without it") }
     let tiles = Int(caps_winograd_tiles(Int32(c.primaryGrid)))
     let rows = count * tiles * tiles
     let depth = weights.depth

@@ -10,8 +10,21 @@ final class PackedMatrix: @unchecked Sendable {
   let storage: UnsafeMutablePointer<Float>
 
   /// Packs `values`, a row-major K x N matrix, for `kernel` (which this CPU must support).
-  init(rows: Int, columns: Int, values: [Float], kernel: GEMMKernel) {
+  convenience init(rows: Int, columns: Int, values: [Float], kernel: GEMMKernel) {
     precondition(values.count == rows * columns, "packed matrix needs K*N values")
+    self.init(rows: rows, columns: columns, values: UnsafeBufferPointer?.none, kernel: kernel, from: values)
+  }
+
+  /// Packs the row-major K x N matrix at `values` (K * N floats) for `kernel`.
+  convenience init(rows: Int, columns: Int, values: UnsafeBufferPointer<Float>, kernel: GEMMKernel) {
+    precondition(values.count == rows * columns, "packed matrix needs K*N values")
+    self.init(rows: rows, columns: columns, values: values, kernel: kernel, from: nil)
+  }
+
+  private init(
+    rows: Int, columns: Int, values pointer: UnsafeBufferPointer<Float>?, kernel: GEMMKernel,
+    from array: [Float]?
+  ) {
     precondition(kernel.isSupported, "the \(kernel.rawValue) GEMM kernel does not run on this CPU")
     self.rows = rows
     self.columns = columns
@@ -19,9 +32,12 @@ final class PackedMatrix: @unchecked Sendable {
     let count = caps_sgemm_packed_b_count_for(kernel.id, Int32(rows), Int32(columns))
     let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
     storage = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-    let status = values.withUnsafeBufferPointer {
-      caps_sgemm_pack_b_for(kernel.id, Int32(rows), Int32(columns), $0.baseAddress, Int32(columns), storage)
+    let target = storage
+    let pack = { (values: UnsafeBufferPointer<Float>) in
+      caps_sgemm_pack_b_for(
+        kernel.id, Int32(rows), Int32(columns), values.baseAddress, Int32(columns), target)
     }
+    let status = pointer.map(pack) ?? array!.withUnsafeBufferPointer(pack)
     precondition(status == 0, "packing for the \(kernel.rawValue) kernel failed")
   }
 

@@ -19,24 +19,24 @@ final class WinogradWeights: Sendable {
   let depth: Int
   let outputs: Int
 
-  /// Transforms an OIHW weight; nil when the convolution is not one the transforms take.
-  init?(weight: [Float], outputs: Int, inputs: Int, kernelSize: Int, stride: Int, kernel: GEMMKernel) {
-    guard caps_winograd_supported(Int32(kernelSize), Int32(stride)) != 0 else { return nil }
+  /// Transforms an OIHW weight of a stride-2 convolution whose kernel side `caps_winograd_supported`
+  /// takes (a precondition).
+  init(weight: [Float], outputs: Int, inputs: Int, kernelSize: Int, kernel: GEMMKernel) {
     let depth = Int(CAPS_WINOGRAD_PHASES) * inputs
     let count = Int(CAPS_WINOGRAD_POSITIONS)
-    var transformed = [Float](repeating: 0, count: count * depth * outputs)
-    let status = weight.withUnsafeBufferPointer { source in
-      transformed.withUnsafeMutableBufferPointer {
-        caps_winograd_transform_weights(
-          source.baseAddress, Int32(outputs), Int32(inputs), Int32(kernelSize), $0.baseAddress)
-      }
-    }
-    precondition(status == 0, "the Winograd weight transform refused a supported kernel")
     let size = depth * outputs
-    positions = (0..<count).map { k in
-      PackedMatrix(
-        rows: depth, columns: outputs, values: Array(transformed[(k * size)..<((k + 1) * size)]),
-        kernel: kernel)
+    var transformed = [Float](repeating: 0, count: count * size)
+    positions = transformed.withUnsafeMutableBufferPointer { target in
+      let status = weight.withUnsafeBufferPointer {
+        caps_winograd_transform_weights(
+          $0.baseAddress, Int32(outputs), Int32(inputs), Int32(kernelSize), target.baseAddress)
+      }
+      precondition(status == 0, "the Winograd weight transform refused the kernel")
+      return (0..<count).map { k in
+        PackedMatrix(
+          rows: depth, columns: outputs,
+          values: UnsafeBufferPointer(rebasing: target[(k * size)..<((k + 1) * size)]), kernel: kernel)
+      }
     }
     self.depth = depth
     self.outputs = outputs

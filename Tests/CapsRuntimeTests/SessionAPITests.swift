@@ -148,6 +148,11 @@ import Testing
       _ = try InferenceSession(network: network, maxBatch: 4)
     }
     await #expect(processExitsWith: .failure) {
+      let network = CapsNetwork(try randomModel(ninesConfiguration, seed: 1))
+      network.winograd?.positions[35].storage[0] = 0
+      _ = try InferenceSession(network: network, maxBatch: 4)  // Winograd: the default for 9 x 9 / 2
+    }
+    await #expect(processExitsWith: .failure) {
       let network = CapsNetwork(try randomModel(oddConfiguration, seed: 1))
       let session = try InferenceSession(network: network, maxBatch: 4)
       network.decoder[0].weights.storage[0] = 0  // damaged after the session's check
@@ -158,6 +163,10 @@ import Testing
     let session = try InferenceSession(network: network, maxBatch: 4)
     session.run(pixels: randomPixels(oddConfiguration, count: 1, seed: 1), reconstruct: true)
     #expect(session.lastRunReconstructed)
+    let nines = CapsNetwork(try randomModel(ninesConfiguration, seed: 1))
+    let winograd = try InferenceSession(network: nines, maxBatch: 4)
+    #expect(winograd.plan.convolution == .winograd)
+    winograd.run(pixels: randomPixels(ninesConfiguration, count: 2, seed: 1))
   }
 }
 
