@@ -37,6 +37,10 @@ public final class CapsNetwork: Sendable {
   /// conv1 and conv2 quantized for `Precision.int8` sessions.
   var quantized: QuantizedConvolutions { quantizedConvolutions.value }
 
+  /// Whether the primary convolution can run as ``ConvolutionAlgorithm/winograd`` (stride 2, a
+  /// kernel of 7 to 10 taps: the reference's 9 x 9 / 2 can). Asking makes nothing.
+  public var supportsWinograd: Bool { winogradConv2 != nil }
+
   /// Packs `model`'s weights for `kernel` (default: the fastest this CPU runs; tests force the
   /// others); the primary convolution's forms, and the int8 quantization for `int8Kernel` (the
   /// model stays fp32; both precisions run from one network), are made when a session first needs

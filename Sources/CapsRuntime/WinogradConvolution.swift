@@ -50,10 +50,6 @@ final class WinogradWeights: Sendable {
 }
 
 extension CapsNetwork {
-  /// Whether the primary convolution can run as ``ConvolutionAlgorithm/winograd`` (stride 2, a
-  /// kernel of 7 to 10 taps: the reference's 9 x 9 / 2 can).
-  public var supportsWinograd: Bool { winograd != nil }
-
   /// The algorithm a plan of `precision` uses unless told otherwise: Winograd for fp32 when the
   /// network supports it, else direct (int8 is always direct).
   public func defaultConvolution(for precision: Precision) -> ConvolutionAlgorithm {
