@@ -28,7 +28,7 @@ public final class InferenceSession {
   private let arena: AlignedBuffer
   // The primary convolution's form this session's plan uses (made by the network on first use).
   private let directConv2: PackedMatrix?
-  private let winogradConv2: WinogradWeights?
+  private let winogradWeights: WinogradWeights?
   private let quantized: QuantizedConvolutions?
   /// The threads of the parallel steps: the session's own, or one shared with other sessions.
   public let pool: WorkerPool
@@ -68,7 +68,7 @@ public final class InferenceSession {
     network.checkPackedWeights(for: plan)
     let fp32 = plan.precision == .fp32
     directConv2 = fp32 && plan.convolution == .direct ? network.conv2 : nil
-    winogradConv2 = fp32 && plan.convolution == .winograd ? network.winograd : nil
+    winogradWeights = fp32 && plan.convolution == .winograd ? network.winograd : nil
     quantized = fp32 ? nil : network.quantized
     self.network = network
     self.plan = plan
@@ -426,9 +426,12 @@ public final class InferenceSession {
     if plan.convolution == .winograd {
       return winogradConv2(count: count, scratch: scratch, columns: columns)
     }
+    guard let weights = directConv2 else {
+      preconditionFailure("a direct conv2 step in a session without it")
+    }
     let status = caps_sgemm_packed(
       Int32(rows), Int32(c.primaryChannels), Int32(depth), scratch.im2col2, Int32(depth),
-      directConv2!.storage,
+      weights.storage,
       network.conv2Bias.pointer, 0, scratch.conv2, Int32(c.primaryChannels), Int32(columns.lowerBound),
       Int32(columns.upperBound), scratch.gemm)
     precondition(status == 0, "conv2's packed weights do not match its GEMM")
@@ -438,7 +441,9 @@ public final class InferenceSession {
   /// `im2colConv2`), output channels `columns`: 36 GEMMs, then the output transform and bias.
   private func winogradConv2(count: Int, scratch: Scratch, columns: Range<Int>) {
     let c = network.configuration
-    guard let weights = winogradConv2 else { preconditionFailure("a Winograd step in a session without it") }
+    guard let weights = winogradWeights else {
+      preconditionFailure("a Winograd step in a session without it")
+    }
     let tiles = Int(caps_winograd_tiles(Int32(c.primaryGrid)))
     let rows = count * tiles * tiles
     let depth = weights.depth
